@@ -1,0 +1,1 @@
+"""Video data: the dataset layout, video I/O, the synthetic generator, ingest and shards."""
