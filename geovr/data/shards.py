@@ -74,8 +74,10 @@ class ShardWriter:
             for key, blob in self._pending:
                 info = tarfile.TarInfo(f"{key}.safetensors")
                 info.size, info.mtime, info.mode = len(blob), 0, 0o644
+                # addfile() copies `info`, so the data offset is computed from the header size.
+                offset = tar.offset + len(info.tobuf(tar.format, tar.encoding, tar.errors))
                 tar.addfile(info, io.BytesIO(blob))
-                self.index[key] = {"shard": name, "offset": info.offset_data, "size": info.size}
+                self.index[key] = {"shard": name, "offset": offset, "size": info.size}
         self._pending.clear()
         self._shard_no += 1
 

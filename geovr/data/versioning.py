@@ -1,0 +1,401 @@
+"""DVC versioning of the video dataset: which data version a run used, and making `data/`
+match `data.dvc` (pull it, or regenerate it with the synthetic generator and verify it).
+
+    from geovr.data.versioning import checkout_revision, data_version, ensure_data, synth_regenerator
+    data_version(".")        # {"dvc_md5": "<md5>.dir", "git_rev": "<sha>", "dirty": False, ...}
+    ensure_data(".", regenerate=synth_regenerator(), jobs=4)   # `geovr data ensure`
+    checkout_revision(".", "v1", "runs/data-v1")               # `geovr data get --rev v1`
+
+Remotes (`.dvc/config`): `localstore`, the default, is `.dvcstore/` at the repo root (DVC
+stores it as `../.dvcstore`, relative to `.dvc/`); `s3` is s3://geovr-data/dvc, whose endpoint
+and credentials come only from the environment (AWS_*) or the uncommitted
+`.dvc/config.local` (`dvc remote modify --local s3 endpointurl http://host:9000`).
+
+Every DVC and git call is a subprocess with a timeout, and a failure reports the command and
+the tail of its stderr. Remote calls are retried with exponential backoff, but only when the
+error looks like the network (data that is simply missing is never retried).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from geovr.artifacts import atomic_write_text
+from geovr.errors import GeoVRError
+
+log = logging.getLogger(__name__)
+
+LOCAL_TIMEOUT = 600.0  # s; git, `dvc add`, the generator
+REMOTE_TIMEOUT = 3600.0  # s; one attempt of a pull, push or get
+RETRY_ATTEMPTS = 3
+RETRY_WAIT = 2.0  # s; backoff 2, 4, ... capped at 60
+SYNTH_FLAGS = ("scenes", "frames", "size", "seed")  # `geovr data synth` options a recipe may set
+_TRANSIENT = (
+    "could not connect", "failed to connect", "connection", "timed out", "timeout",
+    "temporar", "throttl", "slow down", "slowdown", "service unavailable", "reset by peer",
+    "broken pipe", "too many requests",
+)  # fmt: skip
+
+Regenerate = Callable[[Path, Mapping[str, Any]], None]
+
+
+class DataVersionError(GeoVRError):
+    """The data cannot be made to match its DVC pointer, or a DVC/git command failed."""
+
+
+class CommandError(DataVersionError):
+    """A subprocess failed; `transient` says whether retrying may help."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
+
+
+def _transfer_opts(jobs: int | None, remote: str | None) -> list[str]:
+    return [*(["--jobs", str(jobs)] if jobs else []), *(["--remote", remote] if remote else [])]
+
+
+def _tail(text: str, lines: int = 12) -> str:
+    return " | ".join(line for line in text.strip().splitlines()[-lines:] if line.strip())
+
+
+def run_command(cmd: Sequence[str], cwd: str | Path | None = None, timeout: float = LOCAL_TIMEOUT) -> str:
+    """Run `cmd`, return its stdout; raise CommandError with the stderr tail on failure."""
+    shown = " ".join(map(str, cmd))
+    # Analytics would try the network from every DVC call; the config may not say so.
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    try:
+        proc = subprocess.run(
+            [str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as e:
+        # Not retried: the timeout is the caller's budget for the whole operation.
+        raise CommandError(f"`{shown}` timed out after {timeout:g} s") from e
+    except OSError as e:
+        raise CommandError(f"`{shown}` could not start: {e}") from e
+    if proc.returncode != 0:
+        tail = _tail(proc.stderr) or _tail(proc.stdout) or "(no output)"
+        transient = any(marker in tail.lower() for marker in _TRANSIENT)
+        raise CommandError(f"`{shown}` failed (exit {proc.returncode}): {tail}", transient)
+    return proc.stdout
+
+
+def run_remote(cmd: Sequence[str], cwd: str | Path | None = None, timeout: float = REMOTE_TIMEOUT) -> str:
+    """`run_command` for commands that talk to a remote: transient failures are retried."""
+    retrying = Retrying(
+        stop=stop_after_attempt(RETRY_ATTEMPTS),
+        wait=wait_exponential(multiplier=RETRY_WAIT, max=60),
+        retry=retry_if_exception(lambda e: isinstance(e, CommandError) and e.transient),
+        before_sleep=lambda state: log.warning("retrying after: %s", state.outcome.exception()),
+        reraise=True,
+    )
+    return retrying(run_command, cmd, cwd, timeout)
+
+
+def dvc_cmd(*args: Any) -> list[str]:
+    """`python -m dvc ...` from this interpreter, so the venv's DVC runs whatever PATH says."""
+    return [sys.executable, "-m", "dvc", *map(str, args)]
+
+
+def _build_tree(path: Path, ignore_root: Path | None = None):
+    """DVC's own staging build (dvc-data), dry run: hashes only, nothing is stored."""
+    from dvc.ignore import DvcIgnoreFilter
+    from dvc_data.hashfile.build import build
+    from dvc_data.hashfile.db import HashFileDB
+    from dvc_objects.fs.local import LocalFileSystem
+
+    fs = LocalFileSystem()
+    path = path.resolve()
+    if not path.exists():
+        raise DataVersionError(f"{path} does not exist")
+    ignore = DvcIgnoreFilter(fs, str((ignore_root or path.parent).resolve()))
+    # The ODB directory only names the in-memory staging area; dry_run writes nothing to it.
+    with tempfile.TemporaryDirectory(prefix="geovr-md5-") as odb_dir:
+        _, meta, obj = build(HashFileDB(fs, odb_dir), str(path), fs, "md5", dry_run=True, ignore=ignore)
+    if obj.fs is not None and obj.fs.protocol == "memory":
+        obj.fs.rm_file(obj.path)  # the staged .dir listing would stay in a process-wide memfs
+    return meta, obj
+
+
+def dir_md5(path: str | Path, repo_root: str | Path | None = None) -> str:
+    """The md5 `dvc add` would record for `path` (`<md5>.dir` for a directory).
+
+    Computed by dvc-data's build in dry-run mode, the same code `dvc add`/`dvc status` use, with
+    the repo's .dvcignore rules when `repo_root` is given; the repo, its cache and its state DB
+    are left untouched (so every call rereads the bytes).
+    """
+    _, obj = _build_tree(Path(path), Path(repo_root) if repo_root else None)
+    return obj.hash_info.value
+
+
+def _manifest(path: Path, repo_root: Path | None = None) -> tuple[str, dict[str, str], int]:
+    """(md5, {relpath: file md5}, total bytes) of a directory."""
+    from dvc_data.hashfile.tree import Tree
+
+    meta, obj = _build_tree(path, repo_root)
+    files = {"/".join(key): hi.value for key, _, hi in obj} if isinstance(obj, Tree) else {}
+    return obj.hash_info.value, files, meta.size or 0
+
+
+def read_pointer(repo_root: str | Path, target: str = "data") -> dict[str, Any]:
+    """The parsed `<target>.dvc` with its single out checked."""
+    path = Path(repo_root) / f"{target}.dvc"
+    if not path.is_file():
+        raise DataVersionError(
+            f"{path} not found: create the dataset (`geovr data synth --out {target} ...`), then `geovr data track --target {target}`"
+        )
+    return _parse_pointer(path.read_text(), str(path))
+
+
+def _parse_pointer(text: str, name: str) -> dict[str, Any]:
+    doc = YAML(typ="safe").load(text) or {}
+    outs = doc.get("outs") or []
+    if len(outs) != 1 or not outs[0].get("md5"):
+        raise DataVersionError(f"{name}: expected exactly one out with an md5, found {outs!r}")
+    return doc
+
+
+def _recorded(doc: Mapping[str, Any]) -> dict[str, Any]:
+    out = doc["outs"][0]
+    return {"dvc_md5": out["md5"], "size": out.get("size"), "nfiles": out.get("nfiles")}
+
+
+def _cached_manifest(repo_root: Path, md5: str) -> dict[str, str] | None:
+    """{relpath: md5} of a recorded directory, when its .dir listing is in the default cache
+    (best effort: it only sharpens error messages)."""
+    obj = repo_root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    if not obj.is_file():
+        return None
+    return {entry["relpath"]: entry["md5"] for entry in json.loads(obj.read_text())}
+
+
+def _mismatch(what: str, got: tuple[str, dict[str, str], int], recorded: Mapping[str, Any], known: dict[str, str] | None) -> str:
+    """A message that says which version differs from which, and where."""
+    md5, files, size = got
+    msg = (
+        f"{what} has DVC md5 {md5} ({len(files)} files, {size} bytes) but the pointer records "
+        f"{recorded['dvc_md5']} ({recorded['nfiles']} files, {recorded['size']} bytes)"
+    )
+    if known is not None:
+        differ = sorted(k for k in set(files) | set(known) if files.get(k) != known.get(k))
+        msg += f"; differing files: {', '.join(differ[:8])}" + (" ..." if len(differ) > 8 else "")
+    return msg
+
+
+def data_version(repo_root: str | Path = ".", target: str = "data", check_workspace: bool = False) -> dict[str, Any]:
+    """The data version a run uses: `<target>.dvc`'s md5 and the git commit holding it.
+
+    `dirty` is true when `<target>.dvc` differs from HEAD (or there is no commit), i.e. the md5
+    is not reproducible from `git_rev` alone. `check_workspace` also hashes `<target>/`.
+    """
+    root = Path(repo_root)
+    version = {"target": target, **_recorded(read_pointer(root, target))}
+    try:
+        version["git_rev"] = run_command(["git", "rev-parse", "HEAD"], cwd=root).strip()
+        status = run_command(["git", "status", "--porcelain", "--", f"{target}.dvc"], cwd=root)
+        version["dirty"] = bool(status.strip())
+    except CommandError:
+        version.update(git_rev=None, dirty=True)  # not a git repo, or no commit yet
+    if check_workspace:
+        workspace = root / target
+        version["workspace_matches"] = workspace.exists() and dir_md5(workspace, root) == version["dvc_md5"]
+    return version
+
+
+def synth_regenerator(timeout: float = LOCAL_TIMEOUT) -> Regenerate:
+    """A `regenerate` for `ensure_data` that runs `geovr data synth` with the recorded recipe."""
+
+    def regenerate(out_dir: Path, params: Mapping[str, Any]) -> None:
+        flags = [arg for key in SYNTH_FLAGS if key in params for arg in (f"--{key}", params[key])]
+        if not flags:
+            raise DataVersionError(f"recipe {dict(params)} sets none of {', '.join(SYNTH_FLAGS)}")
+        run_command([sys.executable, "-m", "geovr", "data", "synth", "--out", out_dir, *flags], timeout=timeout)
+
+    return regenerate
+
+
+def find_recipe(repo_root: str | Path, target: str = "data") -> dict[str, Any] | None:
+    """The generator arguments: `meta.generator` in `<target>.dvc` (tracked by git, so known
+    before the data exists), else `generator` in `<target>/dataset.json`."""
+    recipe = (read_pointer(repo_root, target).get("meta") or {}).get("generator")
+    dataset_json = Path(repo_root) / target / "dataset.json"
+    if not recipe and dataset_json.is_file():
+        recipe = json.loads(dataset_json.read_text()).get("generator")
+    return dict(recipe) if recipe else None
+
+
+def _swap_dir(new: Path, dest: Path) -> None:
+    """Put the complete directory `new` at `dest`, replacing any old one only at the end."""
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(dest, old)
+        os.replace(new, dest)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(new, dest)
+
+
+def _regenerate_verified(root: Path, target: str, recorded: Mapping[str, Any], regenerate: Regenerate, params: Mapping[str, Any]) -> None:
+    """Generate into a hidden sibling, verify its md5, only then move it to `<target>/`."""
+    dest = root / target
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.regen.", dir=dest.parent))
+    try:
+        out = work / dest.name
+        regenerate(out, params)
+        got = _manifest(out)
+        if got[0] != recorded["dvc_md5"]:
+            known = _cached_manifest(root, recorded["dvc_md5"])
+            raise DataVersionError(
+                _mismatch(f"data regenerated with {dict(params)}", got, recorded, known)
+                + f"; {target}/ left as it was. Pull the recorded bytes from a remote that has "
+                f"them, or record the new ones: `dvc add {target}` and commit {target}.dvc"
+            )
+        _swap_dir(out, dest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _pull(root: Path, target: str, jobs: int | None, remote: str | None, force: bool, timeout: float) -> str | None:
+    """`dvc pull` the target; None on success, else the reason it failed."""
+    cmd = dvc_cmd("pull", f"{target}.dvc", *_transfer_opts(jobs, remote), *(["--force"] if force else []))
+    try:
+        run_remote(cmd, cwd=root, timeout=timeout)
+    except CommandError as e:
+        return str(e)
+    return None
+
+
+def ensure_data(
+    repo_root: str | Path = ".",
+    target: str = "data",
+    regenerate: Regenerate | None = None,
+    jobs: int | None = None,
+    remote: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    force: bool = False,
+    timeout: float = REMOTE_TIMEOUT,
+) -> dict[str, Any]:
+    """Make `<target>/` match `<target>.dvc`; return what was done (`action`: none|pulled|regenerated).
+
+    Already matching: nothing. Else `dvc pull` (retried when transient, `timeout` per attempt);
+    if that fails and `regenerate` is given, regenerate from `params` (default: the recorded
+    recipe, see `find_recipe`) and accept the result only if its DVC md5 equals the pointer's.
+    A workspace that differs from the pointer is replaced only with `force` (it may hold
+    someone's unrecorded change).
+    """
+    root = Path(repo_root).resolve()
+    recorded = _recorded(read_pointer(root, target))
+    summary = {"target": target, "dvc_md5": recorded["dvc_md5"]}
+    workspace = root / target
+    if workspace.exists():
+        got = _manifest(workspace, root)
+        if got[0] == recorded["dvc_md5"]:
+            return {**summary, "action": "none"}
+        if not force:
+            raise DataVersionError(
+                _mismatch(f"{target}/", got, recorded, _cached_manifest(root, recorded["dvc_md5"]))
+                + f". Record it with `dvc add {target}`, or discard it with --force"
+            )
+        log.warning("%s/ differs from %s.dvc; replacing it (force)", target, target)
+    pull_error = _pull(root, target, jobs, remote, force, timeout)
+    if pull_error is None:
+        got = _manifest(workspace, root)
+        if got[0] != recorded["dvc_md5"]:
+            raise DataVersionError(_mismatch(f"pulled {target}/", got, recorded, None))
+        return {**summary, "action": "pulled"}
+    if regenerate is None:
+        raise DataVersionError(f"could not pull {target}/ and no regeneration was asked for: {pull_error}")
+    log.warning("pull failed, regenerating %s/: %s", target, pull_error)
+    params = params or find_recipe(root, target)
+    if not params:
+        raise DataVersionError(
+            f"could not pull {target}/ ({pull_error}) and no generator recipe is recorded: add "
+            f"meta.generator to {target}.dvc (`geovr data track` does) or pass the arguments"
+        )
+    _regenerate_verified(root, target, recorded, regenerate, params)
+    return {**summary, "action": "regenerated", "params": dict(params), "pull_error": pull_error}
+
+
+def track_data(repo_root: str | Path = ".", target: str = "data", params: Mapping[str, Any] | None = None, timeout: float = REMOTE_TIMEOUT) -> dict[str, Any]:
+    """`dvc add <target>` and record the generator recipe as `meta.generator` in the pointer
+    (DVC keeps `meta` across later `dvc add`s), so `ensure_data` can regenerate on a fresh
+    clone. The recipe defaults to `generator` in `<target>/dataset.json`."""
+    root = Path(repo_root)
+    run_command(dvc_cmd("add", target), cwd=root, timeout=timeout)
+    recipe = dict(params) if params else find_recipe(root, target)
+    if recipe:
+        yaml, pointer = YAML(), root / f"{target}.dvc"  # round trip: keeps DVC's layout
+        doc = yaml.load(pointer.read_text())
+        doc.setdefault("meta", {})["generator"] = recipe
+        buf = io.StringIO()
+        yaml.dump(doc, buf)
+        atomic_write_text(pointer, buf.getvalue())
+    return {**data_version(root, target), "recipe": recipe}
+
+
+def _repo_arg(repo: str | Path) -> str:
+    """Local repos by absolute path: DVC then reads them in place (their cache and
+    config.local included) instead of cloning."""
+    return str(Path(repo).resolve()) if Path(repo).is_dir() else str(repo)
+
+
+def _resolve_rev(repo: str, rev: str) -> str | None:
+    if Path(repo).is_dir():
+        return run_command(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=repo).strip()
+    if re.fullmatch(r"[0-9a-f]{40}", rev):
+        return rev
+    lines = run_remote(["git", "ls-remote", repo, rev], timeout=LOCAL_TIMEOUT).split()
+    return lines[0] if lines else None  # an abbreviated sha cannot be resolved remotely
+
+
+def checkout_revision(
+    repo: str | Path,
+    rev: str,
+    out_dir: str | Path,
+    target: str = "data",
+    jobs: int | None = None,
+    remote: str | None = None,
+    remote_config: Mapping[str, str] | None = None,
+    timeout: float = REMOTE_TIMEOUT,
+) -> dict[str, Any]:
+    """Download `<target>/` as of git revision `rev` of `repo` (path or git URL) to `out_dir`.
+
+    Uses `dvc get` (no checkout of the repo is touched), verifies the DVC md5 against the
+    pointer at that revision and moves the data into place whole. An `out_dir` already
+    holding exactly that version is left alone.
+    """
+    src, out = _repo_arg(repo), Path(out_dir).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.get.", dir=out.parent) as tmp:
+        work = Path(tmp)
+        run_remote(dvc_cmd("get", src, f"{target}.dvc", "--rev", rev, "-o", work / "pointer"), timeout=timeout)
+        recorded = _recorded(_parse_pointer((work / "pointer").read_text(), f"{target}.dvc@{rev}"))
+        summary = {"rev": rev, "git_rev": _resolve_rev(src, rev), "out": str(out), **recorded}
+        if out.is_dir() and dir_md5(out) == recorded["dvc_md5"]:
+            return {**summary, "action": "none"}
+        cmd = dvc_cmd("get", src, target, "--rev", rev, "-o", work / "data", *_transfer_opts(jobs, remote))
+        # --remote-config takes a list, so it must come last.
+        cmd += ["--remote-config", *(f"{k}={v}" for k, v in remote_config.items())] if remote_config else []
+        run_remote(cmd, timeout=timeout)
+        got = _manifest(work / "data")
+        if got[0] != recorded["dvc_md5"]:
+            raise DataVersionError(_mismatch(f"{target}/ downloaded at {rev}", got, recorded, None))
+        _swap_dir(work / "data", out)
+    return {**summary, "action": "downloaded"}
