@@ -57,6 +57,12 @@ def is_remote(path: str | os.PathLike) -> bool:
     return "://" in str(path) and not str(path).startswith("file://")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb", **storage_options) -> Iterator[Any]:
     """Open `path` for writing so that readers see either the old file or the whole new one."""
@@ -73,6 +79,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", **storage_options) ->
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts are shared
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -108,6 +115,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700; artifacts are shared
     try:
         yield staging
         if target.exists():

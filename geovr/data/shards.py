@@ -35,10 +35,25 @@ SHARD_DIR = "shards"
 
 def encode_record(arrays: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None) -> bytes:
     """One record = one safetensors blob; metadata values must be strings (safetensors rule)."""
-    return save_safetensors(
+    blob = save_safetensors(
         {k: np.ascontiguousarray(v) for k, v in arrays.items()},
         metadata={k: str(v) for k, v in (metadata or {}).items()},
     )
+    return _canonical_header(blob)
+
+
+def _canonical_header(blob: bytes) -> bytes:
+    """Rewrite a safetensors header with sorted keys.
+
+    safetensors serialises `__metadata__` from a Rust hash map, in an order that changes from
+    call to call: equal records would give different bytes (and shards, and hashes). The
+    tensor data and its offsets are untouched; the header stays space-padded to 8 bytes.
+    """
+    header_len = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + header_len])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + blob[8 + header_len :]
 
 
 def decode_record(blob: bytes) -> tuple[dict[str, np.ndarray], dict[str, str]]:

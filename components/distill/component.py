@@ -1,0 +1,75 @@
+"""KFP components: teacher distillation (one task per clip-shard range) and the merge.
+
+Thin by design: standard-library imports at module level (kfp aside); the bodies import
+`geovr` and call `geovr.teachers.distill.run_distill` / `merge_targets` (what `geovr distill`
+and `geovr distill-merge` run).
+
+    from components.distill.component import distill, distill_merge
+    with dsl.ParallelFor(["0:8", "8:16"]) as shard_range:              # one GPU per task
+        task = distill(clips=ingest.outputs["clips"], teacher="vggt", shard_range=shard_range,
+                       weights="facebook/VGGT-1B", cache_dir="/mnt/geovr-cache/targets")
+        task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
+    merged = distill_merge(parts=dsl.Collected(task.outputs["targets"]))
+"""
+
+from typing import NamedTuple
+
+from kfp import dsl
+
+from components import BASE_IMAGE
+
+
+# The project image already holds kfp and geovr: nothing is pip-installed at run time.
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
+def distill(
+    clips: dsl.Input[dsl.Dataset],
+    teacher: str,
+    targets: dsl.Output[dsl.Dataset],
+    shard_range: str = "",
+    weights: str = "",
+    batch_size: int = 8,
+    device: str = "auto",
+    cache_dir: str = "",
+) -> NamedTuple("DistillOutputs", [("computed", int), ("reused", int), ("quarantined", int)]):
+    """Targets for the clips in `shard_range` ("" = all) of the clip set.
+
+    `cache_dir` (optional, e.g. a mounted volume) makes the work survive retries and later
+    runs: distill runs there (one subdirectory per shard range, so parallel tasks never share
+    one) and the result is then linked or copied into `targets`.
+    """
+    import json
+    from collections import namedtuple
+
+    from geovr.teachers.distill import merge_targets, run_distill
+
+    work = targets.path
+    if cache_dir:
+        work = f"{cache_dir.rstrip('/')}/{teacher}-{shard_range.replace(':', '-') or 'all'}"
+    summary = run_distill(
+        clips.path, teacher, work, shard_range=shard_range or None, weights=weights or None,
+        batch_size=batch_size, device=device,
+    )  # fmt: skip
+    if cache_dir:
+        merge_targets([work], targets.path)
+    print(json.dumps(summary, sort_keys=True))
+    targets.metadata.update(
+        {k: summary[k] for k in ("teacher", "teacher_hash", "clips", "quarantined")}
+    )
+    outputs = namedtuple("DistillOutputs", ["computed", "reused", "quarantined"])
+    return outputs(summary["computed"], summary["reused"], summary["quarantined"])
+
+
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
+def distill_merge(
+    parts: dsl.Input[list[dsl.Dataset]],
+    targets: dsl.Output[dsl.Dataset],
+) -> int:
+    """Join the targets of parallel distill tasks into one targets artifact; returns the clip count."""
+    import json
+
+    from geovr.teachers.distill import merge_targets
+
+    summary = merge_targets([part.path for part in parts], targets.path)
+    print(json.dumps(summary, sort_keys=True))
+    targets.metadata.update({"clips": summary["clips"], "quarantined": summary["quarantined"]})
+    return summary["clips"]

@@ -1,0 +1,27 @@
+"""KFP component: check out one DVC revision of the video dataset as a Dataset artifact.
+
+The pipeline's first step. `data_repo` is the git repository holding `data.dvc` (a URL,
+or a local path for `kfp.local` runs); `data_rev` a git revision (branch, tag, sha).
+Scheduled retraining passes a branch name, so every run takes that branch's newest data.
+"""
+
+from typing import NamedTuple
+
+from kfp import dsl
+
+from components import BASE_IMAGE
+
+
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
+def fetch_data(
+    data_repo: str,
+    data_rev: str,
+    dvc_remote: str,
+    jobs: int,
+    data: dsl.Output[dsl.Dataset],
+) -> NamedTuple("DataVersion", [("dvc_md5", str), ("git_rev", str)]):
+    from geovr.data.versioning import checkout_revision
+
+    result = checkout_revision(data_repo, data_rev, data.path, jobs=jobs or None, remote=dvc_remote or None)
+    data.metadata.update({"dvc_md5": result["dvc_md5"], "git_rev": result["git_rev"], "rev": data_rev})
+    return (result["dvc_md5"], result["git_rev"])

@@ -1,0 +1,57 @@
+"""The register component run for real by kfp.local (SubprocessRunner, this interpreter)
+against a sqlite MLflow store in tmp.
+
+    .venv/bin/pytest -q components/register
+"""
+
+import json
+from typing import NamedTuple
+
+import pytest
+from kfp import dsl, local
+from mlflow import MlflowClient
+
+from components.register.component import register
+from tests.registry.builders import build_checkpoint, write_metrics
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+class Outputs(NamedTuple):
+    version: str
+    decision: str
+
+
+@dsl.pipeline(name="register-only")
+def register_only(checkpoint_uri: str, metrics_uri: str, tracking_uri: str,
+                  policy: str) -> Outputs:
+    checkpoint = dsl.importer(artifact_uri=checkpoint_uri, artifact_class=dsl.Model)
+    metrics = dsl.importer(artifact_uri=metrics_uri, artifact_class=dsl.Artifact)
+    task = register(checkpoint=checkpoint.output, metrics=metrics.output,
+                    model_name="geovr-student", tracking_uri=tracking_uri, policy=policy,
+                    kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
+    return Outputs(task.outputs["version"], task.outputs["decision"])
+
+
+def test_register_component_registers_and_gates(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
+    checkpoint = build_checkpoint(tmp_path / "checkpoint")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    policy = json.dumps({"floor": 30.0})
+
+    first = register_only(checkpoint_uri=str(checkpoint), tracking_uri=uri, policy=policy,
+                          metrics_uri=str(write_metrics(tmp_path / "eval1" / "metrics.json", 40.0)))
+    assert (first.outputs["version"], first.outputs["decision"]) == ("1", "promote")
+    # A metrics directory works as well as the file.
+    write_metrics(tmp_path / "eval2" / "metrics.json", 35.0)
+    second = register_only(checkpoint_uri=str(checkpoint), metrics_uri=str(tmp_path / "eval2"),
+                           tracking_uri=uri, policy=policy)
+    assert (second.outputs["version"], second.outputs["decision"]) == ("2", "reject")
+
+    client = MlflowClient(uri, uri)  # both: an earlier test may have set a global registry
+    aliases = {k: str(v) for k, v in client.get_registered_model("geovr-student").aliases.items()}
+    assert aliases == {"champion": "1", "challenger": "2"}
+    run_id = client.get_model_version("geovr-student", "1").tags["kfp.run_id"]
+    assert run_id not in ("", "none") and "{{" not in run_id  # the placeholder was resolved

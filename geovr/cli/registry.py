@@ -1,0 +1,120 @@
+"""`geovr register` and `geovr promote`: MLflow registry commands (geovr/registry/).
+
+    geovr register --checkpoint runs/train/checkpoint --metrics runs/eval/metrics.json \\
+        --model geovr-student --tracking-uri http://127.0.0.1:5000 [--policy policy.json]
+    geovr promote --model geovr-student --version 3            # champion -> v3
+    geovr promote --model geovr-student --rollback             # champion back to its previous
+    geovr promote --model geovr-student --version 3 --copy-to geovr-student-prod
+
+The tracking URI defaults to $MLFLOW_TRACKING_URI. `register` exits 0 whether or not the
+gate promotes; the JSON summary's `decision` says which.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from geovr.cli import emit
+from geovr.errors import GeoVRError
+
+if TYPE_CHECKING:
+    from geovr.registry import RetryBudget
+
+tracking_uri_option = click.option(
+    "--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None,
+    help="MLflow tracking/registry URI (default: $MLFLOW_TRACKING_URI, else MLflow's default).",
+)
+connect_timeout_option = click.option(
+    "--connect-timeout", type=float, default=None, envvar="GEOVR_REGISTRY_RETRY_S",
+    help="Seconds to retry an unreachable server, with exponential backoff (default 60).",
+)
+model_option = click.option("--model", "model_name", default="geovr-student", show_default=True,
+                            help="Registered model name.")
+
+
+@contextlib.contextmanager
+def _mlflow_errors() -> Iterator[None]:
+    """MLflow's own errors (permissions, a server-side failure) as one-line user errors."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as e:
+        first_line = (str(e).strip().splitlines() or ["unknown error"])[0]
+        raise GeoVRError(f"MLflow: {first_line}") from e
+
+
+def _retry(connect_timeout: float | None) -> RetryBudget:
+    # Imported here, not at module level: `geovr --help` should not pay for importing MLflow.
+    from geovr.registry import RetryBudget
+
+    return RetryBudget.from_env(connect_timeout)
+
+
+@click.command("register")
+@click.option("--checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              required=True, help="Checkpoint directory written by `geovr train`.")
+@click.option("--metrics", type=click.Path(exists=True, path_type=Path), required=True,
+              help="metrics.json written by `geovr evaluate` (or its directory).")
+@model_option
+@tracking_uri_option
+@click.option("--policy", default=None,
+              help="Gate policy: a JSON file or inline JSON (fields primary, margin, floor, guarded).")
+@click.option("--margin", type=float, default=None, help="Override the policy's margin.")
+@click.option("--floor", type=float, default=None, help="Override the policy's floor.")
+@click.option("--eval-set", default=None, help="Evaluation-set id, if metrics.json lacks one.")
+@click.option("--kfp-run-id", envvar="KFP_RUN_ID", default=None, help="Default: $KFP_RUN_ID.")
+@click.option("--experiment", default="geovr-registry", show_default=True,
+              help="MLflow experiment of the registration run.")
+@connect_timeout_option
+def register_command(checkpoint: Path, metrics: Path, model_name: str, tracking_uri: str | None,
+                     policy: str | None, margin: float | None, floor: float | None,
+                     eval_set: str | None, kfp_run_id: str | None, experiment: str,
+                     connect_timeout: float | None) -> None:
+    """Register a checkpoint (alias challenger) and run the promotion gate."""
+    from geovr.registry import GatePolicy, register_checkpoint
+
+    with _mlflow_errors():
+        result = register_checkpoint(
+            checkpoint, metrics, model_name=model_name, tracking_uri=tracking_uri,
+            policy=GatePolicy.load(policy, margin=margin, floor=floor), kfp_run_id=kfp_run_id,
+            eval_set=eval_set, experiment=experiment, retry=_retry(connect_timeout),
+        )
+    for reason in result.decision.reasons:
+        click.echo(f"gate: {reason}", err=True)
+    emit(result.summary())
+
+
+@click.command("promote")
+@model_option
+@click.option("--version", default=None, help="Version to point the alias at.")
+@click.option("--rollback", "to_previous", is_flag=True, help="Move the alias back to its previous holder.")
+@click.option("--alias", default="champion", show_default=True)
+@click.option("--copy-to", default=None,
+              help="Also copy the version into this registered model (e.g. geovr-student-prod) "
+                   "and set the alias there.")
+@tracking_uri_option
+@connect_timeout_option
+def promote_command(model_name: str, version: str | None, to_previous: bool, alias: str,
+                    copy_to: str | None, tracking_uri: str | None,
+                    connect_timeout: float | None) -> None:
+    """Explicit promotion or rollback of a registered model's alias."""
+    from geovr.registry import connect, promote, rollback
+
+    if (version is None) == (not to_previous):
+        raise GeoVRError("give exactly one of --version V and --rollback")
+    with _mlflow_errors():
+        client = connect(tracking_uri, _retry(connect_timeout))
+        if to_previous:
+            moved = rollback(client, model_name, alias, copy_to=copy_to)
+        else:
+            moved = promote(client, model_name, version, alias, copy_to=copy_to)
+    emit(moved.summary())
+
+
+COMMANDS = [register_command, promote_command]

@@ -1,0 +1,274 @@
+"""The ingest stage: dataset directory (contracts section 1) -> clip set (section 2).
+
+Every clip's video is checked (validate.py), F frames are sampled uniformly and resized
+(sampling.py), its ground truth is checked and brought to the same frames and size; good
+clips go to shards + manifest.jsonl, every rejected input to quarantine.jsonl with its
+reason, and the QA of the valid clips to qa.jsonl. The clip set is built in a temporary
+directory and moved into place whole; the same inputs give the same bytes.
+
+    geovr ingest --data data --out runs/clips --frames 16
+    python -c "from geovr.data.ingest import IngestConfig, ingest; print(ingest('data', 'out', IngestConfig(frames=8)))"
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from geovr.artifacts import (
+    atomic_dir,
+    make_meta,
+    read_jsonl,
+    read_meta,
+    sha256_file,
+    write_jsonl,
+    write_meta,
+)
+from geovr.data.layout import ClipSource, Dataset, Rejection, content_hash, load_dataset
+from geovr.data.sampling import (
+    resize_depth,
+    resize_frames,
+    sample_indices,
+    scale_intrinsics,
+    target_size,
+)
+from geovr.data.shards import ShardWriter
+from geovr.data.validate import (
+    Rejected,
+    VideoLimits,
+    check_scene,
+    check_video,
+    load_ground_truth,
+    video_error_reason,
+)
+from geovr.data.video import VideoError, decode_frames
+from geovr.errors import ArtifactError, GeoVRError
+
+MANIFEST_FILE = "manifest.jsonl"
+QA_FILE = "qa.jsonl"
+QUARANTINE_FILE = "quarantine.jsonl"
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Everything that shapes the clip set (`workers` only changes the speed)."""
+
+    frames: int = 16  # frames sampled per clip
+    max_side: int = 504  # longest stored side (GeoVR feeds VGGT 504 px, a multiple of 28)
+    min_valid_fraction: float = 0.5  # fail if fewer clips than this survive
+    clips_per_shard: int = 16
+    limits: VideoLimits = field(default_factory=VideoLimits)
+    workers: int = 2  # decoding processes; 1 = in this process
+
+    def __post_init__(self) -> None:
+        # 0 and 0.0 must hash alike in meta.json (the CLI passes floats, Python callers ints).
+        object.__setattr__(self, "min_valid_fraction", float(self.min_valid_fraction))
+        if self.frames < 2:
+            raise GeoVRError(f"--frames must be >= 2 (poses are relative to the first frame), got {self.frames}")
+        if self.max_side < 16:
+            raise GeoVRError(f"--max-side must be >= 16, got {self.max_side}")
+        if not 0.0 <= self.min_valid_fraction <= 1.0:
+            raise GeoVRError(f"--min-valid-fraction must be in [0, 1], got {self.min_valid_fraction}")
+        if self.clips_per_shard < 1 or self.workers < 1:
+            raise GeoVRError("--clips-per-shard and --workers must be >= 1")
+
+    def recorded(self) -> dict[str, Any]:
+        """The config as written to meta.json and hashed: without `workers`, so that the
+        output bytes do not depend on how many processes decoded them."""
+        config = asdict(self)
+        del config["workers"]
+        return config
+
+
+@dataclass
+class ClipOutcome:
+    """What a worker sends back for one clip: a manifest row and arrays, or a rejection."""
+
+    clip_id: str
+    hashes: dict[str, str]  # sha256 of each file read, for the dataset content hash
+    row: dict[str, Any] | None = None
+    arrays: dict[str, np.ndarray] | None = None
+    rejection: Rejection | None = None
+
+
+@dataclass(frozen=True)
+class Counts:
+    """The figures of the summary line and of meta.json (clips_in = valid + quarantined)."""
+
+    clips_in: int
+    valid: int
+    quarantined: int
+    qa_kept: int
+    qa_dropped: int
+    shards: int
+
+
+def _sample_clip(clip: ClipSource, cfg: IngestConfig, sha256: str) -> tuple[dict, dict]:
+    """Check, sample and resize one clip; returns (arrays, manifest row) or raises Rejected."""
+    video = clip.video
+    info = check_video(video.path, video.rel, cfg.limits, cfg.frames)
+    indices = sample_indices(info.n_frames, cfg.frames)
+    gt = load_ground_truth(clip.gt.path, clip.gt.rel, info, indices) if clip.gt else None
+    if clip.scene:
+        check_scene(clip.scene.path, clip.scene.rel, clip.clip_id)
+    try:
+        frames = decode_frames(video.path, indices)
+    except VideoError as e:
+        raise Rejected(video.rel, video_error_reason(e, video.path, video.rel)) from e
+    if frames.shape[1:3] != (info.height, info.width):
+        raise Rejected(video.rel, f"decoded frames are {frames.shape[2]}x{frames.shape[1]}, "
+                                  f"the header says {info.width}x{info.height}")
+    size = target_size(info.width, info.height, cfg.max_side)
+    arrays = {"frames": resize_frames(frames, size)}
+    if gt is not None:
+        arrays["depth"] = resize_depth(gt.depth, size)
+        arrays["intrinsics"] = scale_intrinsics(gt.intrinsics, (info.width, info.height), size)
+        arrays["extrinsics"] = gt.extrinsics
+    row = {
+        "clip_id": clip.clip_id, "split": clip.split, "source": clip.source, "sha256": sha256,
+        "fps": round(info.fps, 6), "n_frames": info.n_frames, "frame_indices": indices,
+        # Nominal presentation times (index / fps): exact for the constant-rate videos
+        # this pipeline writes and reads, and independent of container timestamp quirks.
+        "timestamps": [round(i / info.fps, 6) for i in indices],
+        "width": size[0], "height": size[1], "src_width": info.width, "src_height": info.height,
+        "has_gt": gt is not None,
+    }  # fmt: skip
+    return arrays, row
+
+
+def process_clip(clip: ClipSource, cfg: IngestConfig) -> ClipOutcome:
+    """One clip, start to end (runs in a worker process): never raises for bad input."""
+    files = [f for f in (clip.video, clip.gt, clip.scene) if f is not None]
+    try:
+        hashes = {f.rel: sha256_file(f.path) for f in files}
+    except OSError as e:
+        reason = f"cannot read {e.filename}: {e.strerror}"
+        return ClipOutcome(clip.clip_id, {}, rejection=Rejection(clip.video.rel, clip.clip_id, reason))
+    try:
+        arrays, row = _sample_clip(clip, cfg, hashes[clip.video.rel])
+    except Rejected as e:
+        return ClipOutcome(clip.clip_id, hashes, rejection=Rejection(e.input, clip.clip_id, str(e)))
+    return ClipOutcome(clip.clip_id, hashes, row=row, arrays=arrays)
+
+
+def _outcomes(clips: list[ClipSource], cfg: IngestConfig) -> Iterator[ClipOutcome]:
+    """Outcomes in input order; with workers, a bounded window of clips runs ahead so that
+    memory stays flat however many clips there are."""
+    workers = min(cfg.workers, len(clips))
+    if workers <= 1:
+        yield from (process_clip(clip, cfg) for clip in clips)
+        return
+    # spawn: workers start clean, inheriting no threads (tqdm's monitor) or FFmpeg state.
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        pending: deque = deque()
+        for clip in clips:
+            pending.append(pool.submit(process_clip, clip, cfg))
+            if len(pending) > 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _split_qa(dataset: Dataset, valid: set[str], rejected: set[str]) -> tuple[list[dict], list[Rejection]]:
+    """QA rows of valid clips (with `scene_name` set), and a rejection for every other row."""
+    kept: list[dict] = []
+    dropped = list(dataset.qa_rejections)
+    for where, row in dataset.qa:
+        clip = row.get("scene_name", row.get("clip_id"))
+        if clip in valid:
+            kept.append({**row, "scene_name": clip})
+            continue
+        state = "quarantined" if clip in rejected else "unknown"
+        dropped.append(Rejection(where, clip, f"question names {state} clip {clip!r}"))
+    return kept, dropped
+
+
+def write_clipset(staging: Path, dataset: Dataset, cfg: IngestConfig, progress: bool) -> tuple[Counts, str]:
+    """Write the whole clip set under `staging` (the caller moves it into place); returns
+    the counts and the dataset content hash."""
+    writer = ShardWriter(staging, cfg.clips_per_shard)
+    rows: list[dict] = []
+    rejections = list(dataset.clip_rejections)
+    hashes = dict(dataset.file_hashes)
+    with tqdm(total=len(dataset.clips), desc="ingest", unit="clip", file=sys.stderr,
+              disable=not progress) as bar:
+        for outcome in _outcomes(dataset.clips, cfg):
+            hashes.update(outcome.hashes)
+            if outcome.rejection is not None:
+                rejections.append(outcome.rejection)
+            else:
+                writer.add(outcome.clip_id, outcome.arrays,
+                           {"clip_id": outcome.clip_id, "sha256": outcome.row["sha256"]})
+                rows.append(outcome.row)
+            bar.update()
+            bar.set_postfix(quarantined=len(rejections), refresh=False)
+    index = writer.close()
+    for row in rows:
+        row["shard"] = index[row["clip_id"]]["shard"]
+    valid = {row["clip_id"] for row in rows}
+    qa, qa_rejections = _split_qa(dataset, valid, {r.clip_id for r in rejections if r.clip_id})
+    counts = Counts(dataset.n_clips, len(rows), len(rejections), len(qa), len(qa_rejections),
+                    len({row["shard"] for row in rows}))
+    write_jsonl(staging / MANIFEST_FILE, rows)
+    write_jsonl(staging / QA_FILE, qa)
+    write_jsonl(staging / QUARANTINE_FILE, [r.row() for r in rejections + qa_rejections])
+    inputs = {"dataset": content_hash(hashes, dataset.clip_rejections)}
+    write_meta(staging, make_meta("clipset", "ingest", cfg.recorded(), inputs,
+                                  dataset_name=dataset.info.get("name"), counts=asdict(counts)))
+    return counts, inputs["dataset"]
+
+
+def _check_out(data: Path, out: Path) -> None:
+    """Refuse an --out whose replacement would destroy something that is not a clip set."""
+    data, target = data.resolve(), out.resolve()
+    if data.is_relative_to(target):
+        raise GeoVRError(f"--out {out} is or contains the dataset {data}; choose another directory")
+    if target.exists() and any(target.iterdir()):
+        try:
+            read_meta(target, "clipset")
+        except ArtifactError:
+            raise GeoVRError(f"--out {out} exists and is not a clip set; refusing to replace it") from None
+
+
+def ingest(data: str | Path, out: str | Path, cfg: IngestConfig | None = None,
+           progress: bool = True) -> dict[str, Any]:
+    """Build the clip set of dataset `data` at `out` (replacing an older clip set there);
+    returns the summary. Raises GeoVRError, writing nothing, if fewer than
+    `cfg.min_valid_fraction` of the clips are valid."""
+    cfg = cfg or IngestConfig()
+    started = time.perf_counter()
+    data, out = Path(data), Path(out)
+    dataset = load_dataset(data)
+    _check_out(data, out)
+    if dataset.n_clips == 0:
+        raise GeoVRError(f"{data}: no clips (no clips.jsonl lines, no videos/*.mp4)")
+    with atomic_dir(out) as staging:
+        counts, dataset_hash = write_clipset(staging, dataset, cfg, progress)
+        fraction = counts.valid / counts.clips_in
+        if fraction < cfg.min_valid_fraction:
+            raise GeoVRError(
+                f"only {counts.valid} of {counts.clips_in} clips are valid ({fraction:.0%} < "
+                f"--min-valid-fraction {cfg.min_valid_fraction:g}); nothing written to {out}; "
+                f"first reason: {_first_reason(staging)}")
+        written = sum(p.stat().st_size for p in staging.rglob("*") if p.is_file())
+    return {"stage": "ingest", "out": str(out), **asdict(counts), "bytes_written": written,
+            "seconds": round(time.perf_counter() - started, 3), "dataset_hash": dataset_hash}
+
+
+def _first_reason(staging: Path) -> str:
+    """The first quarantine reason, so that the one-line error points at the problem."""
+    rows = read_jsonl(staging / QUARANTINE_FILE)
+    return f"{rows[0]['input']}: {rows[0]['reason']}" if rows else "none recorded"

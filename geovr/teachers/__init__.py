@@ -1,0 +1,7 @@
+"""Teachers: frozen 3D foundation models (or exact ground truth) that produce GeoVR's targets.
+
+- base.py: the Teacher protocol, `Targets`, the registry (`build_teacher(name, **options)`)
+- pose.py, scale.py: the pose encoding / scene normalisation and the metric-scale fit
+- oracle.py (exact GT), hf_depth.py (Depth Anything via transformers), vggt.py, da3.py
+- distill.py + cache.py: the resumable distill stage; store.py: `TargetStore` for training
+"""

@@ -1,0 +1,189 @@
+"""The teacher protocol, the per-clip `Targets`, and the registry of teachers by name.
+
+A teacher turns one clip's frames (and ground truth, when the clip set has it) into the
+targets of GEOVR_METHOD.md. Backends register a factory under a name; the factory is
+imported only when that teacher is built, so optional packages stay optional.
+
+    teacher = build_teacher("oracle")                     # or "depth-anything", "vggt", "da3"
+    targets = teacher.targets(frames, intrinsics, gt=GroundTruth(depth, intrinsics, extrinsics))
+    teacher_hash(teacher)                                 # part of the cache key
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from geovr.artifacts import config_hash
+from geovr.errors import GeoVRError
+
+# VGGT's distillation layers (0-based blocks of 24); other depths are mapped proportionally.
+VGGT_LAYERS = (4, 11, 17, 23)
+FEATURE_PREFIX = "feat_"
+
+
+class ClipRejected(Exception):
+    """This clip cannot get targets (bad input or non-finite teacher output): quarantine it."""
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    depth: np.ndarray  # [T,H,W] float32 metres (z-depth), 0 = invalid
+    intrinsics: np.ndarray  # [T,3,3] pixels, at the stored frame size
+    extrinsics: np.ndarray  # [T,3,4] OpenCV camera-from-world
+
+
+@dataclass
+class Targets:
+    """One clip's teacher targets (shapes: T frames, H x W stored frame size)."""
+
+    pose_enc: np.ndarray  # [T,9] float32, first-camera frame, normalised scale
+    depth: np.ndarray  # [T,H,W] float32, normalised scale; 0 = no target at that pixel
+    metric_scale: float  # metric depth = depth * metric_scale
+    features: dict[str, np.ndarray] = field(default_factory=dict)  # layer -> [T,h,w,C] float16
+    depth_conf: np.ndarray | None = None  # [T,H,W] float16
+    pose_valid: bool = True  # False: the teacher has no pose for this clip; mask the camera loss
+    scale_valid: bool = True  # False: no metric source; mask the scale loss
+
+    @property
+    def frames(self) -> int:
+        return int(self.pose_enc.shape[0])
+
+    def problem(self) -> str | None:
+        """Why these targets must not be stored (wrong shapes, NaN/inf), or None."""
+        t = self.frames
+        if self.pose_enc.shape != (t, 9):
+            return f"pose_enc has shape {self.pose_enc.shape}, expected ({t}, 9)"
+        if self.depth.ndim != 3 or self.depth.shape[0] != t:
+            return f"depth has shape {self.depth.shape}, expected ({t}, H, W)"
+        if self.depth_conf is not None and self.depth_conf.shape != self.depth.shape:
+            return f"depth_conf has shape {self.depth_conf.shape}, expected {self.depth.shape}"
+        for name, feat in self.features.items():
+            if feat.ndim != 4 or feat.shape[0] != t:
+                return f"features[{name}] has shape {feat.shape}, expected ({t}, h, w, C)"
+        for name, array in self.to_record().items():
+            bad = int(np.size(array) - np.isfinite(array).sum())
+            if bad:
+                return f"non-finite teacher output: {bad} of {np.size(array)} values in {name}"
+        return None
+
+    def to_record(self) -> dict[str, np.ndarray]:
+        """The arrays of one target record (docs/contracts.md section 3)."""
+        record = {
+            "pose_enc": np.asarray(self.pose_enc, np.float32),
+            "depth": np.asarray(self.depth, np.float32),
+            "metric_scale": np.asarray(self.metric_scale, np.float32),
+            "pose_valid": np.asarray(self.pose_valid, np.uint8),
+            "scale_valid": np.asarray(self.scale_valid, np.uint8),
+        }
+        if self.depth_conf is not None:
+            record["depth_conf"] = np.asarray(self.depth_conf, np.float16)
+        for name, feat in self.features.items():
+            record[FEATURE_PREFIX + name] = np.asarray(feat, np.float16)
+        return record
+
+    @classmethod
+    def from_record(cls, arrays: Mapping[str, np.ndarray]) -> Targets:
+        features = {
+            k.removeprefix(FEATURE_PREFIX): v
+            for k, v in arrays.items()
+            if k.startswith(FEATURE_PREFIX)
+        }
+        return cls(
+            pose_enc=arrays["pose_enc"],
+            depth=arrays["depth"],
+            # .item(): scalars may come back as shape [1] (ShardWriter's ascontiguousarray promotes 0-d)
+            metric_scale=float(arrays["metric_scale"].item()),
+            features=dict(sorted(features.items(), key=lambda kv: _layer_order(kv[0]))),
+            depth_conf=arrays.get("depth_conf"),
+            pose_valid=bool(arrays["pose_valid"].item()),
+            scale_valid=bool(arrays["scale_valid"].item()),
+        )
+
+
+def _layer_order(name: str) -> tuple[int, str]:
+    return (int(name), "") if name.isdigit() else (1 << 30, name)
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    """What the distill stage needs from a teacher backend."""
+
+    name: str
+    layers: tuple[str, ...]  # feature layer names, in order
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Everything that changes the targets (weights identity, sizes, layers), JSON-able."""
+        ...
+
+    def to(self, device: str) -> Teacher: ...
+
+    def targets(
+        self,
+        frames: np.ndarray,
+        intrinsics: np.ndarray | None = None,
+        gt: GroundTruth | None = None,
+    ) -> Targets:
+        """frames `[T,H,W,3] uint8` -> Targets; raises ClipRejected for a clip it cannot handle."""
+        ...
+
+
+def teacher_hash(teacher: Teacher) -> str:
+    """Short hash of the teacher's name + config: part of every target's cache key."""
+    return config_hash({"teacher": teacher.name, "config": teacher.config})
+
+
+def scaled_layers(n_layers: int) -> tuple[int, ...]:
+    """VGGT's layers 4/11/17/23 of 24 mapped onto a model with `n_layers` blocks.
+
+    Returns 1-based block numbers (= indices into transformers' `hidden_states`, whose entry 0
+    is the embedding output); for 24 blocks that is exactly VGGT's 0-based 4, 11, 17, 23.
+    """
+    return tuple(max(1, int((i + 1) * n_layers / 24 + 0.5)) for i in VGGT_LAYERS)
+
+
+def pool_2x2(grid: np.ndarray) -> np.ndarray:
+    """`[T,h,w,C]` -> `[T,h//2,w//2,C]` float16 by 2x2 averaging (an odd last row/column is dropped)."""
+    t, h, w, c = grid.shape
+    cropped = np.asarray(grid[:, : h // 2 * 2, : w // 2 * 2], dtype=np.float32)
+    return cropped.reshape(t, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4)).astype(np.float16)
+
+
+# name -> factory, or "module:attribute" imported on first use (optional backends stay optional)
+_REGISTRY: dict[str, Callable[..., Teacher] | str] = {
+    "oracle": "geovr.teachers.oracle:OracleTeacher",
+    "depth-anything": "geovr.teachers.hf_depth:DepthAnythingTeacher",
+    "vggt": "geovr.teachers.vggt:VGGTTeacher",
+    "da3": "geovr.teachers.da3:DA3Teacher",
+}
+
+
+def register_teacher(name: str, factory: Callable[..., Teacher] | str) -> None:
+    """Add a backend: `factory(**options)` returns a Teacher."""
+    _REGISTRY[name] = factory
+
+
+def teacher_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def build_teacher(name: str, **options: Any) -> Teacher:
+    """Construct a registered teacher; options go to its constructor (weights, batch_size, ...)."""
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise GeoVRError(f"unknown teacher {name!r}; known: {', '.join(teacher_names())}") from None
+    if isinstance(factory, str):
+        module, attribute = factory.split(":")
+        factory = getattr(importlib.import_module(module), attribute)
+    try:
+        inspect.signature(factory).bind(**options)  # a user error, unlike a TypeError inside
+    except TypeError as e:
+        raise GeoVRError(f"teacher {name!r}: bad options {sorted(options)}: {e}") from e
+    return factory(**options)

@@ -1,0 +1,147 @@
+"""The `da3` teacher: Depth Anything 3 (any-view), the paper's alternative. UNTESTED HERE.
+
+The `depth-anything-3` package is optional and not installed in this project's CI; this
+adapter follows its documented `DepthAnything3.inference` API and has never run here.
+
+    pip install depth-anything-3        # or from github.com/ByteDance-Seed/Depth-Anything-3
+    geovr distill --clips CLIPS --teacher da3 --weights depth-anything/DA3-GIANT \
+        -o metric_weights=depth-anything/DA3-METRIC-LARGE --out TARGETS
+
+Targets:
+- features: `export_feat_layers` 18/26/32/38 (DA3-GIANT, 1536-d), 2x2 pooled, float16;
+- pose_enc, depth, depth_conf: DA3's extrinsics (camera-from-world, OpenCV), intrinsics,
+  depth and confidence, re-expressed in the first camera's frame at unit average point
+  distance; depth/intrinsics resized from DA3's processing size to the stored frame size;
+- metric_scale: LS fit of ground-truth metric depth when the clip has it; otherwise, with
+  `metric_weights`, of DA3-METRIC's depth converted to metres as raw * focal / 300
+  (GEOVR_METHOD.md); otherwise scale_valid = False.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from geovr.errors import GeoVRError
+from geovr.teachers.base import ClipRejected, GroundTruth, Targets, pool_2x2
+from geovr.teachers.pose import normalise_scene
+from geovr.teachers.scale import ScaleFit, fit_scale
+from geovr.teachers.torch_ops import resize_maps
+
+INSTALL_HINT = "pip install depth-anything-3 (https://github.com/ByteDance-Seed/Depth-Anything-3)"
+DA3_GIANT_LAYERS = (18, 26, 32, 38)
+METRIC_FOCAL_REFERENCE = 300.0  # DA3-METRIC: metres = raw * focal_px / 300
+
+
+def _load(weights: str, device: str):
+    try:
+        from depth_anything_3.api import DepthAnything3
+    except ImportError as e:
+        raise GeoVRError(
+            f"the da3 teacher needs the depth-anything-3 package: {INSTALL_HINT}"
+        ) from e
+    return DepthAnything3.from_pretrained(weights).to(device).eval()
+
+
+class DA3Teacher:
+    """Depth Anything 3 through its package (optional dependency); see the module docstring."""
+
+    name = "da3"
+
+    def __init__(
+        self,
+        weights: str = "depth-anything/DA3-GIANT",
+        layers: Sequence[int] = DA3_GIANT_LAYERS,
+        input_size: int = 504,
+        metric_weights: str | None = None,
+        batch_size: int = 1,
+        device: str = "cpu",
+    ):
+        # batch_size is unused: DA3 is multi-view, one clip per call.
+        self.weights, self.metric_weights, self.input_size = weights, metric_weights, input_size
+        self.block_ids = tuple(int(i) for i in layers)
+        self.layers = tuple(str(i) for i in self.block_ids)
+        self.model = _load(weights, device)
+        self.metric_model = _load(metric_weights, device) if metric_weights else None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "weights": self.weights,
+            "metric_weights": self.metric_weights,
+            "input_size": self.input_size,
+            "layers": list(self.layers),
+        }
+
+    def to(self, device: str) -> DA3Teacher:
+        for model in (self.model, self.metric_model):
+            if model is not None:
+                model.to(device)
+        return self
+
+    def targets(
+        self,
+        frames: np.ndarray,
+        intrinsics: np.ndarray | None = None,
+        gt: GroundTruth | None = None,
+    ) -> Targets:
+        image_hw = tuple(frames.shape[1:3])
+        pred = self.model.inference(
+            image=list(frames), process_res=self.input_size, export_feat_layers=list(self.block_ids)
+        )
+        depth, conf = _at_size(pred.depth, image_hw), _at_size(pred.conf, image_hw)
+        k = _rescale_intrinsics(np.asarray(pred.intrinsics), np.shape(pred.depth)[1:], image_hw)
+        features = {}
+        for name, block in zip(self.layers, self.block_ids, strict=True):
+            feat = np.asarray(pred.aux[f"feat_layer_{block}"], dtype=np.float32)
+            features[name] = pool_2x2(feat.reshape(-1, *feat.shape[-3:]))
+        if not (np.isfinite(depth).all() and np.isfinite(conf).all() and np.isfinite(k).all()):
+            raise ClipRejected("non-finite teacher output in DA3 depth, confidence or intrinsics")
+        try:
+            scene = normalise_scene(depth, k, np.asarray(pred.extrinsics, dtype=np.float64)[:, :3])
+        except ValueError as e:
+            raise ClipRejected(f"teacher depth: {e}") from e
+        fit = self._scale(frames, gt, scene.depth, conf, np.asarray(pred.intrinsics))
+        return Targets(
+            pose_enc=scene.pose_enc,
+            depth=scene.depth,
+            metric_scale=fit.scale,
+            features=features,
+            depth_conf=np.minimum(conf, 65504.0).astype(np.float16),
+            scale_valid=fit.valid,
+        )
+
+    def _scale(
+        self,
+        frames: np.ndarray,
+        gt: GroundTruth | None,
+        depth_n: np.ndarray,
+        conf: np.ndarray,
+        proc_k: np.ndarray,
+    ) -> ScaleFit:
+        if gt is not None:
+            return fit_scale(gt.depth, depth_n, conf=conf)
+        if self.metric_model is None:
+            return ScaleFit(0.0, 0)
+        # Same processing size as the main model, so its focal (pixels) applies to this output.
+        pred = self.metric_model.inference(image=list(frames), process_res=self.input_size)
+        focal = proc_k[:, 0, 0][:, None, None]
+        metric = np.asarray(pred.depth) * focal / METRIC_FOCAL_REFERENCE
+        return fit_scale(_at_size(metric, depth_n.shape[1:]), depth_n, conf=conf)
+
+
+def _at_size(maps: Any, image_hw: tuple[int, int]) -> np.ndarray:
+    return resize_maps(torch.as_tensor(np.asarray(maps, dtype=np.float32)), image_hw)
+
+
+def _rescale_intrinsics(
+    k: np.ndarray, from_hw: tuple[int, int], to_hw: tuple[int, int]
+) -> np.ndarray:
+    k = k.astype(np.float64).copy()
+    k[:, 0] *= to_hw[1] / from_hw[1]
+    k[:, 1] *= to_hw[0] / from_hw[0]
+    return k

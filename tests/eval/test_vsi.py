@@ -1,0 +1,274 @@
+"""The VSI-Bench scorer: hand-computed MRA and accuracy values, boundaries where `<=` and `<`
+(or exact and float arithmetic) differ, aggregation, and the benchmark reader.
+
+    .venv/bin/pytest -q tests/eval/test_vsi.py
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from geovr.errors import GeoVRError
+from geovr.eval.vsi import (
+    QUESTION_TYPES,
+    TASKS,
+    choice_accuracy,
+    first_word,
+    read_vsibench,
+    relative_accuracy,
+    score_predictions,
+)
+
+
+@pytest.mark.parametrize(
+    ("answer", "word"),
+    [
+        ("3", "3"),
+        ("3.", "3"),
+        ("B. sofa", "B"),
+        ("  B.\nsofa", "B"),
+        ("", ""),
+        (4.5, "4.5"),
+        ("1.5 meters.", "1.5"),
+        ("B..", "B"),
+    ],
+)
+def test_first_word(answer, word):
+    assert first_word(answer) == word
+
+
+@pytest.mark.parametrize(
+    ("pred", "gt", "mra"),
+    [
+        ("2", "2", 1.0),
+        ("1.5", "1.0", 0.1),  # |e|/gt = 0.50 = 1 - 0.50: counts only with `<=`
+        ("0.5", "1", 0.1),  # same boundary from below
+        ("1.05", "1", 1.0),  # 0.05 = 1 - 0.95: `<` would give 0.9
+        ("1.35", "1", 0.4),  # 0.35 = 1 - 0.65: float arithmetic gives 0.3
+        ("3.6", "3", 0.7),  # float gives 0.6
+        ("4.2", "3", 0.3),  # float gives 0.2
+        ("1.2 meters", "1", 0.7),
+        ("2.", "2", 1.0),
+        ("2", "1", 0.0),
+        (3, 3.0, 1.0),
+    ],
+)
+def test_relative_accuracy_hand_values(pred, gt, mra):
+    assert relative_accuracy(pred, gt) == pytest.approx(mra, abs=1e-12)
+
+
+@pytest.mark.parametrize("pred", ["abc", "", "nan", "inf", "-inf", "three", "1,5", "1e999999x"])
+def test_non_numeric_prediction_scores_zero(pred):
+    assert relative_accuracy(pred, "3") == 0.0
+
+
+def test_absurdly_large_prediction_scores_zero_without_overflow():
+    assert relative_accuracy("1e999999", "3") == 0.0
+
+
+@pytest.mark.parametrize("gt", ["0", "-1", "abc", None, "nan"])
+def test_bad_numeric_ground_truth_is_an_error(gt):
+    with pytest.raises(GeoVRError, match="ground truth"):
+        relative_accuracy("1", gt)
+
+
+@given(
+    st.decimals(min_value="0.001", max_value="100000", places=3),
+    st.integers(0, 10),
+    st.sampled_from([1, -1]),
+)
+def test_mra_is_exact_on_every_threshold(gt, k, sign):
+    # pred off by exactly k/20 of gt passes the thresholds t <= 1 - k/20: 11 - k of 10 (k >= 1).
+    pred = gt * (1 + sign * Decimal(k) / 20)
+    expected = 1.0 if k == 0 else (11 - k) / 10
+    assert relative_accuracy(str(pred), str(gt)) == pytest.approx(expected)
+
+
+@given(st.floats(0.01, 1000), st.floats(0, 3), st.floats(0, 3), st.sampled_from([1, -1]))
+def test_mra_in_unit_interval_and_monotonic_in_error(gt, e1, e2, sign):
+    small, large = sorted((e1, e2))
+    near, far = (
+        relative_accuracy(gt * (1 + sign * small), gt),
+        relative_accuracy(gt * (1 + sign * large), gt),
+    )
+    assert 0.0 <= far <= near <= 1.0
+    assert near * 10 == pytest.approx(round(near * 10))
+
+
+@pytest.mark.parametrize(
+    ("pred", "gt", "hit"),
+    [
+        ("B", "B", 1.0),
+        ("B.", "B", 1.0),
+        ("B. sofa", "B", 1.0),
+        ("b", "B", 1.0),
+        ("B", "B.", 1.0),
+        ("(B)", "B", 0.0),
+        ("Answer: B", "B", 0.0),
+        ("C", "B", 0.0),
+        ("", "B", 0.0),
+    ],
+)
+def test_choice_accuracy(pred, gt, hit):
+    assert choice_accuracy(pred, gt) == hit
+
+
+_ids = itertools.count()
+
+
+def _row(question_type, prediction, ground_truth):
+    return {
+        "id": next(_ids),
+        "question_type": question_type,
+        "prediction": prediction,
+        "ground_truth": ground_truth,
+    }
+
+
+def test_score_predictions_hand_computed():
+    rows = [
+        _row("object_counting", "3", "3"),  # 1.0
+        _row("object_counting", "1.5", "1"),  # 0.1   -> 55.0
+        _row("route_planning", "B. sofa", "B"),
+        _row("route_planning", "c", "C"),
+        _row("route_planning", "(A)", "A"),  # 2/3   -> 66.67
+        _row("object_rel_direction_easy", "A", "A"),  # 100
+        _row("object_rel_direction_medium", "A", "B"),  # 0
+        _row("object_rel_direction_hard", "D", "D"),
+        _row("object_rel_direction_hard", "D.", "D"),  # 100 -> levels mean 66.67 (pooled: 75)
+    ]
+    scores = score_predictions(rows)
+    assert list(scores["per_task"]) == ["object_counting", "object_rel_direction", "route_planning"]
+    assert scores["per_task"]["object_counting"] == pytest.approx(55.0)
+    assert scores["per_task"]["route_planning"] == pytest.approx(200 / 3)
+    assert scores["per_task"]["object_rel_direction"] == pytest.approx(200 / 3)
+    assert scores["overall"] == pytest.approx((55.0 + 200 / 3 + 200 / 3) / 3)
+    assert scores["rel_direction_levels"] == {
+        "object_rel_direction_easy": 100.0,
+        "object_rel_direction_medium": 0.0,
+        "object_rel_direction_hard": 100.0,
+    }
+    assert scores["counts"] == {
+        "object_counting": 2,
+        "object_rel_direction_easy": 1,
+        "object_rel_direction_medium": 1,
+        "object_rel_direction_hard": 2,
+        "route_planning": 3,
+        "total": 9,
+    }
+
+
+def test_all_tasks_give_eight_scores_and_their_unweighted_mean():
+    rows = [
+        _row(t, "2" if t in TASKS[:4] else "A", "2" if t in TASKS[:4] else "A")
+        for t in QUESTION_TYPES
+    ]
+    rows.append(_row("object_counting", "9", "2"))  # counting: 50 with 2 rows, others 100
+    scores = score_predictions(rows)
+    assert list(scores["per_task"]) == list(TASKS)
+    assert scores["overall"] == pytest.approx((50 + 7 * 100) / 8)
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ({"question_type": "object_counting", "ground_truth": "0"}, "row 7: numeric ground truth"),
+        (
+            {"question_type": "route_planning", "ground_truth": None},
+            "row 7: multiple-choice ground",
+        ),
+        ({"question_type": "route_planning", "ground_truth": " "}, "row 7: multiple-choice ground"),
+    ],
+)
+def test_bad_ground_truth_names_the_row(row, reason):
+    with pytest.raises(GeoVRError, match=reason):
+        score_predictions([{"id": 7, "prediction": "1", **row}])
+
+
+def test_unknown_question_type_and_empty_input_are_errors():
+    with pytest.raises(GeoVRError, match="unknown question_type 'object_colour'"):
+        score_predictions([_row("object_colour", "A", "A")])
+    with pytest.raises(GeoVRError, match="no predictions"):
+        score_predictions([])
+
+
+QUESTIONS = [
+    {
+        "id": 0,
+        "dataset": "scannet",
+        "scene_name": "scene0011_00",
+        "question_type": "object_counting",
+        "question": "How many chairs?",
+        "options": None,
+        "ground_truth": "4",
+    },
+    {
+        "id": 1,
+        "dataset": "arkitscenes",
+        "scene_name": "41069025",
+        "question_type": "route_planning",
+        "question": "Which way?",
+        "options": ["A. left", "B. right"],
+        "ground_truth": "B",
+    },
+]
+
+
+def _videos(root):
+    for q in QUESTIONS:
+        (root / q["dataset"]).mkdir(parents=True, exist_ok=True)
+        (root / q["dataset"] / f"{q['scene_name']}.mp4").write_bytes(b"\0")
+
+
+def _check_rows(rows, root):
+    assert [r["id"] for r in rows] == ["0", "1"]
+    assert rows[0]["options"] is None and rows[1]["options"] == ["A. left", "B. right"]
+    assert rows[1]["video"] == str(root / "arkitscenes" / "41069025.mp4")
+    assert rows[0]["ground_truth"] == "4" and rows[1]["question_type"] == "route_planning"
+
+
+def test_read_vsibench_parquet(tmp_path):
+    pq.write_table(pa.Table.from_pylist(QUESTIONS), tmp_path / "test-00000-of-00001.parquet")
+    _videos(tmp_path)
+    _check_rows(read_vsibench(tmp_path), tmp_path)
+
+
+def test_read_vsibench_jsonl_and_csv(tmp_path):
+    _videos(tmp_path)
+    (tmp_path / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
+    _check_rows(read_vsibench(tmp_path), tmp_path)
+    table = tmp_path / "other" / "q.csv"
+    table.parent.mkdir()
+    with table.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(QUESTIONS[0]))
+        writer.writeheader()
+        # In CSV the options list is a JSON string, and empty for numeric questions.
+        writer.writerows(
+            {**q, "options": json.dumps(q["options"]) if q["options"] else ""} for q in QUESTIONS
+        )
+    _check_rows(read_vsibench(tmp_path, table=table), tmp_path)
+
+
+def test_read_vsibench_errors(tmp_path):
+    with pytest.raises(GeoVRError, match="exactly one question table"):
+        read_vsibench(tmp_path)
+    (tmp_path / "q.jsonl").write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
+    with pytest.raises(GeoVRError, match="2 videos missing"):
+        read_vsibench(tmp_path)
+    assert len(read_vsibench(tmp_path, check_videos=False)) == 2
+    bad = dict(QUESTIONS[0], question_type="object_colour")
+    (tmp_path / "q.jsonl").write_text(json.dumps(bad) + "\n")
+    with pytest.raises(GeoVRError, match="unknown question_type"):
+        read_vsibench(tmp_path, check_videos=False)
+    (tmp_path / "q.jsonl").write_text(json.dumps({"id": 3, "question": "?"}) + "\n")
+    with pytest.raises(GeoVRError, match="lacks columns"):
+        read_vsibench(tmp_path, check_videos=False)
