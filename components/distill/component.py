@@ -73,3 +73,15 @@ def distill_merge(
     print(json.dumps(summary, sort_keys=True))
     targets.metadata.update({"clips": summary["clips"], "quarantined": summary["quarantined"]})
     return summary["clips"]
+
+
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
+def plan_shard_ranges(clips: dsl.Input[dsl.Dataset], tasks: int) -> list:
+    """Split the clip set's shards into at most `tasks` contiguous "START:END" ranges,
+    one per parallel distill task (the ParallelFor items)."""
+    from geovr.data.shards import ShardReader
+
+    n_shards = len(ShardReader(clips.path).shards())
+    n_tasks = max(1, min(tasks, n_shards))
+    bounds = [round(i * n_shards / n_tasks) for i in range(n_tasks + 1)]
+    return [f"{start}:{end}" for start, end in zip(bounds[:-1], bounds[1:], strict=True) if end > start]

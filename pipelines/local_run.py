@@ -1,0 +1,59 @@
+"""`geovr pipeline run` (what `make run` calls): the real Kubeflow pipeline on this machine.
+
+1. Make `data/` match `data.dvc` (pull it, or regenerate it and verify the md5).
+2. Put that data version in the DVC cache and the default remote, as a user would after
+   `dvc add`, because the pipeline's first step fetches a committed DVC revision.
+3. Run `pipelines.geovr_pipeline` through `kfp.local` (SubprocessRunner, no Docker) with
+   the embedded-default parameters, artifacts under `runs/kfp/`.
+"""
+
+import sys
+import time
+from pathlib import Path
+
+from geovr.data.versioning import data_version, dvc_cmd, ensure_data, run_command, synth_regenerator
+
+# Small on purpose: minutes on 2 CPU cores.
+EMBEDDED_DEFAULTS = {
+    "dvc_remote": "",  # the repo's default remote (.dvcstore)
+    "dvc_jobs": 4,
+    "frames": 8,
+    "max_side": 128,
+    "teacher": "oracle",
+    "distill_tasks": 2,
+}
+
+
+def prepare_data(repo: Path) -> dict:
+    ensured = ensure_data(repo, regenerate=synth_regenerator(), jobs=4)
+    run_command(dvc_cmd("commit", "--force", "--quiet", "data.dvc"), cwd=repo)
+    run_command(dvc_cmd("push", "--quiet"), cwd=repo)
+    version = data_version(repo)
+    if version["dirty"]:
+        print(f"warning: data.dvc differs from git HEAD {version['git_rev'][:12]}; the pipeline reads the "
+              f"committed version. Commit data.dvc to run on your workspace data.", file=sys.stderr)
+    return {**version, "action": ensured["action"]}
+
+
+def run_local(repo_root: str = ".", runs_dir: str = "runs", overrides: dict | None = None) -> dict:
+    from kfp import local
+
+    from pipelines.geovr_pipeline import NOT_BUILT, geovr_pipeline
+
+    repo = Path(repo_root).resolve()
+    start = time.perf_counter()
+    version = prepare_data(repo)
+    data_seconds = time.perf_counter() - start
+    pipeline_root = (repo / runs_dir / "kfp").resolve()
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
+    params = {**EMBEDDED_DEFAULTS, **(overrides or {}), "data_repo": str(repo), "data_rev": version["git_rev"]}
+    result = geovr_pipeline(**params)
+    targets = result.output
+    return {
+        "data_version": {"dvc_md5": version["dvc_md5"], "git_rev": version["git_rev"], "action": version["action"]},
+        "targets": targets.path,
+        "clips_with_targets": targets.metadata.get("clips"),
+        "pipeline_root": str(pipeline_root),
+        "not_built": list(NOT_BUILT),
+        "seconds": {"data": round(data_seconds, 1), "total": round(time.perf_counter() - start, 1)},
+    }

@@ -1,0 +1,57 @@
+"""upload / submit / schedule through kfp.Client against a local stand-in of the KFP API."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from geovr.errors import GeoVRError
+from pipelines.client import validate_cron
+from tests.pipelines.kfp_standin import KfpStandIn
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "pipelines" / "geovr_pipeline.yaml"
+
+
+def _geovr(*args: str, host: str) -> dict:
+    result = subprocess.run([sys.executable, "-m", "geovr", "pipeline", *args, "--host", host],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_upload_twice_makes_versions_then_submit_and_schedule():
+    with KfpStandIn() as api:
+        first = _geovr("upload", "--package", str(GOLDEN), host=api.url)
+        second = _geovr("upload", "--package", str(GOLDEN), "--version", "v2", host=api.url)
+        assert first["created"] and not second["created"]
+        assert len(api.pipelines) == 1 and len(api.versions[first["pipeline_id"]]) == 2
+        uploaded = yaml.safe_load(api.packages[second["version_id"]])
+        assert uploaded["pipelineInfo"]["name"] == "geovr"
+
+        run = _geovr("submit", "--param", "steps=5", "--param", "teacher=vggt", host=api.url)
+        assert run["version_id"] == second["version_id"]  # the newest version
+        body = api.runs[0]
+        assert body["runtime_config"]["parameters"] == {"steps": 5, "teacher": "vggt"}
+
+        recurring = _geovr("schedule", "--cron", "0 0 3 * * 1", "--param", "data_rev=main", host=api.url)
+        job = api.recurring_runs[0]
+        assert recurring["recurring_run_id"] == job["recurring_run_id"]
+        assert job["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * 1"
+        assert job["max_concurrency"] == 1 and job["no_catchup"] is True
+        assert job["pipeline_version_reference"]["pipeline_version_id"] == second["version_id"]
+
+
+def test_submit_before_upload_is_a_clear_error():
+    with KfpStandIn() as api:
+        result = subprocess.run([sys.executable, "-m", "geovr", "pipeline", "submit", "--host", api.url],
+                                capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 2 and "geovr pipeline upload" in result.stderr
+
+
+def test_cron_needs_six_fields():
+    assert validate_cron("0 0 3 * * 1") == "0 0 3 * * 1"
+    with pytest.raises(GeoVRError, match="6"):
+        validate_cron("0 3 * * 1")
