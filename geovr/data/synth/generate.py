@@ -11,6 +11,7 @@ Scenes render in parallel worker processes; results are written in scene order.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -78,7 +79,10 @@ def synthesize(out: str | os.PathLike, scenes: int, frames: int, size: int, seed
         for sub in ("videos", "gt", "scenes"):
             (root / sub).mkdir()
         jobs = [(i, seed, frames, size, fps, root) for i in range(scenes)]
-        with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        # spawn: workers must not inherit the caller's FFmpeg/BLAS state (a forked pytest or
+        # pipeline process), or the encoder's output bytes can differ from a clean run
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context) as pool:
             results = list(tqdm(pool.map(_make_scene, jobs), total=scenes, desc="synth", unit="scene", disable=None))
         clips = [
             {"clip_id": r["clip_id"], "video": f"videos/{r['clip_id']}.mp4", "split": split_of(i, scenes),
