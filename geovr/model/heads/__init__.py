@@ -1,0 +1,1 @@
+"""One module per training-only objective: the head and its loss."""
