@@ -54,13 +54,17 @@ def encode_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 8, crf:
     codec = _pick_codec()
     with av.open(str(path), mode="w", format="mp4", options={"fflags": "+bitexact"}) as container:
         stream = container.add_stream(codec, rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.thread_count = 1
-        stream.codec_context.flags |= av.codec.context.Flags.bitexact
+        # Settings go on the codec context: attributes set on the stream object itself are
+        # silently ignored, and a threaded x264 gives load-dependent bytes.
+        context = stream.codec_context
+        context.width, context.height, context.pix_fmt = width, height, "yuv420p"
+        context.thread_count = 1
+        context.flags |= av.codec.context.Flags.bitexact
         if codec == "libx264":
-            stream.options = {"crf": str(crf), "preset": "medium", "threads": "1"}
+            context.options = {"crf": str(crf), "preset": "medium", "threads": "1",
+                               "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0"}
         else:
-            stream.bit_rate = 4_000_000
+            context.bit_rate = 4_000_000
         for image in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
             container.mux(stream.encode(frame))

@@ -79,10 +79,11 @@ def synthesize(out: str | os.PathLike, scenes: int, frames: int, size: int, seed
         for sub in ("videos", "gt", "scenes"):
             (root / sub).mkdir()
         jobs = [(i, seed, frames, size, fps, root) for i in range(scenes)]
-        # spawn: workers must not inherit the caller's FFmpeg/BLAS state (a forked pytest or
-        # pipeline process), or the encoder's output bytes can differ from a clean run
+        # One fresh spawned process per scene: an encoder run after another one in the same
+        # process was seen to give different bytes under load (state left behind in
+        # FFmpeg/x264), and same arguments must give the same bytes (data.dvc).
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context, max_tasks_per_child=1) as pool:
             results = list(tqdm(pool.map(_make_scene, jobs), total=scenes, desc="synth", unit="scene", disable=None))
         clips = [
             {"clip_id": r["clip_id"], "video": f"videos/{r['clip_id']}.mp4", "split": split_of(i, scenes),
