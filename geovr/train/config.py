@@ -1,0 +1,69 @@
+"""Training hyper-parameters, shared by the worker CLI, the launcher and the tracker.
+
+Every field is also a ``--flag`` of :mod:`geovr.train.worker`::
+
+    from geovr.train.config import TrainConfig
+    cfg = TrainConfig(steps=100, parallelism="fsdp2")
+    cfg.to_dict()  # flat, JSON-serialisable; logged as MLflow params
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Parallelism = Literal["ddp", "fsdp2"]
+
+
+@dataclass
+class TrainConfig:
+    """All knobs of one training run (``batch_size`` is per device and per micro-step)."""
+
+    steps: int = 1000
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr_model: float = 2e-5
+    lr_heads: float = 1e-4
+    warmup_ratio: float = 0.03
+    schedule: Literal["cosine"] = "cosine"
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    seed: int = 0
+    parallelism: Parallelism = "ddp"
+    checkpoint_every: int = 500
+    keep_last: int = 2
+    log_every: int = 1
+    tracking_uri: str | None = None
+    experiment: str = "geovr-train"
+
+    def __post_init__(self) -> None:
+        if self.parallelism not in ("ddp", "fsdp2"):
+            raise ValueError(f"parallelism must be 'ddp' or 'fsdp2', got {self.parallelism!r}")
+        if self.schedule != "cosine":
+            raise ValueError(f"only the cosine schedule is supported, got {self.schedule!r}")
+        for name in (
+            "steps",
+            "batch_size",
+            "grad_accum",
+            "checkpoint_every",
+            "keep_last",
+            "log_every",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError("warmup_ratio must be in [0, 1)")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A flat dict of every field (all values are JSON scalars)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        return cls(**values)

@@ -1,0 +1,43 @@
+"""Start a torchrun job of :mod:`geovr.train.worker` from Python and return its summary.
+
+Usage (any worker flag can be appended to the argument list)::
+
+    from geovr.train.launch import launch
+    summary = launch(2, ["--task", "tests.train.tiny_task:TinyTask", "--out", "runs/t", "--steps", "5"])
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from geovr.train.loop import SUMMARY_NAME
+
+
+def torchrun_command(nproc: int, args: list[str]) -> list[str]:
+    """The argv that runs ``nproc`` workers on this host with ``args``."""
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+        "-m", "geovr.train.worker", *args,
+    ]  # fmt: skip
+
+
+def _out_dir(args: list[str]) -> Path:
+    for i, arg in enumerate(args):
+        if arg == "--out":
+            return Path(args[i + 1])
+        if arg.startswith("--out="):
+            return Path(arg.split("=", 1)[1])
+    raise ValueError("args must contain --out DIR")
+
+
+def launch(
+    nproc: int, args: list[str], timeout: float | None = None, **popen_kwargs
+) -> dict[str, Any]:
+    """Run the job to completion; raise CalledProcessError on failure, return ``summary.json``."""
+    out_dir = _out_dir(args)
+    subprocess.run(torchrun_command(nproc, args), check=True, timeout=timeout, **popen_kwargs)
+    return json.loads((out_dir / SUMMARY_NAME).read_text())

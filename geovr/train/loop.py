@@ -1,0 +1,217 @@
+"""The generic training loop: AdamW with two LR groups, warm-up + cosine, grad accumulation,
+grad clipping, a deterministic resumable data order, DCP checkpoints and MLflow tracking.
+
+Called by :mod:`geovr.train.worker` on every rank of a torchrun job::
+
+    env = init_distributed()
+    summary = train(resolve_task("tests.train.tiny_task:TinyTask"), TrainConfig(steps=10), out, env)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+from torch.distributed.tensor import DTensor
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from geovr.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from geovr.train.config import TrainConfig
+from geovr.train.distributed import (
+    DistEnv,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    unwrap,
+    wrap_model,
+)
+from geovr.train.interfaces import TrainTask
+from geovr.train.tracking import Tracker
+
+SUMMARY_NAME = "summary.json"
+
+
+class DataOrder:
+    """An endless, deterministic stream of dataset indices: epoch ``e`` is a permutation seeded
+    by ``seed + e``. A run's position is the number of samples consumed by all ranks together, so
+    resuming mid-epoch is just restoring that integer.
+
+    Per micro-step ``a`` of an optimizer step starting at ``position``, rank ``r`` of ``W`` takes
+    the ``b`` samples at ``position + (a * W + r) * b``; hence W ranks with batch b see exactly the
+    samples one rank with batch W*b sees.
+    """
+
+    def __init__(self, size: int, seed: int) -> None:
+        if size < 1:
+            raise ValueError("dataset is empty")
+        self.size, self.seed = size, seed
+        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if epoch != self._epoch:
+            gen = torch.Generator().manual_seed(self.seed + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.size, generator=gen)
+        return self._perm
+
+    def indices(self, start: int, count: int) -> list[int]:
+        """Dataset indices at stream positions ``start .. start + count - 1``."""
+        return [
+            int(self._permutation(p // self.size)[p % self.size])
+            for p in range(start, start + count)
+        ]
+
+
+def lr_lambda(warmup_steps: int, total_steps: int):
+    """Linear warm-up to 1 over ``warmup_steps``, then cosine decay to 0 at ``total_steps``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def build_optimizer(
+    task: TrainTask, model: torch.nn.Module, cfg: TrainConfig
+) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW over the task's ``heads``/``model`` groups (call after wrapping: FSDP2 swaps params)."""
+    groups = task.param_groups(unwrap(model))
+    if set(groups) != {"heads", "model"}:
+        raise ValueError(f"param_groups must return keys 'heads' and 'model', got {sorted(groups)}")
+    lrs = {"heads": cfg.lr_heads, "model": cfg.lr_model}
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": groups[name], "lr": lrs[name], "name": name}
+            for name in ("heads", "model")
+            if groups[name]
+        ],
+        weight_decay=cfg.weight_decay,
+    )
+    warmup = math.ceil(cfg.warmup_ratio * cfg.steps)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(warmup, cfg.steps))
+
+
+def _sync_context(model: torch.nn.Module, last_micro_step: bool):
+    """Skip the gradient all-reduce/reduce-scatter on all but the last micro-step."""
+    if isinstance(model, DistributedDataParallel) and not last_micro_step:
+        return model.no_sync()
+    if hasattr(model, "set_requires_gradient_sync"):
+        model.set_requires_gradient_sync(last_micro_step)
+    return contextlib.nullcontext()
+
+
+def _mean_across_ranks(values: dict[str, torch.Tensor], env: DistEnv) -> dict[str, float]:
+    keys = sorted(values)
+    stacked = torch.stack([values[k].detach().float() for k in keys]).to(env.device)
+    dist.all_reduce(stacked)
+    stacked /= env.world_size
+    return dict(zip(keys, stacked.tolist(), strict=True))
+
+
+def _save_final(task: TrainTask, model: torch.nn.Module, out_dir: Path, env: DistEnv) -> None:
+    """Gather the full weights and hand an unwrapped CPU copy to ``task.save_final`` on rank 0."""
+    full = get_model_state_dict(
+        model, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+    )
+    if env.is_main:
+        plain = task.build_model()
+        plain.load_state_dict(full)
+        task.save_final(plain, out_dir)
+    dist.barrier()
+
+
+def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dict[str, Any]:
+    """Train (resuming from ``out_dir/checkpoints`` if a complete checkpoint exists); return a summary."""
+    out_dir = Path(out_dir)
+    ckpt_root = out_dir / "checkpoints"
+    if env.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    seed_everything(cfg.seed)
+    model = wrap_model(task.build_model(), cfg.parallelism, env)
+    optimizer, scheduler = build_optimizer(task, model, cfg)
+    dataset = task.dataset()
+    order = DataOrder(len(dataset), cfg.seed)
+
+    step, position = 0, 0
+    resume = latest_checkpoint(ckpt_root)
+    if resume is not None:
+        extra = load_checkpoint(resume, model, optimizer, env)
+        scheduler.load_state_dict(extra["scheduler"])
+        step, position = extra["step"], extra["position"]
+        set_rng_state(extra["rng"])
+    start_step = step
+
+    tracker = Tracker(out_dir, cfg.tracking_uri, cfg.experiment, cfg.to_dict(), enabled=env.is_main)
+    samples_per_step = cfg.batch_size * env.world_size * cfg.grad_accum
+    losses: list[dict[str, float]] = []
+    bar = tqdm(
+        total=cfg.steps, initial=step, disable=not env.is_main, file=sys.stderr, desc="train"
+    )
+    model.train()
+    while step < cfg.steps:
+        tick = time.perf_counter()
+        terms: dict[str, torch.Tensor] = {}
+        for micro in range(cfg.grad_accum):
+            offset = position + (micro * env.world_size + env.rank) * cfg.batch_size
+            samples = [dataset[i] for i in order.indices(offset, cfg.batch_size)]
+            batch = {k: v.to(env.device) for k, v in task.collate(samples).items()}
+            with _sync_context(model, micro == cfg.grad_accum - 1):
+                out = model(**batch)
+                (out["total"] / cfg.grad_accum).backward()
+            for key, value in out.items():
+                terms[key] = terms.get(key, 0.0) + value.detach() / cfg.grad_accum
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        if isinstance(grad_norm, DTensor):
+            grad_norm = grad_norm.full_tensor()
+        lrs = {f"lr/{g['name']}": g["lr"] for g in optimizer.param_groups}
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        position += samples_per_step
+
+        mean_terms = _mean_across_ranks(terms, env)
+        losses.append(mean_terms)
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            metrics = {f"loss/{k}": v for k, v in mean_terms.items()}
+            metrics.update(lrs)
+            metrics["grad_norm"] = float(grad_norm)
+            metrics["samples_per_s"] = samples_per_step / max(time.perf_counter() - tick, 1e-9)
+            tracker.log_metrics(metrics, step)
+        bar.update(1)
+        bar.set_postfix(loss=f"{mean_terms['total']:.4f}")
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            extra = {
+                "scheduler": scheduler.state_dict(),
+                "step": step,
+                "position": position,
+                "rng": rng_state(),
+            }
+            save_checkpoint(ckpt_root, step, model, optimizer, extra, env, cfg.keep_last)
+    bar.close()
+    tracker.close()
+
+    _save_final(task, model, out_dir, env)
+    summary = {
+        "start_step": start_step,
+        "final_step": step,
+        "world_size": env.world_size,
+        "losses": losses,
+        "tracking_online": tracker.online,
+        "run_id": tracker.run_id,
+        "config": cfg.to_dict(),
+    }
+    if env.is_main:
+        (out_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=2))
+    return summary

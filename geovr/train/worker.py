@@ -1,0 +1,52 @@
+"""Per-rank entry point; run it under torchrun (or via :func:`geovr.train.launch.launch`)::
+
+    python -m torch.distributed.run --standalone --nproc-per-node 2 -m geovr.train.worker \
+        --task tests.train.tiny_task:TinyTask --out runs/tiny --steps 20 --parallelism fsdp2
+
+Re-running the same command resumes from the newest complete checkpoint in ``--out``.
+Rank 0 writes ``<out>/summary.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+
+import click
+
+from geovr.train.config import TrainConfig
+from geovr.train.distributed import init_distributed, teardown
+from geovr.train.interfaces import resolve_task
+from geovr.train.loop import train
+
+
+def _config_options(func):
+    """One ``--flag`` per TrainConfig field, defaulting to the dataclass default."""
+    hints = typing.get_type_hints(TrainConfig)
+    for field in reversed(dataclasses.fields(TrainConfig)):
+        hint = hints[field.name]
+        kind = hint if hint in (int, float) else str
+        flag = "--" + field.name.replace("_", "-")
+        func = click.option(flag, field.name, type=kind, default=field.default, show_default=True)(
+            func
+        )
+    return func
+
+
+@click.command()
+@click.option("--task", "task_spec", required=True, help="module:Class implementing TrainTask")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
+@_config_options
+def main(task_spec: str, out_dir: Path, **config) -> None:
+    """Train TASK on this rank."""
+    cfg = TrainConfig.from_dict(config)
+    env = init_distributed()
+    try:
+        train(resolve_task(task_spec), cfg, out_dir, env)
+    finally:
+        teardown()
+
+
+if __name__ == "__main__":
+    main()
