@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 OBJECTIVES = ("lm", "cam", "depth", "scale", "distill")
+GEOMETRY_OBJECTIVES = ("cam", "depth", "scale", "distill")
+DEFAULT_LOSS_WEIGHTS = {"cam": 2.5, "depth": 1.0, "scale": 1.0, "distill": 1.0}
 TEACHER_LAYERS = (4, 11, 17, 23)  # VGGT's distilled layers, of 24
 TEACHER_DEPTH = 24
 
@@ -15,30 +18,90 @@ def map_layers(n_llm_layers: int, teacher_layers=TEACHER_LAYERS, teacher_depth: 
     hidden_states[0] is the embedding output, so index L is the last layer (28 -> 6, 14, 21, 28).
     Python's round() is banker's rounding; the paper's mapping rounds half up, so do that.
     """
-    return [int((layer + 1) * n_llm_layers / teacher_depth + 0.5) for layer in teacher_layers]
+    return [max(1, int((layer + 1) * n_llm_layers / teacher_depth + 0.5)) for layer in teacher_layers]
+
+
+def parse_objectives(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """"lm,cam,depth" (the CLI's --objectives) -> ("lm", "cam", "depth"), validated, in canonical order."""
+    items = [s.strip() for s in text.split(",")] if isinstance(text, str) else list(text)
+    items = [s for s in items if s]
+    unknown = sorted(set(items) - set(OBJECTIVES))
+    if unknown:
+        raise ValueError(f"unknown objectives {unknown}; choose from {', '.join(OBJECTIVES)}")
+    if not items:
+        raise ValueError("no objective given; `lm` alone is the SFT baseline")
+    return tuple(o for o in OBJECTIVES if o in items)
 
 
 @dataclass
 class HeadWidths:
+    """Head sizes; the defaults are the paper's, tiny students use smaller ones."""
+
     camera_hidden: int = 1536
     scale_hidden: int = 512
     distill_hidden: int = 1024
     depth_channels: tuple[int, int, int, int] = (256, 512, 1024, 1024)
+    depth_features: int = 256
+
+    @classmethod
+    def tiny(cls) -> HeadWidths:
+        return cls(camera_hidden=64, scale_hidden=32, distill_hidden=64, depth_channels=(16, 16, 32, 32), depth_features=16)
 
 
 @dataclass
 class GeoVRConfig:
+    """What the GeoVR wrapper adds to a student, and how its losses are weighted.
+
+    objectives: any of OBJECTIVES; ("lm",) is the SFT baseline (no token, no head).
+    loss_weights: weight of each geometry term (total = lm + sum weight * term).
+    teacher_feature_dim: channels of the teacher's features (VGGT 1024, DA3-GIANT 1536,
+    the oracle teacher 8 + 6 n_freq).
+    freeze_vision: the vision tower is frozen (its merger stays trainable unless freeze_merger).
+    """
+
     objectives: tuple[str, ...] = OBJECTIVES
-    loss_weights: dict[str, float] = field(default_factory=lambda: {"cam": 2.5, "depth": 1.0, "scale": 1.0, "distill": 1.0})
+    loss_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))
     widths: HeadWidths = field(default_factory=HeadWidths)
     teacher_feature_dim: int = 1024
+    teacher_layers: tuple[int, ...] = TEACHER_LAYERS
+    teacher_depth: int = TEACHER_DEPTH
+    freeze_vision: bool = True
+    freeze_merger: bool = False
+    token_init_std: float = 0.02
 
     def __post_init__(self) -> None:
-        unknown = set(self.objectives) - set(OBJECTIVES)
+        self.objectives = parse_objectives(self.objectives)
+        self.teacher_layers = tuple(int(x) for x in self.teacher_layers)
+        if isinstance(self.widths, dict):
+            self.widths = HeadWidths(**self.widths)
+        self.widths.depth_channels = tuple(self.widths.depth_channels)
+        weights = {**DEFAULT_LOSS_WEIGHTS, **{k: float(v) for k, v in self.loss_weights.items()}}
+        unknown = sorted(set(weights) - set(GEOMETRY_OBJECTIVES))
         if unknown:
-            raise ValueError(f"unknown objectives {sorted(unknown)}; choose from {OBJECTIVES}")
+            raise ValueError(f"loss weights for unknown objectives {unknown}; geometry objectives: {GEOMETRY_OBJECTIVES}")
+        self.loss_weights = weights
+        if len(self.teacher_layers) != 4:
+            raise ValueError(f"GeoVR distils 4 teacher layers, got {self.teacher_layers}")
 
     @property
     def geometry(self) -> tuple[str, ...]:
         """The training-only objectives that are on (empty = plain SFT, no extra tokens)."""
         return tuple(o for o in self.objectives if o != "lm")
+
+    def on(self, objective: str) -> bool:
+        return objective in self.objectives
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["objectives"] = list(self.objectives)
+        out["teacher_layers"] = list(self.teacher_layers)
+        out["widths"]["depth_channels"] = list(self.widths.depth_channels)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GeoVRConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown GeoVR config keys {unknown}")
+        return cls(**data)

@@ -1,44 +1,90 @@
-"""The tiny Qwen3-VL student: frame layout, a real forward, and from_pretrained from disk."""
+"""Tiny offline students: tokenizer, chat template, the real processor classes, from_pretrained."""
 
+import numpy as np
+import pytest
 import torch
+from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from geovr.model.config import map_layers
-from geovr.model.tiny import VIDEO_TOKEN, VISION_END, VISION_START, build_tiny_student, load_student
-from geovr.model.video_tokens import patchify, repeat_frames, tokens_per_frame, video_layout
-
-
-def _inputs(n_frames=3, size=64):
-    frames = repeat_frames(torch.randn(n_frames, 3, size, size))
-    pixels, grid = patchify(frames)
-    per_frame = tokens_per_frame(int(grid[0, 1]), int(grid[0, 2]))
-    layout = video_layout([1, 2], [5, 6], n_frames, per_frame, VIDEO_TOKEN, VISION_START, VISION_END)
-    return layout, pixels, grid
+from geovr.model.adapters import adapter_by_family, load_student
+from geovr.model.inputs import encode_video_prompt, make_example, prepare_frames, prompt
+from geovr.model.tiny import SPECIAL_TOKENS, build_tiny_student, build_tokenizer
+from geovr.model.tokens import IGNORE
 
 
-def test_layout_puts_each_frame_between_vision_markers():
-    layout, pixels, grid = _inputs()
-    assert grid.tolist() == [[3, 4, 4]] and pixels.shape == (3 * 16, 3 * 2 * 16 * 16)
-    ids = layout.input_ids[0]
-    assert len(layout.frame_spans) == 3
-    for start, end in layout.frame_spans:
-        assert end - start == 4
-        assert ids[start - 1] == VISION_START and ids[end] == VISION_END
-        assert (ids[start:end] == VIDEO_TOKEN).all()
-    assert int(layout.mm_token_type_ids.sum()) == 2 * 12
+def test_tokenizer_is_deterministic_and_keeps_special_tokens_whole():
+    a, b = build_tokenizer(), build_tokenizer()
+    assert a.get_vocab() == b.get_vocab()
+    for token in SPECIAL_TOKENS:
+        ids = a(token, add_special_tokens=False)["input_ids"]
+        assert len(ids) == 1 and a.convert_ids_to_tokens(ids[0]) == token
+    text = "What is the distance between the sofa and the tv (in meters)? 3.5"
+    assert a.decode(a(text)["input_ids"]) == text
+    assert a.eos_token == "<|im_end|>" and a.pad_token == "<|endoftext|>"
 
 
-def test_forward_gives_one_hidden_state_per_layer_and_reload_matches(tmp_path):
-    model = build_tiny_student(seed=0).eval()
-    layout, pixels, grid = _inputs()
-    kwargs = {"input_ids": layout.input_ids, "mm_token_type_ids": layout.mm_token_type_ids,
-              "pixel_values_videos": pixels, "video_grid_thw": grid, "output_hidden_states": True}
+def test_chat_template(kit):
+    qa = kit.QA[1]
+    assert prompt(kit.processor("qwen3_vl"), qa) == (
+        "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>"
+        "Which of these objects (sofa, bed) is the closest to the tv?\nOptions:\nA. sofa\nB. bed\n"
+        "Answer with the option's letter from the given choices directly.<|im_end|>\n<|im_start|>assistant\n"
+    )
+    assert prompt(kit.processor("qwen3_vl"), kit.QA[0]).endswith(
+        "Please answer the question using a single word or phrase.<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_prepare_frames_rounds_to_the_token_grid_and_repeats_each_frame():
+    frames = np.random.default_rng(0).integers(0, 256, (3, 70, 100, 3), dtype=np.uint8)
+    video = prepare_frames(frames, factor=32)
+    assert video.shape == (6, 64, 96, 3)
+    assert (video[0::2] == video[1::2]).all()
+    assert prepare_frames(frames, factor=32, max_side=64).shape == (6, 32, 64, 3)
+    with pytest.raises(ValueError, match="uint8"):
+        prepare_frames(frames.astype(np.float32), factor=32)
+
+
+@pytest.mark.parametrize("family", ["qwen3_vl", "qwen2_5_vl"])
+def test_real_processor_one_temporal_grid_per_frame(kit, family):
+    proc = kit.processor(family)
+    enc = encode_video_prompt(proc, kit.frames(family), [prompt(proc, kit.QA[0])], timestamps=[0.0, 0.5, 1.0])
+    assert enc["video_grid_thw"].tolist() == [[3, 4, 6]]  # 3 frames, 4x6 patches -> 2x3 tokens per frame
+    video_id = proc.tokenizer.convert_tokens_to_ids("<|video_pad|>")
+    ids = enc["input_ids"][0]
+    assert int((ids == video_id).sum()) == 3 * 6
+    assert torch.equal(enc["mm_token_type_ids"][0] == 2, ids == video_id)  # M-RoPE needs these
+    text = proc.tokenizer.decode(ids)
+    if family == "qwen3_vl":  # per-frame timestamps show the real frame times
+        assert "<0.0 seconds>" in text and "<0.5 seconds>" in text and "<1.0 seconds>" in text
+    else:  # the temporal M-RoPE spacing uses the real interval
+        assert enc["second_per_grid_ts"].tolist() == [0.5]
+
+
+def test_make_example_labels_only_the_answer(kit):
+    proc = kit.processor("qwen3_vl")
+    ex = make_example(proc, kit.frames("qwen3_vl"), kit.QA[0])
+    labelled = ex["labels"][ex["labels"] != IGNORE]
+    assert proc.tokenizer.decode(labelled) == "2<|im_end|>"
+    assert torch.equal(labelled, ex["input_ids"][-len(labelled):])
+    assert not any(k.startswith("target_") for k in ex)
+
+
+@pytest.mark.parametrize("family", ["qwen3_vl", "qwen2_5_vl"])
+def test_tiny_student_from_pretrained_round_trip(kit, family, tmp_path):
+    model, processor = build_tiny_student(family, out_dir=tmp_path / "tiny")
+    n_params = sum(p.numel() for p in model.parameters())
+    assert 0.5e6 < n_params < 5e6  # "a few M parameters"
+    ex = make_example(processor, kit.frames(family), kit.QA[1])
+    inputs = {k: (v[None] if k in ("input_ids", "mm_token_type_ids") else v) for k, v in ex.items() if k != "labels"}
     with torch.no_grad():
-        out = model(**kwargs)
-    n_layers = model.config.text_config.num_hidden_layers
-    assert len(out.hidden_states) == n_layers + 1
-    assert map_layers(n_layers)[-1] == n_layers  # the last mapped layer is the last hidden state
-    model.save_pretrained(tmp_path / "tiny")
-    reloaded = load_student(str(tmp_path / "tiny")).eval()
+        expected = model(**inputs).logits
+    plain = AutoModelForImageTextToText.from_pretrained(tmp_path / "tiny").eval()
+    assert type(plain) is adapter_by_family(family).model_class
+    reloaded_processor = AutoProcessor.from_pretrained(tmp_path / "tiny")
+    assert type(reloaded_processor) is adapter_by_family(family).processor_class
+    again = make_example(reloaded_processor, kit.frames(family), kit.QA[1])
+    assert torch.equal(again["input_ids"], ex["input_ids"])
     with torch.no_grad():
-        again = reloaded(**kwargs)
-    torch.testing.assert_close(again.logits, out.logits)
+        torch.testing.assert_close(plain(**inputs).logits, expected)
+    loaded, _ = load_student(str(tmp_path / "tiny"))  # family read from the config
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval()(**inputs).logits, expected)

@@ -1,8 +1,13 @@
-"""Dense depth: a DPT-style head over 4 LLM layers' visual-token grids, and its loss.
+"""Dense depth: a DPT-style head over the visual-token grids of 4 mapped LLM layers, and its loss.
 
-Each layer's grid is projected and resampled to its own scale (x4, x2, x1, x1/2 of the token
-grid), fused coarse to fine with residual convolution units, upsampled to the target size and
-passed through exp (depth > 0).
+Head (DPT as in VGGT's depth head, over LLM states instead of ViT tokens): per layer, LayerNorm
+on the tokens, 1x1 projection to channels[i], resampling to 4x / 2x / 1x / 0.5x the token grid,
+3x3 convolution to `features`; the four maps are fused coarse to fine with residual conv units
+(each fusion upsamples x2 / to the next finer map), then conv3x3 (features -> features/2),
+bilinear upsampling to the target size, conv3x3 -> 32, ReLU, conv1x1 -> 1, exp (depth > 0).
+
+Loss: L1 over valid pixels (target > 0) whose error is within the 98% error quantile, plus the
+gradient loss of (pred - target), averaged over 4 scales (strides 1, 2, 4, 8).
 """
 
 from __future__ import annotations
@@ -13,68 +18,103 @@ from torch import nn
 
 QUANTILE = 0.98
 GRADIENT_SCALES = 4
+GRADIENT_CLAMP = 100.0
+HEAD_HIDDEN = 32
 
 
-class _Residual(nn.Module):
+class _ResidualConvUnit(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
-        self.block = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1))
+        self.block = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1),
+                                   nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.block(x)
+
+
+class _Fusion(nn.Module):
+    """x (+ RCU(skip)) -> RCU -> upsample to `size` -> 1x1 conv."""
+
+    def __init__(self, features: int, has_skip: bool = True):
+        super().__init__()
+        self.skip = _ResidualConvUnit(features) if has_skip else None
+        self.refine = _ResidualConvUnit(features)
+        self.out = nn.Conv2d(features, features, 1)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None, size: tuple[int, int]) -> torch.Tensor:
+        if self.skip is not None:
+            x = x + self.skip(skip)
+        x = F.interpolate(self.refine(x), size=size, mode="bilinear", align_corners=True)
+        return self.out(x)
 
 
 def _resample(channels: int, factor: float) -> nn.Module:
     if factor > 1:
         return nn.ConvTranspose2d(channels, channels, kernel_size=int(factor), stride=int(factor))
     if factor < 1:
-        return nn.Conv2d(channels, channels, 3, stride=int(1 / factor), padding=1)
+        return nn.Conv2d(channels, channels, 3, stride=round(1 / factor), padding=1)
     return nn.Identity()
 
 
 class DepthHead(nn.Module):
-    def __init__(self, hidden_size: int, channels: tuple[int, int, int, int] = (256, 512, 1024, 1024)):
+    def __init__(self, hidden_size: int, channels: tuple[int, ...] = (256, 512, 1024, 1024), features: int = 256):
         super().__init__()
-        features = channels[0]
+        if len(channels) != 4:
+            raise ValueError(f"the DPT head takes 4 layers, got channels {channels}")
+        self.norm = nn.ModuleList(nn.LayerNorm(hidden_size) for _ in channels)
         self.reassemble = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(hidden_size, c, 1), _resample(c, factor), nn.Conv2d(c, features, 3, padding=1, bias=False))
+            nn.Sequential(nn.Conv2d(hidden_size, c, 1), _resample(c, factor),
+                          nn.Conv2d(c, features, 3, padding=1, bias=False))
             for c, factor in zip(channels, (4, 2, 1, 0.5), strict=True)
         )
-        self.fuse = nn.ModuleList(_Residual(features) for _ in channels)
-        self.out = nn.Sequential(nn.Conv2d(features, features // 2, 3, padding=1), nn.ReLU(), nn.Conv2d(features // 2, 1, 1))
+        self.fusion = nn.ModuleList(_Fusion(features, has_skip=i < len(channels) - 1) for i in range(len(channels)))
+        self.project = nn.Conv2d(features, features // 2, 3, padding=1)
+        self.out = nn.Sequential(nn.Conv2d(features // 2, HEAD_HIDDEN, 3, padding=1), nn.ReLU(),
+                                 nn.Conv2d(HEAD_HIDDEN, 1, 1))
 
     def forward(self, grids: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
-        """grids: 4 x [N, h, w, H] (fine to deep layers) -> depth [N, *size]."""
-        maps = [block(g.permute(0, 3, 1, 2)) for block, g in zip(self.reassemble, grids, strict=True)]
-        x = self.fuse[-1](maps[-1])
-        for level in range(len(maps) - 2, -1, -1):
-            x = F.interpolate(x, size=maps[level].shape[-2:], mode="bilinear", align_corners=False)
-            x = self.fuse[level](x + maps[level])
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        """grids: 4 x [N, h, w, H] (shallow to deep layer) -> depth [N, *size] > 0."""
+        maps = [block(norm(g).permute(0, 3, 1, 2))
+                for norm, block, g in zip(self.norm, self.reassemble, grids, strict=True)]
+        x = None
+        for level in range(len(maps) - 1, -1, -1):
+            finer = maps[level - 1].shape[-2:] if level > 0 else tuple(2 * s for s in maps[0].shape[-2:])
+            x = self.fusion[level](maps[level] if x is None else x, None if x is None else maps[level], finer)
+        x = F.interpolate(self.project(x), size=size, mode="bilinear", align_corners=True)
         return torch.exp(self.out(x).squeeze(1))
 
 
-def _gradient_term(diff: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    dx = (diff[..., :, 1:] - diff[..., :, :-1]).abs()
-    vx = valid[..., :, 1:] & valid[..., :, :-1]
-    dy = (diff[..., 1:, :] - diff[..., :-1, :]).abs()
-    vy = valid[..., 1:, :] & valid[..., :-1, :]
-    count = vx.sum() + vy.sum()
+def quantile(values: torch.Tensor, q: float) -> torch.Tensor:
+    """Linear-interpolated quantile of a 1-d tensor (kthvalue: no input size limit)."""
+    pos = q * (values.numel() - 1)
+    lo, hi = int(pos), min(int(pos) + 1, values.numel() - 1)
+    v_lo = torch.kthvalue(values, lo + 1).values
+    v_hi = torch.kthvalue(values, hi + 1).values
+    return v_lo + (pos - lo) * (v_hi - v_lo)
+
+
+def gradient_loss(diff: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Sum of |horizontal and vertical differences| of `diff` over pairs of valid pixels,
+    each clamped at 100, divided by the number of valid pixels."""
+    diff = diff * valid
+    dx = ((diff[..., :, 1:] - diff[..., :, :-1]).abs() * (valid[..., :, 1:] & valid[..., :, :-1])).clamp(max=GRADIENT_CLAMP)
+    dy = ((diff[..., 1:, :] - diff[..., :-1, :]).abs() * (valid[..., 1:, :] & valid[..., :-1, :])).clamp(max=GRADIENT_CLAMP)
+    count = valid.sum()
     if count == 0:
-        return diff.new_zeros(())
-    return ((dx * vx).sum() + (dy * vy).sum()) / count
+        return diff.sum() * 0
+    return (dx.sum() + dy.sum()) / count
 
 
 def depth_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """L1 on valid pixels (target > 0) whose error is within the 98% quantile, plus the
-    gradient loss of (pred - target) at 4 scales (strides 1, 2, 4, 8)."""
-    valid = target > 0
-    err = (pred - target).abs()
-    valid_err = err[valid]
-    if valid_err.numel() == 0:
+    """pred, target [N, h, w]; target 0 (or not finite) = no target at that pixel."""
+    target = target.to(pred.dtype)
+    valid = torch.isfinite(target) & (target > 0)
+    target = torch.where(valid, target, torch.zeros_like(target))
+    err = (pred - target).abs()[valid]
+    if err.numel() == 0:
         return pred.sum() * 0
-    kept = valid_err[valid_err <= torch.quantile(valid_err.detach().float(), QUANTILE)]
-    l1 = kept.mean()
-    diff = (pred - target) * valid
-    gradient = sum(_gradient_term(diff[..., ::s, ::s], valid[..., ::s, ::s]) for s in (1, 2, 4, 8)[:GRADIENT_SCALES])
+    l1 = err[err <= quantile(err.detach().float(), QUANTILE).to(err.dtype)].mean()
+    diff = pred - target
+    steps = [2**s for s in range(GRADIENT_SCALES)]
+    gradient = sum(gradient_loss(diff[..., ::s, ::s], valid[..., ::s, ::s]) for s in steps) / GRADIENT_SCALES
     return l1 + gradient

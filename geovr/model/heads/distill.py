@@ -1,4 +1,5 @@
-"""Multi-scale feature distillation: one projector per mapped LLM layer, cosine to the teacher."""
+"""Multi-scale feature distillation: one projector per mapped LLM layer, cosine to the
+teacher's features of the matching layer (patch tokens, 2x2 pooled)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from torch import nn
 
 
 class DistillHead(nn.Module):
-    """Projectors for the 4 layers: LN, Linear(H->width), GELU, Linear(width->C_teacher)."""
+    """Per layer: LN, Linear(H -> width), GELU, Linear(width -> C_teacher)."""
 
     def __init__(self, hidden_size: int, teacher_dim: int, n_layers: int = 4, width: int = 1024):
         super().__init__()
@@ -32,6 +33,8 @@ def resize_grid(grid: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def distill_loss(preds: list[torch.Tensor], targets: list[torch.Tensor]) -> torch.Tensor:
     """Mean over layers of mean(1 - cosine) over tokens, student grid resized to the teacher's."""
+    if len(preds) != len(targets):
+        raise ValueError(f"{len(preds)} student layers for {len(targets)} teacher layers")
     losses = []
     for pred, target in zip(preds, targets, strict=True):
         pred = resize_grid(pred, tuple(target.shape[1:3]))
