@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from geovr.artifacts import META_FILE
 from geovr.model.adapters import adapter_for, load_student
 from geovr.model.config import GeoVRConfig
 from geovr.model.geovr import GeoVRModel
@@ -32,8 +33,9 @@ SCHEMA = "geovr.student/1"
 
 
 def save_student(model: GeoVRModel | torch.nn.Module, out_dir: str | Path, processor: Any = None,
-                 training_config: dict[str, Any] | None = None) -> Path:
-    """Write the checkpoint directory (replacing an existing one only once complete)."""
+                 training_config: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> Path:
+    """Write the checkpoint directory (replacing an existing one only once complete); `meta`
+    is the artifact record (geovr.artifacts.make_meta) written as meta.json."""
     out_dir = Path(out_dir)
     geo = model if isinstance(model, GeoVRModel) else None
     student = geo.student if geo is not None else model
@@ -46,14 +48,16 @@ def save_student(model: GeoVRModel | torch.nn.Module, out_dir: str | Path, proce
         heads = geo.head_state_dict() if geo is not None else {}
         save_file({k: v.detach().cpu().contiguous() for k, v in heads.items()}, str(tmp / HEADS_FILE),
                   metadata={"format": "pt", "schema": SCHEMA})
-        meta = {
+        geovr_meta = {
             "schema": SCHEMA,
             "family": adapter_for(student).family,
             "geovr": (geo.config if geo is not None else GeoVRConfig(objectives=("lm",))).to_dict(),
             "student_layers": geo.layers if geo is not None else None,
             "training": training_config or {},
         }
-        (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        (tmp / CONFIG_FILE).write_text(json.dumps(geovr_meta, indent=2, sort_keys=True) + "\n")
+        if meta is not None:
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
         if out_dir.exists():
             out_dir.rename(old)

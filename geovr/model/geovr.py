@@ -67,6 +67,9 @@ class GeoVRModel(nn.Module):
             self.adapter.vision_tower(self.student).requires_grad_(False)
             for module in self.adapter.merger_modules(self.student):
                 module.requires_grad_(not self.config.freeze_merger)
+        head = self.student.get_output_embeddings()
+        if not self.config.on("lm") and head.weight is not self.adapter.input_embeddings(self.student).weight:
+            head.requires_grad_(False)  # no loss reaches an untied LM head without `lm`
 
     def new_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
         """Heads and token embeddings (what geovr_heads.safetensors holds)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 Parallelism = Literal["ddp", "fsdp2"]
+Precision = Literal["auto", "fp32", "bf16"]
 
 
 @dataclass
@@ -31,15 +32,23 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     parallelism: Parallelism = "ddp"
+    precision: Precision = "auto"
+    num_workers: int = 2
+    prefetch: int = 4
     checkpoint_every: int = 500
     keep_last: int = 2
     log_every: int = 1
     tracking_uri: str | None = None
     experiment: str = "geovr-train"
+    kfp_run_id: str = ""
 
     def __post_init__(self) -> None:
         if self.parallelism not in ("ddp", "fsdp2"):
             raise ValueError(f"parallelism must be 'ddp' or 'fsdp2', got {self.parallelism!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.num_workers < 0:
+            raise ValueError("num_workers must be >= 0")
         if self.schedule != "cosine":
             raise ValueError(f"only the cosine schedule is supported, got {self.schedule!r}")
         for name in (
@@ -49,6 +58,7 @@ class TrainConfig:
             "checkpoint_every",
             "keep_last",
             "log_every",
+            "prefetch",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")

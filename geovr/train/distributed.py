@@ -83,19 +83,23 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def wrap_model(model: torch.nn.Module, parallelism: str, env: DistEnv) -> torch.nn.Module:
+def wrap_model(
+    model: torch.nn.Module, parallelism: str, env: DistEnv, units=None
+) -> torch.nn.Module:
     """Move ``model`` to the device and wrap it with DDP or shard it with FSDP2.
 
-    FSDP2 shards every direct child that owns parameters, then the root, in place.
+    FSDP2 shards each module of ``units(model)`` (default: every direct child that owns
+    parameters), then the root, in place.
     """
     model = model.to(env.device)
     if parallelism == "ddp":
         device_ids = [env.local_rank] if env.device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=device_ids)
     if parallelism == "fsdp2":
-        for child in model.children():
-            if any(True for _ in child.parameters()):
-                fully_shard(child)
+        modules = units(model) if units is not None else list(model.children())
+        for module in modules:
+            if any(True for _ in module.parameters()):
+                fully_shard(module)
         fully_shard(model)
         return model
     raise ValueError(f"unknown parallelism {parallelism!r}")

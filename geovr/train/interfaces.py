@@ -1,6 +1,7 @@
 """The contract between the generic training machinery and a concrete model.
 
-A task is any class with a no-argument constructor implementing :class:`TrainTask`.
+A task is any class implementing :class:`TrainTask` whose constructor takes keyword options
+(the worker's ``--task-config`` JSON file).
 It is named on the command line as ``"package.module:ClassName"``, e.g.::
 
     python -m torch.distributed.run --standalone --nproc-per-node 2 \
@@ -18,7 +19,8 @@ import torch
 
 @runtime_checkable
 class TrainTask(Protocol):
-    """What the trainer needs from a model: build it, feed it, and save it."""
+    """What the trainer needs from a model: build it, feed it, and save it. Optional:
+    ``fsdp_units(model) -> list[nn.Module]``, the modules FSDP2 shards one by one."""
 
     def build_model(self) -> torch.nn.Module:
         """A fresh model; ``forward(**batch)`` returns a dict of loss tensors with key ``"total"``."""
@@ -41,13 +43,14 @@ class TrainTask(Protocol):
         ...
 
 
-def resolve_task(spec: str) -> TrainTask:
-    """Import ``"module:Class"``, instantiate it and check it satisfies :class:`TrainTask`."""
+def resolve_task(spec: str, options: dict | None = None) -> TrainTask:
+    """Import ``"module:Class"``, instantiate it with ``options`` as keyword arguments and check
+    it satisfies :class:`TrainTask`."""
     module_name, sep, class_name = spec.partition(":")
     if not sep or not module_name or not class_name:
         raise ValueError(f"task must be 'module:Class', got {spec!r}")
     cls = getattr(importlib.import_module(module_name), class_name)
-    task = cls()
+    task = cls(**(options or {}))
     if not isinstance(task, TrainTask):
         raise TypeError(f"{spec} does not implement TrainTask")
     return task

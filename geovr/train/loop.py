@@ -70,6 +70,41 @@ class DataOrder:
         ]
 
 
+class RankBatches(torch.utils.data.Sampler[list[int]]):
+    """The index lists this rank consumes, micro-step after micro-step, from ``position`` on
+    (a batch sampler, so DataLoader workers prefetch exactly what the loop will ask for)."""
+
+    def __init__(self, order: DataOrder, position: int, steps: int, cfg: TrainConfig, env: DistEnv):
+        self.order, self.position, self.steps, self.cfg, self.env = order, position, steps, cfg, env
+
+    def __len__(self) -> int:
+        return self.steps * self.cfg.grad_accum
+
+    def __iter__(self):
+        cfg, world = self.cfg, self.env.world_size
+        for step in range(self.steps):
+            start = self.position + step * cfg.batch_size * world * cfg.grad_accum
+            for micro in range(cfg.grad_accum):
+                offset = start + (micro * world + self.env.rank) * cfg.batch_size
+                yield self.order.indices(offset, cfg.batch_size)
+
+
+def batches(task: TrainTask, dataset, sampler: RankBatches, cfg: TrainConfig):
+    """A DataLoader over ``sampler``: ``cfg.num_workers`` processes decode and collate ahead."""
+    workers = cfg.num_workers
+    return torch.utils.data.DataLoader(
+        dataset, batch_sampler=sampler, collate_fn=task.collate, num_workers=workers,
+        prefetch_factor=cfg.prefetch if workers else None,
+    )  # fmt: skip
+
+
+def autocast(cfg: TrainConfig, env: DistEnv):
+    """bf16 autocast on GPU (``precision`` auto or bf16); full fp32 on CPU for exactness."""
+    if cfg.precision == "fp32" or (cfg.precision == "auto" and env.device.type != "cuda"):
+        return contextlib.nullcontext()
+    return torch.autocast(env.device.type, dtype=torch.bfloat16)
+
+
 def lr_lambda(warmup_steps: int, total_steps: int):
     """Linear warm-up to 1 over ``warmup_steps``, then cosine decay to 0 at ``total_steps``."""
 
@@ -138,7 +173,7 @@ def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dic
     if env.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
-    model = wrap_model(task.build_model(), cfg.parallelism, env)
+    model = wrap_model(task.build_model(), cfg.parallelism, env, getattr(task, "fsdp_units", None))
     optimizer, scheduler = build_optimizer(task, model, cfg)
     dataset = task.dataset()
     order = DataOrder(len(dataset), cfg.seed)
@@ -152,25 +187,38 @@ def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dic
         set_rng_state(extra["rng"])
     start_step = step
 
-    tracker = Tracker(out_dir, cfg.tracking_uri, cfg.experiment, cfg.to_dict(), enabled=env.is_main)
+    task_config = getattr(task, "config", None)
+    params = {
+        **cfg.to_dict(),
+        **{f"task.{k}": v for k, v in (task_config.to_dict() if task_config else {}).items()},
+    }
+    tags = {"kfp_run_id": cfg.kfp_run_id} if cfg.kfp_run_id else None
+    tracker = Tracker(
+        out_dir, cfg.tracking_uri, cfg.experiment, params, enabled=env.is_main, tags=tags
+    )
     samples_per_step = cfg.batch_size * env.world_size * cfg.grad_accum
     losses: list[dict[str, float]] = []
     bar = tqdm(
         total=cfg.steps, initial=step, disable=not env.is_main, file=sys.stderr, desc="train"
     )
     model.train()
+    loader = iter(
+        batches(task, dataset, RankBatches(order, position, cfg.steps - step, cfg, env), cfg)
+    )
     while step < cfg.steps:
         tick = time.perf_counter()
         terms: dict[str, torch.Tensor] = {}
+        tokens = torch.zeros((), device=env.device)
         for micro in range(cfg.grad_accum):
-            offset = position + (micro * env.world_size + env.rank) * cfg.batch_size
-            samples = [dataset[i] for i in order.indices(offset, cfg.batch_size)]
-            batch = {k: v.to(env.device) for k, v in task.collate(samples).items()}
-            with _sync_context(model, micro == cfg.grad_accum - 1):
+            batch = {k: v.to(env.device, non_blocking=True) for k, v in next(loader).items()}
+            if "attention_mask" in batch:
+                tokens += batch["attention_mask"].sum()
+            with _sync_context(model, micro == cfg.grad_accum - 1), autocast(cfg, env):
                 out = model(**batch)
                 (out["total"] / cfg.grad_accum).backward()
             for key, value in out.items():
-                terms[key] = terms.get(key, 0.0) + value.detach() / cfg.grad_accum
+                terms[key] = terms.get(key, 0.0) + value.detach().float() / cfg.grad_accum
+        terms["tokens"] = tokens * env.world_size  # the mean across ranks below makes it the sum
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         if isinstance(grad_norm, DTensor):
             grad_norm = grad_norm.full_tensor()
@@ -182,15 +230,19 @@ def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dic
         position += samples_per_step
 
         mean_terms = _mean_across_ranks(terms, env)
+        step_tokens = mean_terms.pop("tokens")
         losses.append(mean_terms)
         if step % cfg.log_every == 0 or step == cfg.steps:
+            seconds = max(time.perf_counter() - tick, 1e-9)
             metrics = {f"loss/{k}": v for k, v in mean_terms.items()}
             metrics.update(lrs)
             metrics["grad_norm"] = float(grad_norm)
-            metrics["samples_per_s"] = samples_per_step / max(time.perf_counter() - tick, 1e-9)
+            metrics["samples_per_s"] = samples_per_step / seconds
+            if step_tokens:
+                metrics["tokens_per_s"] = step_tokens / seconds
             tracker.log_metrics(metrics, step)
         bar.update(1)
-        bar.set_postfix(loss=f"{mean_terms['total']:.4f}")
+        bar.set_postfix({k: f"{v:.3f}" for k, v in mean_terms.items()})
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             extra = {
                 "scheduler": scheduler.state_dict(),

@@ -53,6 +53,7 @@ class Tracker:
         experiment: str,
         params: dict[str, Any],
         enabled: bool,
+        tags: dict[str, str] | None = None,
     ) -> None:
         self.enabled = enabled
         self.buffer_path = Path(out_dir) / BUFFER_NAME
@@ -72,7 +73,9 @@ class Tracker:
 
             mlflow.set_tracking_uri(tracking_uri)
             mlflow.set_experiment(experiment)
-            self.run_id = mlflow.start_run().info.run_id
+            # system metrics (CPU, memory, GPU) come from MLflow's own sampler thread
+            run = mlflow.start_run(tags=tags or None, log_system_metrics=True)
+            self.run_id = run.info.run_id
             mlflow.log_params(self.params)
             self._mlflow = mlflow
         except Exception as exc:  # any tracking failure must not stop training

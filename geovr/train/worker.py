@@ -10,6 +10,7 @@ Rank 0 writes ``<out>/summary.json``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import typing
 from pathlib import Path
 
@@ -36,14 +37,20 @@ def _config_options(func):
 
 @click.command()
 @click.option("--task", "task_spec", required=True, help="module:Class implementing TrainTask")
+@click.option(
+    "--task-config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON object of the task's constructor options",
+)
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
 @_config_options
-def main(task_spec: str, out_dir: Path, **config) -> None:
+def main(task_spec: str, task_config: Path | None, out_dir: Path, **config) -> None:
     """Train TASK on this rank."""
     cfg = TrainConfig.from_dict(config)
+    options = json.loads(task_config.read_text()) if task_config else {}
     env = init_distributed()
     try:
-        train(resolve_task(task_spec), cfg, out_dir, env)
+        train(resolve_task(task_spec, options), cfg, out_dir, env)
     finally:
         teardown()
 

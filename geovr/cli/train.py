@@ -1,0 +1,155 @@
+"""`geovr train`: GeoVR training of the student under torchrun (geovr/train/run.py).
+
+    geovr train --clips runs/clips --targets runs/targets --out runs/train --nproc 2 --steps 20
+    geovr train --clips C --targets T --out runs/sft --objectives lm          # the SFT baseline
+    geovr train ... --student Qwen/Qwen3-VL-2B-Instruct --parallelism fsdp2 --gradient-checkpointing
+    geovr train ... --resume                                                  # after a crash
+
+The last stdout line is the JSON summary (checkpoint path, steps, final losses, MLflow run).
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from geovr.cli import emit
+from geovr.errors import GeoVRError
+
+
+def _weights(text: str | None) -> dict[str, float]:
+    if not text:
+        return {}
+    try:
+        return {k: float(v) for k, v in (pair.split("=") for pair in text.split(","))}
+    except ValueError:
+        raise GeoVRError(f"--loss-weights {text!r}: expected e.g. cam=2.5,depth=1") from None
+
+
+@click.command("train")
+@click.option(
+    "--clips", required=True, help="clip set directory (geovr ingest output), local or s3://"
+)
+@click.option(
+    "--targets",
+    help="teacher targets directory (geovr distill output); needed by geometry objectives",
+)
+@click.option(
+    "--out", required=True, help="training directory (checkpoints, final checkpoint, summary)"
+)
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="torchrun ranks on this node",
+)
+@click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option(
+    "--objectives",
+    default="lm,cam,depth,scale,distill",
+    show_default=True,
+    help="comma-separated subset of lm,cam,depth,scale,distill; `lm` alone is the SFT baseline",
+)
+@click.option(
+    "--loss-weights", help="e.g. cam=2.5,depth=1,scale=1,distill=1 (the paper's defaults)"
+)
+@click.option(
+    "--student",
+    default="tiny",
+    show_default=True,
+    help="`tiny[:family]` (offline, random init), a checkpoint directory or a hub id",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="per rank, per micro-step",
+)
+@click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--lr-model", type=float, default=2e-5, show_default=True)
+@click.option("--lr-heads", type=float, default=1e-4, show_default=True)
+@click.option(
+    "--parallelism", type=click.Choice(["ddp", "fsdp2"]), default="ddp", show_default=True
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "bf16"]),
+    default="auto",
+    show_default=True,
+    help="auto: bf16 autocast on GPU, fp32 on CPU",
+)
+@click.option("--gradient-checkpointing", is_flag=True, help="recompute decoder layers in backward")
+@click.option(
+    "--splits",
+    default="train",
+    show_default=True,
+    help="comma-separated clip-set splits to train on",
+)
+@click.option(
+    "--max-side", type=click.IntRange(min=16), help="cap the frames' longest side (pixels)"
+)
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--keep-last", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option(
+    "--num-workers",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="data loader processes",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--tracking-uri",
+    default=lambda: os.environ.get("MLFLOW_TRACKING_URI"),
+    help="MLflow tracking URI (default $MLFLOW_TRACKING_URI; none: metrics go to the buffer file)",
+)
+@click.option("--experiment", default="geovr-train", show_default=True)
+@click.option("--kfp-run-id", default="", help="tagged on the MLflow run")
+@click.option(
+    "--data-dvc-md5", default="", help="data version recorded in the checkpoint (DVC md5 of data/)"
+)
+@click.option(
+    "--data-git-rev", default="", help="git revision of data.dvc, recorded in the checkpoint"
+)
+@click.option("--resume", is_flag=True, help="continue from the newest checkpoint in --out")
+def train(
+    clips,
+    targets,
+    out,
+    nproc,
+    objectives,
+    loss_weights,
+    student,
+    splits,
+    max_side,
+    gradient_checkpointing,
+    resume,
+    data_dvc_md5,
+    data_git_rev,
+    **config,
+) -> None:
+    """GeoVR training (language + camera, depth, scale and feature distillation losses)."""
+    from geovr.train.run import run_training  # imports torch: only when this command runs
+
+    summary = run_training(
+        clips,
+        targets,
+        out,
+        nproc=nproc,
+        student=student,
+        objectives=objectives,
+        resume=resume,
+        loss_weights=_weights(loss_weights),
+        max_side=max_side,
+        splits=tuple(s.strip() for s in splits.split(",") if s.strip()),
+        gradient_checkpointing=gradient_checkpointing,
+        data_version={"dvc_md5": data_dvc_md5, "git_rev": data_git_rev},
+        **config,
+    )
+    emit(summary)
+
+
+COMMANDS = [train]

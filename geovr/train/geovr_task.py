@@ -1,0 +1,125 @@
+"""The GeoVR TrainTask: the student + heads of geovr.model on a clip set and its teacher targets.
+
+The worker builds it from a JSON file of :class:`GeoVRTaskConfig` fields::
+
+    torchrun --nproc-per-node 2 -m geovr.train.worker --task geovr.train.geovr_task:GeoVRTask \
+        --task-config runs/train/task.json --out runs/train --steps 20
+
+`geovr train` (geovr/cli/train.py) writes that file and starts torchrun for you.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from geovr.model import GeoVRConfig, GeoVRModel, HeadWidths, collate, load_student, save_student
+from geovr.model.dataset import ClipQADataset
+
+CHECKPOINT_DIR = "checkpoint"
+
+
+@dataclass
+class GeoVRTaskConfig:
+    """What to train on and what to train.
+
+    student: a directory or hub id that `load_student` reads (`geovr train` materialises the
+    tiny default there first, so every rank loads identical weights).
+    head_widths: "paper" or "tiny" (HeadWidths presets).
+    """
+
+    clips: str
+    student: str
+    targets: str | None = None
+    objectives: tuple[str, ...] = ("lm", "cam", "depth", "scale", "distill")
+    loss_weights: dict[str, float] = field(default_factory=dict)
+    teacher_feature_dim: int = 1024
+    head_widths: str = "paper"
+    splits: tuple[str, ...] = ("train",)
+    max_side: int | None = None
+    gradient_checkpointing: bool = False
+    freeze_vision: bool = True
+    storage_options: dict[str, Any] = field(default_factory=dict)
+    checkpoint_meta: dict[str, Any] | None = None  # meta.json of the final checkpoint (contract 3)
+
+    def geovr_config(self) -> GeoVRConfig:
+        widths = {"paper": HeadWidths, "tiny": HeadWidths.tiny}[self.head_widths]()
+        return GeoVRConfig(
+            objectives=tuple(self.objectives),
+            loss_weights=dict(self.loss_weights),
+            widths=widths,
+            teacher_feature_dim=self.teacher_feature_dim,
+            freeze_vision=self.freeze_vision,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class GeoVRTask:
+    """TrainTask over GeoVRModel; forward(**batch) returns every loss term and "total"."""
+
+    def __init__(self, **options: Any):
+        self.config = GeoVRTaskConfig(**options)
+        if self.config.targets is None and self.config.geovr_config().geometry:
+            raise ValueError(
+                f"objectives {self.config.objectives} need teacher targets (--targets)"
+            )
+        self._processor = None
+
+    def _load(self) -> tuple[nn.Module, Any]:
+        student, processor = load_student(self.config.student)
+        self._processor = processor
+        return student, processor
+
+    @property
+    def processor(self) -> Any:
+        if self._processor is None:
+            self._load()
+        return self._processor
+
+    def build_model(self) -> nn.Module:
+        student, _ = self._load()
+        if self.config.gradient_checkpointing:
+            # recompute each decoder layer in backward: activation memory O(layers) -> O(1)
+            student.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False}
+            )
+        return GeoVRModel(student, self.config.geovr_config())
+
+    def param_groups(self, model: nn.Module) -> dict[str, list]:
+        return model.param_groups()
+
+    def fsdp_units(self, model: nn.Module) -> list[nn.Module]:
+        """Shard per decoder layer (and per head): one all-gather per layer, as FSDP2 intends."""
+        layers = list(model.adapter.decoder_layers(model.student))
+        return [*layers, model.adapter.vision_tower(model.student), *model.heads.values()]
+
+    def dataset(self) -> torch.utils.data.Dataset:
+        cfg = self.config
+        return ClipQADataset(
+            cfg.clips,
+            self.processor,
+            cfg.targets if cfg.geovr_config().geometry else None,
+            cfg.splits,
+            max_side=cfg.max_side,
+            **cfg.storage_options,
+        )
+
+    def collate(self, samples: list) -> dict[str, torch.Tensor]:
+        return collate(samples, self.processor.tokenizer.pad_token_id)
+
+    def save_final(self, model: nn.Module, out_dir: Path) -> None:
+        options = {k: v for k, v in self.config.to_dict().items() if k != "checkpoint_meta"}
+        save_student(
+            model,
+            Path(out_dir) / CHECKPOINT_DIR,
+            self.processor,
+            training_config=options,
+            meta=self.config.checkpoint_meta,
+        )

@@ -1,0 +1,167 @@
+"""`geovr train` as a library call: check the inputs, materialise the student, start torchrun.
+
+    from geovr.train.run import run_training
+    summary = run_training("runs/clips", "runs/targets", "runs/train", nproc=2, steps=20)
+    summary["checkpoint"]   # runs/train/checkpoint: plain HF student + geovr_heads.safetensors
+
+Layout of `out`: `task.json` (the GeoVRTask options), `base_student/` (the tiny default,
+written once so every rank loads the same weights), `checkpoints/` (DCP, resumable),
+`checkpoint/` (the final checkpoint contract), `summary.json`, `metrics_buffer.jsonl` when
+MLflow was unreachable.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from geovr.artifacts import atomic_write_text, config_hash, make_meta, read_meta
+from geovr.errors import GeoVRError
+from geovr.model.config import parse_objectives
+from geovr.model.dataset import teacher_feature_dim
+from geovr.train.checkpoint import latest_checkpoint
+from geovr.train.config import TrainConfig
+from geovr.train.geovr_task import CHECKPOINT_DIR, GeoVRTaskConfig
+from geovr.train.launch import launch
+
+TASK = "geovr.train.geovr_task:GeoVRTask"
+TINY_PREFIX = "tiny"
+
+
+def materialise_student(student: str, out: Path, seed: int) -> tuple[str, str]:
+    """("tiny" | "tiny:qwen2_5_vl" | path | hub id) -> (what load_student reads, head widths)."""
+    name, _, family = student.partition(":")
+    if name != TINY_PREFIX:
+        return student, "paper"
+    from geovr.model.tiny import build_tiny_student
+
+    target = out / "base_student"
+    if not (target / "config.json").exists():
+        build_tiny_student(family or "qwen3_vl", out_dir=target, seed=seed)
+    return str(target), "tiny"
+
+
+def task_options(
+    clips: str,
+    targets: str | None,
+    student: str,
+    objectives: tuple[str, ...],
+    head_widths: str,
+    **extra: Any,
+) -> dict[str, Any]:
+    geometry = [o for o in objectives if o != "lm"]
+    if geometry and not targets:
+        raise GeoVRError(f"objectives {','.join(geometry)} need teacher targets: pass --targets")
+    read_meta(clips, "clipset")
+    dim = teacher_feature_dim(targets) if targets else 1024
+    return GeoVRTaskConfig(
+        clips=clips,
+        targets=targets,
+        student=student,
+        objectives=objectives,
+        teacher_feature_dim=dim,
+        head_widths=head_widths,
+        **extra,
+    ).to_dict()
+
+
+def checkpoint_meta(
+    options: dict[str, Any], cfg: TrainConfig, student: str, data_version: dict[str, str] | None
+) -> dict[str, Any]:
+    """meta.json of the final checkpoint: config hash, input hashes, teacher, student base and
+    the data version the registry tags the model with."""
+    clips = read_meta(options["clips"], "clipset")
+    inputs = {"clips": config_hash(clips)}
+    teacher: Any = ""
+    if options["targets"]:
+        targets = read_meta(options["targets"], "targets")
+        inputs["targets"] = config_hash(targets)
+        teacher = {"name": targets["teacher"], "hash": targets.get("teacher_hash", "")}
+    config = {
+        "task": dict(options),
+        "train": {k: v for k, v in cfg.to_dict().items() if k != "tracking_uri"},
+    }
+    return make_meta(
+        "checkpoint",
+        "train",
+        config,
+        inputs,
+        teacher=teacher,
+        student_base=student,
+        data_version=dict(data_version or {}),
+    )
+
+
+def worker_args(out: Path, cfg: TrainConfig) -> list[str]:
+    args = ["--task", TASK, "--task-config", str(out / "task.json"), "--out", str(out)]
+    for key, value in cfg.to_dict().items():
+        if value is not None and value != "":
+            args += [f"--{key.replace('_', '-')}", str(value)]
+    return args
+
+
+def run_training(
+    clips: str,
+    targets: str | None,
+    out: str | Path,
+    *,
+    nproc: int = 1,
+    student: str = TINY_PREFIX,
+    objectives: str | tuple[str, ...] = "lm,cam,depth,scale,distill",
+    resume: bool = False,
+    loss_weights: dict[str, float] | None = None,
+    max_side: int | None = None,
+    splits: tuple[str, ...] = ("train",),
+    gradient_checkpointing: bool = False,
+    data_version: dict[str, str] | None = None,
+    timeout: float | None = None,
+    **train_config: Any,
+) -> dict[str, Any]:
+    """Train under torchrun with `nproc` local ranks; return the summary (last line of the CLI)."""
+    out = Path(out)
+    cfg = TrainConfig(**train_config)
+    if latest_checkpoint(out / "checkpoints") is not None and not resume:
+        raise GeoVRError(
+            f"{out} already holds training checkpoints: pass --resume to continue, or a new --out"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    student_path, widths = materialise_student(student, out, cfg.seed)
+    try:
+        options = task_options(
+            clips,
+            targets,
+            student_path,
+            parse_objectives(objectives),
+            widths,
+            loss_weights=loss_weights or {},
+            max_side=max_side,
+            splits=tuple(splits),
+            gradient_checkpointing=gradient_checkpointing,
+        )
+    except ValueError as e:
+        raise GeoVRError(str(e)) from e
+    options["checkpoint_meta"] = checkpoint_meta(options, cfg, student, data_version)
+    atomic_write_text(out / "task.json", json.dumps(options, indent=2, sort_keys=True))
+    start = time.perf_counter()
+    try:
+        summary = launch(nproc, worker_args(out, cfg), timeout=timeout)
+    except subprocess.CalledProcessError as e:
+        raise GeoVRError(
+            f"training failed (torchrun exit {e.returncode}); rerun with --resume to continue "
+            f"from the last checkpoint in {out / 'checkpoints'}"
+        ) from e
+    last = summary["losses"][-1] if summary["losses"] else {}
+    return {
+        "checkpoint": str(out / CHECKPOINT_DIR),
+        "steps": summary["final_step"],
+        "resumed_from": summary["start_step"],
+        "world_size": summary["world_size"],
+        "final_losses": last,
+        "objectives": list(options["objectives"]),
+        "tracking_online": summary["tracking_online"],
+        "mlflow_run_id": summary["run_id"],
+        "seconds": round(time.perf_counter() - start, 2),
+    }
