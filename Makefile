@@ -35,4 +35,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf runs mlruns mlflow.db .pytest_cache .ruff_cache
+	rm -rf runs mlruns mlartifacts mlflow.db .pytest_cache .ruff_cache

@@ -1,7 +1,7 @@
-"""The GeoVR Kubeflow pipeline: versioned videos in, teacher targets out (so far).
+"""The GeoVR Kubeflow pipeline: versioned videos in, a registered spatially aware MLLM out.
 
     fetch_data (DVC rev) -> ingest -> plan -> ParallelFor(distill per shard range) -> merge
-      -> train -> evaluate -> register        (the last three are not built yet)
+      -> train (torchrun here, or a Trainer TrainJob) -> evaluate -> register (+ promotion gate)
 
 `geovr pipeline compile` writes `pipelines/geovr_pipeline.yaml` (checked by a golden test);
 `geovr pipeline run` executes this same function through `kfp.local`.
@@ -11,24 +11,35 @@
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 from kfp import compiler, dsl
 
 from components.distill.component import distill, distill_merge, plan_shard_ranges
+from components.evaluate.component import evaluate
 from components.fetch_data.component import fetch_data
 from components.ingest.component import ingest
+from components.register.component import register
+from components.train.component import train
 
 PIPELINE_NAME = "geovr"
-# GPUs per distill task, fixed when the pipeline is compiled: KFP resolves accelerator
-# limits from pipeline parameters on a cluster but kfp.local cannot (set 0 for CPU nodes).
+# GPUs per distill task and per training pod, fixed when the pipeline is compiled: KFP
+# resolves accelerator limits from pipeline parameters on a cluster but kfp.local cannot
+# (set 0 for CPU nodes; `gpus_per_node` tells torchrun how many ranks to start).
 DISTILL_GPUS = int(os.environ.get("GEOVR_DISTILL_GPUS", "1"))
-# Stages of DESIGN.md that this pipeline does not run yet; `geovr pipeline run` says so.
-NOT_BUILT = ("train", "evaluate", "register")
+TRAIN_GPUS = int(os.environ.get("GEOVR_TRAIN_GPUS", "1"))
+
+
+class Outputs(NamedTuple):
+    checkpoint: dsl.Model
+    evaluation: dsl.Artifact
+    version: str
+    decision: str
 
 
 @dsl.pipeline(
     name=PIPELINE_NAME,
-    description="GeoVR: DVC-versioned video -> 3D teacher targets -> (training, evaluation, registry: not built yet).",
+    description="GeoVR: DVC-versioned video -> 3D teacher targets -> GeoVR training -> evaluation -> MLflow registry.",
 )
 def geovr_pipeline(
     data_repo: str,
@@ -41,7 +52,26 @@ def geovr_pipeline(
     teacher: str = "oracle",
     teacher_weights: str = "",
     distill_tasks: int = 4,
-) -> dsl.Dataset:
+    student: str = "Qwen/Qwen3-VL-2B-Instruct",
+    objectives: str = "lm,cam,depth,scale,distill",
+    loss_weights: str = "cam=2.5,depth=1.0,scale=1.0,distill=1.0",
+    steps: int = 2000,
+    batch_size: int = 1,
+    grad_accum: int = 8,
+    lr_model: float = 2e-5,
+    lr_heads: float = 1e-4,
+    parallelism: str = "fsdp2",
+    num_nodes: int = 1,
+    gpus_per_node: int = 8,
+    cpu_ranks: int = 2,
+    launcher: str = "auto",
+    train_work_dir: str = "",
+    eval_splits: str = "val,test",
+    max_questions: int = 0,
+    tracking_uri: str = "",
+    model_name: str = "geovr-student",
+    promotion_policy: str = "",
+) -> Outputs:
     """Shown in the Kubeflow UI with these descriptions.
 
     Args:
@@ -55,6 +85,25 @@ def geovr_pipeline(
         teacher: 3D teacher: oracle (ground truth), depth-anything, vggt, da3.
         teacher_weights: local path or hub id of the teacher weights ("" = the teacher's default).
         distill_tasks: parallel distill tasks (one GPU each on a cluster).
+        student: base student: a hub id, a path, or tiny[:family] (offline, random init).
+        objectives: training objectives, a subset of lm,cam,depth,scale,distill (lm alone = SFT baseline).
+        loss_weights: weights of the geometry losses (the paper's defaults).
+        steps: optimizer steps.
+        batch_size: clips per rank per micro-step.
+        grad_accum: micro-steps per optimizer step.
+        lr_model: AdamW learning rate of the student (cosine schedule, 3% warm-up).
+        lr_heads: AdamW learning rate of the new heads and geometry tokens.
+        parallelism: ddp or fsdp2.
+        num_nodes: training nodes; more than 1 runs a Kubeflow Trainer TrainJob.
+        gpus_per_node: training ranks per node (0 = CPU, cpu_ranks gloo ranks).
+        cpu_ranks: ranks per node without a GPU.
+        launcher: auto (local torchrun for one node, TrainJob for more), local or trainjob.
+        train_work_dir: shared volume path for resumable training checkpoints ("" = pod-local).
+        eval_splits: clip-set splits the evaluation answers questions on.
+        max_questions: evaluate at most this many questions (0 = all).
+        tracking_uri: MLflow tracking and registry URI ("" = $MLFLOW_TRACKING_URI of the image).
+        model_name: MLflow registered model the new version goes to.
+        promotion_policy: promotion gate policy as JSON ("" = defaults: beat the champion on VSI overall).
     """
     data = fetch_data(data_repo=data_repo, data_rev=data_rev, dvc_remote=dvc_remote, jobs=dvc_jobs)
     clips = ingest(data=data.outputs["data"], frames=frames, max_side=max_side, min_valid_fraction=min_valid_fraction)
@@ -64,7 +113,27 @@ def geovr_pipeline(
         if DISTILL_GPUS:
             part.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(DISTILL_GPUS)
     targets = distill_merge(parts=dsl.Collected(part.outputs["targets"]))
-    return targets.outputs["targets"]
+    trained = train(
+        clips=clips.outputs["clips"], targets=targets.outputs["targets"], student=student, objectives=objectives,
+        loss_weights=loss_weights, steps=steps, batch_size=batch_size, grad_accum=grad_accum, lr_model=lr_model,
+        lr_heads=lr_heads,
+        parallelism=parallelism, num_nodes=num_nodes, gpus_per_node=gpus_per_node, cpu_ranks=cpu_ranks,
+        launcher=launcher, work_dir=train_work_dir, tracking_uri=tracking_uri,
+        kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, dvc_md5=data.outputs["dvc_md5"], git_rev=data.outputs["git_rev"],
+    )  # fmt: skip
+    if TRAIN_GPUS:
+        trained.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(TRAIN_GPUS)
+    evaluated = evaluate(
+        checkpoint=trained.outputs["checkpoint"], clips=clips.outputs["clips"], targets=targets.outputs["targets"],
+        splits=eval_splits, max_questions=max_questions, tracking_uri=tracking_uri,
+        kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+    )  # fmt: skip
+    registered = register(
+        checkpoint=trained.outputs["checkpoint"], metrics=evaluated.outputs["evaluation"], model_name=model_name,
+        tracking_uri=tracking_uri, policy=promotion_policy, kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+    )  # fmt: skip
+    return Outputs(trained.outputs["checkpoint"], evaluated.outputs["evaluation"], registered.outputs["version"],
+                   registered.outputs["decision"])
 
 
 def compile_pipeline(out: Path) -> str:

@@ -13,6 +13,7 @@ MLflow was unreachable.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from geovr.train.checkpoint import latest_checkpoint
 from geovr.train.config import TrainConfig
 from geovr.train.geovr_task import CHECKPOINT_DIR, GeoVRTaskConfig
 from geovr.train.launch import launch
+from geovr.train.loop import SUMMARY_NAME
 
 TASK = "geovr.train.geovr_task:GeoVRTask"
 TINY_PREFIX = "tiny"
@@ -103,6 +105,32 @@ def worker_args(out: Path, cfg: TrainConfig) -> list[str]:
     return args
 
 
+def run_trainjob(
+    out: Path, cfg: TrainConfig, num_nodes: int, nproc: int, timeout: float | None
+) -> dict[str, Any]:
+    """The same workers on `num_nodes` nodes through a Kubeflow Trainer TrainJob; `out` must be
+    on the shared volume every node mounts (ClusterSettings)."""
+    from geovr.train.trainjob import ClusterSettings, TrainJobLauncher, unique_name
+
+    settings = ClusterSettings.from_env(os.environ)
+    if not out.resolve().is_relative_to(settings.mount_path):
+        raise GeoVRError(
+            f"{out} is not on the shared training volume {settings.mount_path} (GEOVR_TRAIN_MOUNT)"
+        )
+    command = ["torchrun", "-m", "geovr.train.worker", *worker_args(out.resolve(), cfg)]
+    labels = {"geovr.io/kfp-run-id": cfg.kfp_run_id} if cfg.kfp_run_id else {}
+    spec = settings.spec(
+        unique_name("geovr-train"),
+        command,
+        num_nodes,
+        nproc,
+        int(timeout) if timeout else None,
+        labels,
+    )
+    TrainJobLauncher().run(spec, timeout=timeout)
+    return json.loads((out / SUMMARY_NAME).read_text())
+
+
 def run_training(
     clips: str,
     targets: str | None,
@@ -115,6 +143,8 @@ def run_training(
     loss_weights: dict[str, float] | None = None,
     max_side: int | None = None,
     splits: tuple[str, ...] = ("train",),
+    num_nodes: int = 1,
+    launcher: str = "auto",
     gradient_checkpointing: bool = False,
     data_version: dict[str, str] | None = None,
     timeout: float | None = None,
@@ -123,6 +153,13 @@ def run_training(
     """Train under torchrun with `nproc` local ranks; return the summary (last line of the CLI)."""
     out = Path(out)
     cfg = TrainConfig(**train_config)
+    if launcher not in ("auto", "local", "trainjob"):
+        raise GeoVRError(f"--launcher {launcher!r}: choose auto, local or trainjob")
+    on_cluster = launcher == "trainjob" or (launcher == "auto" and num_nodes > 1)
+    if num_nodes > 1 and not on_cluster:
+        raise GeoVRError(
+            "--launcher local runs on one node: use --launcher trainjob (or auto) for --num-nodes > 1"
+        )
     if latest_checkpoint(out / "checkpoints") is not None and not resume:
         raise GeoVRError(
             f"{out} already holds training checkpoints: pass --resume to continue, or a new --out"
@@ -147,7 +184,10 @@ def run_training(
     atomic_write_text(out / "task.json", json.dumps(options, indent=2, sort_keys=True))
     start = time.perf_counter()
     try:
-        summary = launch(nproc, worker_args(out, cfg), timeout=timeout)
+        if on_cluster:
+            summary = run_trainjob(out, cfg, num_nodes, nproc, timeout)
+        else:
+            summary = launch(nproc, worker_args(out, cfg), timeout=timeout)
     except subprocess.CalledProcessError as e:
         raise GeoVRError(
             f"training failed (torchrun exit {e.returncode}); rerun with --resume to continue "

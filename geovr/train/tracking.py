@@ -26,7 +26,7 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
 
 
-def _reachable(uri: str, timeout: float = 2.0) -> bool:
+def reachable(uri: str, timeout: float = 2.0) -> bool:
     """False only for an http(s) URI whose host:port refuses a TCP connection."""
     parsed = urlparse(uri)
     if parsed.scheme not in ("http", "https"):
@@ -67,7 +67,7 @@ class Tracker:
             self._append({"type": "params", "experiment": self.experiment, "params": self.params})
             return
         try:
-            if not _reachable(tracking_uri):
+            if not reachable(tracking_uri):
                 raise ConnectionError(f"cannot connect to {tracking_uri}")
             import mlflow
 

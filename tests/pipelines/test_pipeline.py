@@ -15,7 +15,7 @@ GOLDEN = ROOT / "pipelines" / "geovr_pipeline.yaml"
 
 
 def _compile(out: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("GEOVR_IMAGE", "GEOVR_DISTILL_GPUS")}
+    env = {k: v for k, v in os.environ.items() if k not in ("GEOVR_IMAGE", "GEOVR_DISTILL_GPUS", "GEOVR_TRAIN_GPUS")}
     subprocess.run([sys.executable, "-m", "geovr", "pipeline", "compile", "--out", str(out)],
                    check=True, capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
     return yaml.safe_load(out.read_text())
@@ -40,12 +40,22 @@ def test_dag_order_and_parameter_defaults():
     loop = next(name for name in tasks if name.startswith("for-loop"))
     assert {"ingest", "plan-shard-ranges"} <= deps[loop]
     assert loop in deps["distill-merge"]
+    assert deps["train"] == {"fetch-data", "ingest", "distill-merge"}
+    assert deps["evaluate"] == {"train", "ingest", "distill-merge"}
+    assert deps["register"] == {"train", "evaluate"}
+    train_resources = spec["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
+    assert train_resources["accelerator"]["resourceCount"] == "1"
     params = spec["root"]["inputDefinitions"]["parameters"]
     defaults = {name: p.get("defaultValue") for name, p in params.items()}
     assert defaults == {
         "data_repo": None, "data_rev": "main", "dvc_remote": "s3", "dvc_jobs": 8, "frames": 16,
         "max_side": 504, "min_valid_fraction": 0.5, "teacher": "oracle", "teacher_weights": "",
-        "distill_tasks": 4,
+        "distill_tasks": 4, "student": "Qwen/Qwen3-VL-2B-Instruct", "objectives": "lm,cam,depth,scale,distill",
+        "loss_weights": "cam=2.5,depth=1.0,scale=1.0,distill=1.0", "steps": 2000, "batch_size": 1, "grad_accum": 8,
+        "lr_model": 2e-5, "lr_heads": 1e-4,
+        "parallelism": "fsdp2", "num_nodes": 1, "gpus_per_node": 8, "cpu_ranks": 2, "launcher": "auto",
+        "train_work_dir": "", "eval_splits": "val,test", "max_questions": 0, "tracking_uri": "",
+        "model_name": "geovr-student", "promotion_policy": "",
     }
     assert all(p.get("description") for p in params.values()), "every UI parameter needs a description"
 
@@ -66,9 +76,15 @@ def test_local_run_from_a_fresh_clone(tmp_path):
     assert summary["data_version"]["action"] == "regenerated"
     expected_md5 = yaml.safe_load((clone / "data.dvc").read_text())["outs"][0]["md5"]
     assert summary["data_version"]["dvc_md5"] == expected_md5
-    targets = Path(summary["targets"])
-    meta = json.loads((targets / "meta.json").read_text())
-    assert meta["schema"] == "geovr.targets/1"
-    n_clips = sum(1 for _ in (clone / "data" / "clips.jsonl").open())
-    assert len(json.loads((targets / "index.json").read_text())) == n_clips
-    assert summary["not_built"] == ["train", "evaluate", "register"]
+    checkpoint, evaluation = Path(summary["checkpoint"]), Path(summary["evaluation"])
+    assert json.loads((checkpoint / "meta.json").read_text())["data_version"]["dvc_md5"] == expected_md5
+    metrics = json.loads((evaluation / "metrics.json").read_text())
+    assert metrics["vsi"]["overall"] == summary["vsi_overall"] and (evaluation / "report.html").is_file()
+    registered = summary["registered"]
+    assert registered["version"] == "1" and registered["decision"] in ("promote", "reject")
+    assert "mlflow ui --backend-store-uri sqlite:///" in summary["mlflow_ui"]
+
+    from mlflow import MlflowClient
+
+    version = MlflowClient(registered["tracking_uri"]).get_model_version(registered["model"], "1")
+    assert version.tags["data.dvc_md5"] == expected_md5

@@ -1,0 +1,86 @@
+"""KFP component: GeoVR training of the student (what `geovr train` runs).
+
+Thin by design: standard-library imports at module level (kfp aside); the body imports
+`geovr` and calls `geovr.train.run.run_training`. Single node: torchrun inside this pod with
+`gpus_per_node` ranks (or `cpu_ranks` gloo ranks without a GPU). `num_nodes > 1` or
+`launcher="trainjob"`: a Kubeflow Trainer TrainJob runs the same workers on many nodes.
+
+    from components.train.component import train
+    task = train(clips=ingest.outputs["clips"], targets=merge.outputs["targets"], steps=2000,
+                 gpus_per_node=8, student="Qwen/Qwen3-VL-2B-Instruct",
+                 kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
+    task.outputs["checkpoint"]
+"""
+
+from kfp import dsl
+
+from components import BASE_IMAGE
+
+
+# The project image already holds kfp and geovr: nothing is pip-installed at run time.
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
+def train(
+    clips: dsl.Input[dsl.Dataset],
+    targets: dsl.Input[dsl.Dataset],
+    checkpoint: dsl.Output[dsl.Model],
+    student: str = "tiny",
+    objectives: str = "lm,cam,depth,scale,distill",
+    loss_weights: str = "",
+    steps: int = 1000,
+    batch_size: int = 2,
+    grad_accum: int = 1,
+    lr_model: float = 2e-5,
+    lr_heads: float = 1e-4,
+    parallelism: str = "ddp",
+    gradient_checkpointing: bool = False,
+    num_nodes: int = 1,
+    gpus_per_node: int = 0,
+    cpu_ranks: int = 2,
+    launcher: str = "auto",
+    work_dir: str = "",
+    checkpoint_every: int = 500,
+    tracking_uri: str = "",
+    kfp_run_id: str = "",
+    dvc_md5: str = "",
+    git_rev: str = "",
+) -> dict:
+    """Train and write the checkpoint contract (plain HF student + geovr_heads.safetensors +
+    geovr_config.json + meta.json) to `checkpoint`; returns the training summary.
+
+    `work_dir` (e.g. a mounted volume) keeps the resumable DCP checkpoints across retries:
+    a retried step resumes there. `launcher`: auto | local | trainjob.
+    """
+    import json
+    import os
+    import shutil
+    import tempfile
+
+    from geovr.train.run import run_training
+
+    # a TrainJob's nodes read the inputs from the artifact store (s3://) and write to work_dir
+    on_cluster = launcher == "trainjob" or (launcher == "auto" and num_nodes > 1)
+    work = work_dir or tempfile.mkdtemp(prefix="geovr-train-")
+    weights = dict(pair.split("=") for pair in loss_weights.split(",")) if loss_weights else {}
+    summary = run_training(
+        clips.uri if on_cluster else clips.path, targets.uri if on_cluster else targets.path, work,
+        nproc=gpus_per_node or cpu_ranks, student=student,
+        objectives=objectives, loss_weights={k: float(v) for k, v in weights.items()}, steps=steps,
+        batch_size=batch_size, grad_accum=grad_accum, lr_model=lr_model, lr_heads=lr_heads, parallelism=parallelism,
+        gradient_checkpointing=gradient_checkpointing, num_nodes=num_nodes, launcher=launcher,
+        checkpoint_every=checkpoint_every, tracking_uri=tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"),
+        kfp_run_id=kfp_run_id, data_version={"dvc_md5": dvc_md5, "git_rev": git_rev},
+        resume=bool(work_dir),
+    )  # fmt: skip
+    shutil.copytree(summary["checkpoint"], checkpoint.path, dirs_exist_ok=True)
+    if not work_dir:
+        shutil.rmtree(work, ignore_errors=True)
+    checkpoint.metadata.update(
+        {
+            "steps": summary["steps"],
+            "objectives": ",".join(summary["objectives"]),
+            "student": student,
+            "mlflow_run_id": summary["mlflow_run_id"] or "",
+        }
+    )
+    print(json.dumps(summary, sort_keys=True))
+    return summary

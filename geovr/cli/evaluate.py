@@ -1,0 +1,65 @@
+"""`geovr evaluate`: VSI-Bench answers + geometry probes of a trained checkpoint (geovr/eval/evaluate.py).
+
+    geovr evaluate --checkpoint runs/train/checkpoint --clips runs/clips --targets runs/targets --out runs/eval
+    geovr evaluate ... --splits test --max-questions 200 --tracking-uri http://mlflow:5000
+
+Writes metrics.json, predictions.jsonl, report.html and meta.json under --out; the last stdout
+line is the JSON summary (VSI overall, probes, counts, eval set id).
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from geovr.cli import emit
+
+
+@click.command("evaluate")
+@click.option(
+    "--checkpoint",
+    required=True,
+    help="checkpoint directory (geovr train output) or plain HF student",
+)
+@click.option("--clips", required=True, help="clip set directory (geovr ingest output)")
+@click.option("--targets", help="teacher targets directory: enables the geometry probes")
+@click.option("--out", required=True, help="evaluation directory (replaced whole)")
+@click.option(
+    "--splits", default="val,test", show_default=True, help="comma-separated clip-set splits"
+)
+@click.option(
+    "--max-questions", type=click.IntRange(min=1), help="answer at most this many questions"
+)
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option(
+    "--max-side", type=click.IntRange(min=16), help="cap the frames' longest side (as in training)"
+)
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
+@click.option(
+    "--tracking-uri",
+    default=lambda: os.environ.get("MLFLOW_TRACKING_URI"),
+    help="MLflow URI for metrics + report (default $MLFLOW_TRACKING_URI; none: files only)",
+)
+@click.option("--experiment", default="geovr-eval", show_default=True)
+@click.option("--kfp-run-id", default="", help="tagged on the MLflow run")
+@click.option("--no-progress", is_flag=True, help="no progress bar on stderr")
+def evaluate(checkpoint, clips, targets, out, splits, no_progress, **options) -> None:
+    """Answer the evaluation questions, score them (VSI-Bench rules), probe the geometry heads."""
+    from geovr.eval.evaluate import run_evaluation  # imports torch: only when this command runs
+
+    split_list = tuple(s.strip() for s in splits.split(",") if s.strip())
+    emit(
+        run_evaluation(
+            checkpoint,
+            clips,
+            out,
+            targets=targets,
+            splits=split_list,
+            progress=not no_progress,
+            **options,
+        )
+    )
+
+
+COMMANDS = [evaluate]

@@ -1,0 +1,41 @@
+"""Evaluation results to MLflow: the flattened metrics, `metrics.json` and the HTML report (which
+the MLflow UI shows as is). An unreachable server does not fail the evaluation: the summary
+says so and the files stay in the output directory.
+
+    log_evaluation(Path("runs/eval"), metrics, "http://mlflow:5000", "geovr-eval", kfp_run_id="...")
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from geovr.registry.inputs import flatten_metrics
+from geovr.train.tracking import reachable
+
+
+def log_evaluation(
+    out: Path, metrics: dict[str, Any], tracking_uri: str, experiment: str, kfp_run_id: str = ""
+) -> dict[str, Any]:
+    """One MLflow run with the metrics and files of `out`; {"online", "run_id" | "error"}."""
+    if not reachable(tracking_uri):
+        print(
+            f"WARNING: MLflow at {tracking_uri} unreachable; results stay in {out}", file=sys.stderr
+        )
+        return {"online": False, "error": f"cannot connect to {tracking_uri}"}
+    import mlflow
+
+    try:
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_experiment(experiment)
+        tags = {"kfp_run_id": kfp_run_id} if kfp_run_id else None
+        with mlflow.start_run(tags=tags) as run:
+            mlflow.log_metrics(flatten_metrics(metrics))
+            mlflow.log_params({"eval_set": metrics["eval_set"], "splits": metrics["splits"]})
+            for name in ("metrics.json", "report.html"):
+                mlflow.log_artifact(str(out / name))
+        return {"online": True, "run_id": run.info.run_id}
+    except Exception as exc:  # tracking must not fail a finished evaluation
+        print(f"WARNING: MLflow logging failed ({exc}); results stay in {out}", file=sys.stderr)
+        return {"online": False, "error": str(exc)}
