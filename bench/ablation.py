@@ -1,0 +1,131 @@
+"""The paper's ablation in miniature (issue 9, benchmark 6).
+
+    python -m bench ablation [--steps 100] [--seeds 0 1 2] [--scenes 48] [--quick]
+
+On one synthetic benchmark (train split for training, val + test questions for scoring),
+train the tiny Qwen3-VL from the same random initialisation with: SFT only (`lm`), GeoVR
+(all four objectives), and GeoVR minus each objective; equal steps, batch, learning-rate
+schedule and data order per seed. Report VSI overall and per task (mean and spread over
+seeds) and the geometry probes. Every run is the real `geovr train` + `geovr evaluate`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+from bench.common import bench_data, write_result
+from geovr.eval.evaluate import run_evaluation
+from geovr.train.run import run_training
+
+ALL = ("lm", "cam", "depth", "scale", "distill")
+VARIANTS = {
+    "sft": ("lm",),
+    "geovr": ALL,
+    **{f"geovr-{o}": tuple(x for x in ALL if x != o) for o in ALL[1:]},
+}
+
+
+def run_one(
+    clips: Path,
+    targets: Path,
+    objectives: tuple[str, ...],
+    seed: int,
+    steps: int,
+    batch: int,
+    lr: float,
+) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        train = run_training(
+            str(clips),
+            str(targets),
+            Path(tmp) / "train",
+            nproc=1,
+            objectives=objectives,
+            steps=steps,
+            batch_size=batch,
+            lr_model=lr,
+            lr_heads=lr,
+            seed=seed,
+            num_workers=1,
+            checkpoint_every=10_000,
+            timeout=3600,
+        )
+        run_evaluation(
+            train["checkpoint"],
+            str(clips),
+            Path(tmp) / "eval",
+            targets=str(targets),
+            progress=False,
+        )
+        metrics = json.loads((Path(tmp) / "eval" / "metrics.json").read_text())
+    return {
+        "vsi_overall": metrics["vsi"]["overall"],
+        "per_task": metrics["vsi"]["per_task"],
+        "probes": metrics["probes"],
+        "final_losses": train["final_losses"],
+    }
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m bench ablation")
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--scenes", type=int, default=48)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument(
+        "--lr", type=float, default=1e-3, help="tiny random-init students need more than 2e-5"
+    )
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke test: 2 variants, 1 seed, 2 steps, 6 scenes"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.steps, args.seeds, args.scenes, args.variants = 2, [0], 6, ["sft", "geovr"]
+    clips, targets, _ = bench_data(scenes=args.scenes)
+    runs = {
+        name: [
+            run_one(clips, targets, VARIANTS[name], seed, args.steps, args.batch, args.lr)
+            for seed in args.seeds
+        ]
+        for name in args.variants
+    }
+    result = {
+        "setup": {
+            "steps": args.steps,
+            "seeds": args.seeds,
+            "scenes": args.scenes,
+            "batch": args.batch,
+            "lr": args.lr,
+            "ranks": 1,
+        },
+        "vsi_overall": {name: _spread([r["vsi_overall"] for r in rs]) for name, rs in runs.items()},
+        "per_task": {
+            name: {t: _spread([r["per_task"][t] for r in rs]) for t in rs[0]["per_task"]}
+            for name, rs in runs.items()
+        },
+        "probes": {
+            name: {k: _spread([r["probes"][k] for r in rs]) for k in rs[0]["probes"]}
+            for name, rs in runs.items()
+        },
+        "runs": runs,
+    }
+    if "sft" in runs and "geovr" in runs:
+        result["geovr_minus_sft"] = (
+            result["vsi_overall"]["geovr"]["mean"] - result["vsi_overall"]["sft"]["mean"]
+        )
+    write_result("ablation", result)
+    return result

@@ -1,0 +1,62 @@
+"""Smoke tests of the benchmarks: each runs with its smallest arguments and writes a complete,
+finite result. No time or ratio threshold is asserted (that is what bench/README.md is for)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bench import ablation, data_path, distributed, overhead
+from bench.pipeline import library_seconds, stage_walls
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+
+def _finite_positive(*values: float) -> bool:
+    return all(isinstance(v, float | int) and math.isfinite(v) and v > 0 for v in values)
+
+
+def test_overhead_quick():
+    result = overhead.main(["--quick"])
+    train, inference = result["train_tiny"], result["inference"]
+    assert _finite_positive(train["ratio"], *train["median_s"].values(), inference["ratio"])
+    assert {"student_forward", "heads_and_losses", "backward", "optimizer"} <= set(
+        train["profile_s"]
+    )
+    assert train["params"]["new_total"] > 0
+
+
+def test_data_path_quick():
+    result = data_path.main(["--quick"])
+    assert _finite_positive(result["loader_vs_step"]["ratio"], result["decode"]["fps_ratio"])
+    assert 0 < result["feature_cache"]["ratio"] <= 1
+
+
+def test_distributed_quick():
+    result = distributed.main(["--quick"])
+    assert _finite_positive(result["samples_ratio_2_over_1"], result["tokens_ratio_2_over_1"])
+
+
+def test_ablation_quick():
+    result = ablation.main(["--quick"])
+    assert set(result["vsi_overall"]) == {"sft", "geovr"}
+    assert result["probes"]["sft"] == {} and "depth_absrel" in result["probes"]["geovr"]
+    assert math.isfinite(result["geovr_minus_sft"])
+
+
+def test_pipeline_log_parsing():
+    log = "\n".join(
+        [
+            "00:16:10.035 - INFO - Executing task 'fetch-data'",
+            "00:16:11.629 - INFO - Task 'fetch-data' finished with status SUCCESS",
+            "00:16:12.620 - INFO - Executing task 'distill'",
+            "00:16:12.622 - INFO - Executing task 'distill'",
+            '    {"stage": "distill", "seconds": 1.5}',
+            '    {"stage": "distill", "seconds": 1.0}',
+            "00:16:15.722 - INFO - Task 'distill' finished with status SUCCESS",
+            "00:16:15.900 - INFO - Task 'distill' finished with status SUCCESS",
+        ]
+    )
+    assert stage_walls(log) == {"fetch-data": 1.59, "distill": 3.28}
+    assert library_seconds(log) == 2.5
