@@ -34,13 +34,20 @@ from geovr.model.dataset import ClipQADataset, teacher_feature_dim
 from geovr.model.inputs import generation_inputs
 
 CONFIGS = {"tiny": {}, "mid": {"hidden": 512, "layers": 8}}
+# head widths per run: the tiny preset, the paper's widths scaled to the student (hidden/2048),
+# and the paper's absolute widths (sized for a 2B student: larger than a 20M one)
+WIDTHS = {
+    "tiny": lambda hidden: HeadWidths.tiny(),
+    "scaled": HeadWidths.scaled,
+    "paper": lambda hidden: HeadWidths(),
+}
 ALL = ("lm", "cam", "depth", "scale", "distill")
 
 
-def _model(objectives, size: str, dim: int):
+def _model(objectives, size: str, dim: int, heads: str = "tiny"):
     torch.manual_seed(0)
     student, processor = build_tiny_student("qwen3_vl", **CONFIGS[size])
-    widths = HeadWidths.tiny() if size == "tiny" else HeadWidths()
+    widths = WIDTHS[heads](CONFIGS[size].get("hidden", 128))
     geo = GeoVRModel(
         student, GeoVRConfig(objectives=objectives, widths=widths, teacher_feature_dim=dim)
     ).train()
@@ -86,10 +93,10 @@ def _profile(geo, sft, optimizer, batch, repeats: int) -> dict[str, float]:
     return medians
 
 
-def train_overhead(size: str, batch_size: int, repeats: int) -> dict:
+def train_overhead(size: str, batch_size: int, repeats: int, heads: str = "tiny") -> dict:
     clips, targets, _ = bench_data()
     dim = teacher_feature_dim(targets)
-    geo, processor, opt = _model(ALL, size, dim)
+    geo, processor, opt = _model(ALL, size, dim, heads)
     sft, _, sft_opt = _model(("lm",), size, dim)
     data = ClipQADataset(str(clips), processor, str(targets), splits=("train", "val", "test"))
     batch = collate([data[i] for i in range(batch_size)], processor.tokenizer.pad_token_id)
@@ -143,7 +150,8 @@ def main(argv: list[str] | None = None) -> dict:
     repeats = 3 if args.quick else 9
     result = {"train_tiny": train_overhead("tiny", 2, repeats)}
     if not args.quick:
-        result["train_mid"] = train_overhead("mid", 2, 5)
+        result["train_mid_scaled_heads"] = train_overhead("mid", 2, 5, "scaled")
+        result["train_mid_paper_heads"] = train_overhead("mid", 2, 5, "paper")
     result["inference"] = inference_overhead(repeats)
     write_result("overhead", result)
     return result

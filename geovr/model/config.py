@@ -44,6 +44,21 @@ class HeadWidths:
     depth_features: int = 256
 
     @classmethod
+    def scaled(cls, hidden_size: int, reference_hidden: int = 2048) -> HeadWidths:
+        """The paper's widths (set for Qwen3-VL-2B, hidden 2048) scaled with the student's width,
+        so heads keep the same share of the compute on smaller or larger students."""
+        f = hidden_size / reference_hidden
+        paper = cls()
+
+        def width(x: int) -> int:
+            return max(16, int(round(x * f / 16)) * 16)
+
+        return cls(camera_hidden=width(paper.camera_hidden), scale_hidden=width(paper.scale_hidden),
+                   distill_hidden=width(paper.distill_hidden),
+                   depth_channels=tuple(width(c) for c in paper.depth_channels),
+                   depth_features=width(paper.depth_features))
+
+    @classmethod
     def tiny(cls) -> HeadWidths:
         return cls(camera_hidden=64, scale_hidden=32, distill_hidden=64, depth_channels=(16, 16, 32, 32), depth_features=16)
 

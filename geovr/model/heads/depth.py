@@ -80,8 +80,10 @@ class DepthHead(nn.Module):
         for level in range(len(maps) - 1, -1, -1):
             finer = maps[level - 1].shape[-2:] if level > 0 else tuple(2 * s for s in maps[0].shape[-2:])
             x = self.fusion[level](maps[level] if x is None else x, None if x is None else maps[level], finer)
-        x = F.interpolate(self.project(x), size=size, mode="bilinear", align_corners=True)
-        return torch.exp(self.out(x).squeeze(1))
+        # the output convs run at the fused resolution (2x the finest token map) and the
+        # one-channel log-depth is upsampled: at full resolution they cost more than the student
+        x = F.interpolate(self.out(self.project(x)), size=size, mode="bilinear", align_corners=True)
+        return torch.exp(x.squeeze(1))
 
 
 def quantile(values: torch.Tensor, q: float) -> torch.Tensor:
@@ -110,11 +112,13 @@ def depth_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     target = target.to(pred.dtype)
     valid = torch.isfinite(target) & (target > 0)
     target = torch.where(valid, target, torch.zeros_like(target))
-    err = (pred - target).abs()[valid]
-    if err.numel() == 0:
+    if not bool(valid.any()):
         return pred.sum() * 0
-    l1 = err[err <= quantile(err.detach().float(), QUANTILE).to(err.dtype)].mean()
     diff = pred - target
+    err = diff.abs()
+    threshold = quantile(err.detach()[valid].float(), QUANTILE).to(err.dtype)
+    kept = valid & (err <= threshold)  # a mask, not a gather: no index op in backward
+    l1 = (err * kept).sum() / kept.sum()
     steps = [2**s for s in range(GRADIENT_SCALES)]
     gradient = sum(gradient_loss(diff[..., ::s, ::s], valid[..., ::s, ::s]) for s in steps) / GRADIENT_SCALES
     return l1 + gradient
