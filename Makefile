@@ -11,7 +11,16 @@ STAMP  := $(VENV)/.geovr-installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint bench clean
+# Cluster targets (need Docker / a Kubeflow Pipelines endpoint; see README "On a cluster").
+IMAGE         ?= ghcr.io/geovr/geovr
+IMAGE_TAG     ?= 0.1.0
+TORCH_VARIANT ?= cu130
+KFP_HOST      ?= $(KF_PIPELINES_ENDPOINT)
+CRON          ?= 0 0 3 * * 1
+PARAMS        ?=
+PIPELINE_YAML ?= runs/geovr_pipeline.yaml
+
+.PHONY: install run test lint bench clean image compile upload submit schedule
 
 install: $(STAMP)
 
@@ -33,6 +42,23 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Build and push the component image, then compile the pipeline against it.
+image:
+	docker build -f docker/Dockerfile --build-arg TORCH_VARIANT=$(TORCH_VARIANT) -t $(IMAGE):$(IMAGE_TAG) .
+	docker push $(IMAGE):$(IMAGE_TAG)
+
+compile: $(STAMP)
+	GEOVR_IMAGE=$(IMAGE):$(IMAGE_TAG) $(BIN)/geovr pipeline compile --out $(PIPELINE_YAML)
+
+upload: compile
+	$(BIN)/geovr pipeline upload --host $(KFP_HOST) --package $(PIPELINE_YAML)
+
+submit: $(STAMP)
+	$(BIN)/geovr pipeline submit --host $(KFP_HOST) $(foreach p,$(PARAMS),--param $(p))
+
+schedule: $(STAMP)
+	$(BIN)/geovr pipeline schedule --host $(KFP_HOST) --cron "$(CRON)" $(foreach p,$(PARAMS),--param $(p))
 
 clean:
 	rm -rf runs mlruns mlartifacts mlflow.db .pytest_cache .ruff_cache

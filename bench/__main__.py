@@ -1,5 +1,5 @@
 """Run the benchmarks: `python -m bench` (all, what `make bench` runs) or `python -m bench NAME
-[--quick]` with NAME one of overhead, data_path, distributed, pipeline, ablation. Results are
+[--quick]` with NAME one of overhead, flops, data_path, distributed, pipeline, ablation. Results are
 printed as JSON lines and written to runs/bench/NAME.json; bench/README.md records them."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-NAMES = ("overhead", "data_path", "distributed", "pipeline", "ablation")
+NAMES = ("overhead", "flops", "data_path", "distributed", "pipeline", "ablation")
 
 
 def main(argv: list[str]) -> None:

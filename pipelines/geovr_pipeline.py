@@ -15,19 +15,22 @@ from typing import NamedTuple
 
 from kfp import compiler, dsl
 
+from components import BASE_IMAGE
 from components.distill.component import distill, distill_merge, plan_shard_ranges
 from components.evaluate.component import evaluate
 from components.fetch_data.component import fetch_data
 from components.ingest.component import ingest
 from components.register.component import register
 from components.train.component import train
+from pipelines.cluster import on_gpu_nodes, with_cluster_env, with_training_volume
 
 PIPELINE_NAME = "geovr"
 # GPUs per distill task and per training pod, fixed when the pipeline is compiled: KFP
 # resolves accelerator limits from pipeline parameters on a cluster but kfp.local cannot
-# (set 0 for CPU nodes; `gpus_per_node` tells torchrun how many ranks to start).
+# (set 0 for CPU nodes). The training pod's default matches `gpus_per_node`'s, the ranks
+# torchrun starts; a run with more ranks than GPUs stops with a clear error.
 DISTILL_GPUS = int(os.environ.get("GEOVR_DISTILL_GPUS", "1"))
-TRAIN_GPUS = int(os.environ.get("GEOVR_TRAIN_GPUS", "1"))
+TRAIN_GPUS = int(os.environ.get("GEOVR_TRAIN_GPUS", "8"))
 
 
 class Outputs(NamedTuple):
@@ -98,7 +101,7 @@ def geovr_pipeline(
         gpus_per_node: training ranks per node (0 = CPU, cpu_ranks gloo ranks).
         cpu_ranks: ranks per node without a GPU.
         launcher: auto (local torchrun for one node, TrainJob for more), local or trainjob.
-        train_work_dir: shared volume path for resumable training checkpoints ("" = pod-local).
+        train_work_dir: directory on the shared training volume (/mnt/geovr-train/...) for resumable checkpoints and TrainJobs ("" = pod-local).
         eval_splits: clip-set splits the evaluation answers questions on.
         max_questions: evaluate at most this many questions (0 = all).
         tracking_uri: MLflow tracking and registry URI ("" = $MLFLOW_TRACKING_URI of the image).
@@ -110,8 +113,7 @@ def geovr_pipeline(
     plan = plan_shard_ranges(clips=clips.outputs["clips"], tasks=distill_tasks)
     with dsl.ParallelFor(plan.output) as shard_range:
         part = distill(clips=clips.outputs["clips"], teacher=teacher, weights=teacher_weights, shard_range=shard_range)
-        if DISTILL_GPUS:
-            part.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(DISTILL_GPUS)
+        on_gpu_nodes(with_cluster_env(part), DISTILL_GPUS)
     targets = distill_merge(parts=dsl.Collected(part.outputs["targets"]))
     trained = train(
         clips=clips.outputs["clips"], targets=targets.outputs["targets"], student=student, objectives=objectives,
@@ -121,8 +123,7 @@ def geovr_pipeline(
         launcher=launcher, work_dir=train_work_dir, tracking_uri=tracking_uri,
         kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, dvc_md5=data.outputs["dvc_md5"], git_rev=data.outputs["git_rev"],
     )  # fmt: skip
-    if TRAIN_GPUS:
-        trained.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(TRAIN_GPUS)
+    on_gpu_nodes(with_training_volume(trained, BASE_IMAGE), TRAIN_GPUS)
     evaluated = evaluate(
         checkpoint=trained.outputs["checkpoint"], clips=clips.outputs["clips"], targets=targets.outputs["targets"],
         splits=eval_splits, max_questions=max_questions, tracking_uri=tracking_uri,
@@ -132,6 +133,8 @@ def geovr_pipeline(
         checkpoint=trained.outputs["checkpoint"], metrics=evaluated.outputs["evaluation"], model_name=model_name,
         tracking_uri=tracking_uri, policy=promotion_policy, kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )  # fmt: skip
+    for task in (data, clips, plan, targets, trained, evaluated, registered):
+        with_cluster_env(task)
     return Outputs(trained.outputs["checkpoint"], evaluated.outputs["evaluation"], registered.outputs["version"],
                    registered.outputs["decision"])
 

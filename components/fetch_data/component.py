@@ -20,8 +20,11 @@ def fetch_data(
     jobs: int,
     data: dsl.Output[dsl.Dataset],
 ) -> NamedTuple("DataVersion", [("dvc_md5", str), ("git_rev", str)]):
+    import json
+
     from geovr.data.versioning import checkout_revision
 
     result = checkout_revision(data_repo, data_rev, data.path, jobs=jobs or None, remote=dvc_remote or None)
+    print(json.dumps(result))
     data.metadata.update({"dvc_md5": result["dvc_md5"], "git_rev": result["git_rev"], "rev": data_rev})
     return (result["dvc_md5"], result["git_rev"])

@@ -31,6 +31,7 @@ def register(
     """Register `checkpoint` (alias challenger) with the evaluation `metrics` (metrics.json or
     the directory holding it); the gate `policy` is inline JSON or a path ("" = defaults).
     Empty `tracking_uri` / `kfp_run_id` fall back to $MLFLOW_TRACKING_URI / $KFP_RUN_ID."""
+    import json
     from collections import namedtuple
 
     from geovr.registry import GatePolicy, register_checkpoint
@@ -44,6 +45,6 @@ def register(
         kfp_run_id=kfp_run_id or None,
         eval_set=eval_set or None,
     )
-    print(result.summary())
+    print(json.dumps(result.summary()))
     outputs = namedtuple("RegisterOutputs", ["version", "decision"])
     return outputs(result.version, result.decision.label)

@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -381,6 +382,7 @@ def checkout_revision(
     pointer at that revision and moves the data into place whole. An `out_dir` already
     holding exactly that version is left alone.
     """
+    start = time.perf_counter()
     src, out = _repo_arg(repo), Path(out_dir).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.get.", dir=out.parent) as tmp:
@@ -389,7 +391,7 @@ def checkout_revision(
         recorded = _recorded(_parse_pointer((work / "pointer").read_text(), f"{target}.dvc@{rev}"))
         summary = {"rev": rev, "git_rev": _resolve_rev(src, rev), "out": str(out), **recorded}
         if out.is_dir() and dir_md5(out) == recorded["dvc_md5"]:
-            return {**summary, "action": "none"}
+            return {**summary, "action": "none", "seconds": round(time.perf_counter() - start, 2)}
         cmd = dvc_cmd("get", src, target, "--rev", rev, "-o", work / "data", *_transfer_opts(jobs, remote))
         # --remote-config takes a list, so it must come last.
         cmd += ["--remote-config", *(f"{k}={v}" for k, v in remote_config.items())] if remote_config else []
@@ -398,4 +400,4 @@ def checkout_revision(
         if got[0] != recorded["dvc_md5"]:
             raise DataVersionError(_mismatch(f"{target}/ downloaded at {rev}", got, recorded, None))
         _swap_dir(work / "data", out)
-    return {**summary, "action": "downloaded"}
+    return {**summary, "action": "downloaded", "seconds": round(time.perf_counter() - start, 2)}

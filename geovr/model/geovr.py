@@ -141,7 +141,8 @@ class GeoVRModel(nn.Module):
         finally:
             handle.remove()
 
-    def run_student(self, batch: Mapping[str, Any], layout: GeometryLayout, with_logits: bool):
+    def run_student(self, batch: Mapping[str, Any], layout: GeometryLayout, with_logits: bool,
+                    num_items: torch.Tensor | None = None):
         kwargs: dict[str, Any] = {k: batch[k] for k in MODEL_INPUTS if batch.get(k) is not None}
         kwargs.update(input_ids=layout.input_ids, attention_mask=layout.attention_mask,
                       mm_token_type_ids=layout.mm_token_type_ids, use_cache=False)
@@ -149,6 +150,8 @@ class GeoVRModel(nn.Module):
             kwargs["position_ids"] = layout.position_ids
         if with_logits and layout.labels is not None:
             kwargs["labels"] = layout.labels
+            if num_items is not None:  # a sum over tokens / the step's count, not a batch mean
+                kwargs["num_items_in_batch"] = num_items
         elif not with_logits:
             kwargs["logits_to_keep"] = 1
         if self.config.geometry:
@@ -194,11 +197,13 @@ class GeoVRModel(nn.Module):
         """`geo(batch)` or `geo(**batch)`: every loss term that is on (unweighted) and
         "total" = lm + sum(weight * term)."""
         batch = {**(batch or {}), **tensors}
+        # the trainer's normaliser for a mean over the whole step's tokens (see train/loop.py)
+        num_items = batch.pop("num_items_in_batch", None)
         cfg = self.config
         if cfg.geometry and "target_pose_enc" not in batch:
             raise ValueError(f"objectives {cfg.geometry} need teacher targets (target_*) in the batch")
         layout = self.layout(batch, with_labels=cfg.on("lm"))
-        out = self.run_student(batch, layout, with_logits=cfg.on("lm"))
+        out = self.run_student(batch, layout, with_logits=cfg.on("lm"), num_items=num_items)
         losses: dict[str, torch.Tensor] = {}
         if cfg.on("lm"):
             losses["lm"] = out.loss

@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,7 @@ class Registration:
     run_id: str
     tracking_uri: str
     decision: Decision
+    seconds: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -68,6 +70,7 @@ class Registration:
             "decision": self.decision.label,
             "champion": self.version if self.decision.promote else self.decision.champion_version,
             "reasons": list(self.decision.reasons),
+            "seconds": round(self.seconds, 2),
         }
 
 
@@ -160,6 +163,7 @@ def register_checkpoint(
 
     `kfp_run_id` defaults to $KFP_RUN_ID; `eval_set` overrides what `metrics.json` says.
     """
+    start = time.perf_counter()
     info = read_checkpoint(checkpoint)  # inputs are checked before anything is uploaded
     evaluation = read_metrics(metrics, eval_set)
     policy = policy or GatePolicy()
@@ -181,4 +185,4 @@ def register_checkpoint(
     record_decision(client, model_name, version, run.info.run_id, decision)
     if decision.promote:
         move_alias(client, model_name, CHAMPION, version, by="gate")
-    return Registration(model_name, version, run.info.run_id, uri, decision)
+    return Registration(model_name, version, run.info.run_id, uri, decision, time.perf_counter() - start)

@@ -23,6 +23,8 @@ import torch.distributed as dist
 from torch.distributed.fsdp import fully_shard
 from torch.nn.parallel import DistributedDataParallel
 
+from geovr.errors import GeoVRError
+
 
 @dataclass(frozen=True)
 class DistEnv:
@@ -44,6 +46,12 @@ def init_distributed() -> DistEnv:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if torch.cuda.is_available():
+        if local_rank >= torch.cuda.device_count():
+            raise GeoVRError(
+                f"local rank {local_rank} has no GPU: {torch.cuda.device_count()} visible to "
+                f"{os.environ.get('LOCAL_WORLD_SIZE', '?')} ranks per node; request as many GPUs as "
+                "gpus_per_node (GEOVR_TRAIN_GPUS when compiling the pipeline)"
+            )
         torch.cuda.set_device(local_rank)
         device, backend = torch.device("cuda", local_rank), "nccl"
     else:

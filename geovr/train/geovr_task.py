@@ -20,6 +20,7 @@ from torch import nn
 
 from geovr.model import GeoVRConfig, GeoVRModel, HeadWidths, collate, load_student, save_student
 from geovr.model.dataset import ClipQADataset
+from geovr.model.inputs import IGNORE
 
 CHECKPOINT_DIR = "checkpoint"
 
@@ -110,6 +111,10 @@ class GeoVRTask:
             max_side=cfg.max_side,
             **cfg.storage_options,
         )
+
+    def loss_items(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Labelled tokens: the language loss is a mean over the step's answer tokens."""
+        return (batch["labels"] != IGNORE).sum()
 
     def collate(self, samples: list) -> dict[str, torch.Tensor]:
         return collate(samples, self.processor.tokenizer.pad_token_id)

@@ -20,7 +20,10 @@ import torch
 @runtime_checkable
 class TrainTask(Protocol):
     """What the trainer needs from a model: build it, feed it, and save it. Optional:
-    ``fsdp_units(model) -> list[nn.Module]``, the modules FSDP2 shards one by one."""
+    ``fsdp_units(model) -> list[nn.Module]``, the modules FSDP2 shards one by one;
+    ``loss_items(batch) -> Tensor``, how many items (e.g. labelled tokens) a batch's mean loss
+    averages over: the loop then passes ``num_items_in_batch`` to ``forward`` so that the loss
+    is one mean over the whole step, however it is split over ranks and micro-steps."""
 
     def build_model(self) -> torch.nn.Module:
         """A fresh model; ``forward(**batch)`` returns a dict of loss tensors with key ``"total"``."""

@@ -146,6 +146,21 @@ def _sync_context(model: torch.nn.Module, last_micro_step: bool):
     return contextlib.nullcontext()
 
 
+def _loss_normaliser(
+    task: TrainTask, micro_batches: list[dict[str, torch.Tensor]], cfg: TrainConfig, env: DistEnv
+) -> dict[str, torch.Tensor]:
+    """``num_items_in_batch`` for tasks whose loss is a mean over items (tokens): the step's
+    item count over every rank and micro-step, scaled so that the gradient averaging of DDP /
+    FSDP and the loop's division by ``grad_accum`` leave one mean over the whole step. Without
+    it each rank would average its own tokens, and the result would depend on the split."""
+    if not hasattr(task, "loss_items"):
+        return {}
+    count = sum(task.loss_items(b) for b in micro_batches).to(env.device, torch.float32)
+    if env.world_size > 1:
+        dist.all_reduce(count)
+    return {"num_items_in_batch": count.clamp(min=1) / (env.world_size * cfg.grad_accum)}
+
+
 def _mean_across_ranks(values: dict[str, torch.Tensor], env: DistEnv) -> dict[str, float]:
     keys = sorted(values)
     stacked = torch.stack([values[k].detach().float() for k in keys]).to(env.device)
@@ -209,12 +224,16 @@ def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dic
         tick = time.perf_counter()
         terms: dict[str, torch.Tensor] = {}
         tokens = torch.zeros((), device=env.device)
-        for micro in range(cfg.grad_accum):
-            batch = {k: v.to(env.device, non_blocking=True) for k, v in next(loader).items()}
+        micro_batches = [
+            {k: v.to(env.device, non_blocking=True) for k, v in next(loader).items()}
+            for _ in range(cfg.grad_accum)
+        ]
+        extra = _loss_normaliser(task, micro_batches, cfg, env)
+        for micro, batch in enumerate(micro_batches):
             if "attention_mask" in batch:
                 tokens += batch["attention_mask"].sum()
             with _sync_context(model, micro == cfg.grad_accum - 1), autocast(cfg, env):
-                out = model(**batch)
+                out = model(**batch, **extra)
                 (out["total"] / cfg.grad_accum).backward()
             for key, value in out.items():
                 terms[key] = terms.get(key, 0.0) + value.detach().float() / cfg.grad_accum

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from bench import ablation, data_path, distributed, overhead
-from bench.pipeline import library_seconds, stage_walls
+from bench import ablation, data_path, distributed, flops, overhead
+from bench.pipeline import library_seconds, stage_walls, task_count
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -25,6 +25,12 @@ def test_overhead_quick():
         train["profile_s"]
     )
     assert train["params"]["new_total"] > 0
+
+
+def test_flops_quick():
+    tiny = flops.main(["--quick"])["tiny"]
+    assert _finite_positive(*tiny["tflops"].values())
+    assert tiny["ratio"] > 1  # the heads and their losses only ever add work
 
 
 def test_data_path_quick():
@@ -65,3 +71,4 @@ def test_pipeline_log_parsing():
     )
     assert stage_walls(log) == {"fetch-data": 1.59, "distill": 3.28}
     assert library_seconds(log) == 2.5
+    assert task_count(log) == 3

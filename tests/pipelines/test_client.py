@@ -28,7 +28,7 @@ def test_upload_twice_makes_versions_then_submit_and_schedule():
         second = _geovr("upload", "--package", str(GOLDEN), "--version", "v2", host=api.url)
         assert first["created"] and not second["created"]
         assert len(api.pipelines) == 1 and len(api.versions[first["pipeline_id"]]) == 2
-        uploaded = yaml.safe_load(api.packages[second["version_id"]])
+        uploaded = next(yaml.safe_load_all(api.packages[second["version_id"]]))
         assert uploaded["pipelineInfo"]["name"] == "geovr"
 
         run = _geovr("submit", "--param", "steps=5", "--param", "teacher=vggt", host=api.url)
@@ -55,3 +55,19 @@ def test_cron_needs_six_fields():
     assert validate_cron("0 0 3 * * 1") == "0 0 3 * * 1"
     with pytest.raises(GeoVRError, match="6"):
         validate_cron("0 3 * * 1")
+
+
+def test_make_upload_and_schedule_use_the_configured_image(tmp_path):
+    """The README's cluster targets: `make upload` compiles against IMAGE:IMAGE_TAG and uploads."""
+    with KfpStandIn() as api:
+        common = [f"KFP_HOST={api.url}", f"PIPELINE_YAML={tmp_path / 'p.yaml'}", f"BIN={Path(sys.executable).parent}", "STAMP="]
+        subprocess.run(["make", "--no-print-directory", "upload", "IMAGE=registry.example/geovr",
+                        "IMAGE_TAG=t1", *common], cwd=ROOT, check=True, capture_output=True, timeout=180)
+        subprocess.run(["make", "--no-print-directory", "schedule", "PARAMS=steps=7 data_rev=main", *common],
+                       cwd=ROOT, check=True, capture_output=True, timeout=120)
+        (version_id, package), = api.packages.items()
+        images = {spec["container"]["image"] for spec in next(yaml.safe_load_all(package))["deploymentSpec"]["executors"].values()}
+        assert images == {"registry.example/geovr:t1"}
+        job = api.recurring_runs[0]
+        assert job["runtime_config"]["parameters"] == {"steps": 7, "data_rev": "main"}
+        assert job["pipeline_version_reference"]["pipeline_version_id"] == version_id

@@ -14,16 +14,16 @@ ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "pipelines" / "geovr_pipeline.yaml"
 
 
-def _compile(out: Path) -> dict:
+def _compile(out: Path) -> list[dict]:
     env = {k: v for k, v in os.environ.items() if k not in ("GEOVR_IMAGE", "GEOVR_DISTILL_GPUS", "GEOVR_TRAIN_GPUS")}
     subprocess.run([sys.executable, "-m", "geovr", "pipeline", "compile", "--out", str(out)],
                    check=True, capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
-    return yaml.safe_load(out.read_text())
+    return list(yaml.safe_load_all(out.read_text()))
 
 
 def test_golden_compiled_pipeline_is_current(tmp_path):
     fresh = _compile(tmp_path / "p.yaml")
-    assert fresh == yaml.safe_load(GOLDEN.read_text()), (
+    assert fresh == list(yaml.safe_load_all(GOLDEN.read_text())), (
         "pipelines/geovr_pipeline.yaml is stale: run `geovr pipeline compile` and commit it"
     )
 
@@ -31,7 +31,7 @@ def test_golden_compiled_pipeline_is_current(tmp_path):
 def test_dag_order_and_parameter_defaults():
     from kfp import components
 
-    spec = yaml.safe_load(GOLDEN.read_text())
+    spec, _platform = yaml.safe_load_all(GOLDEN.read_text())
     components.load_component_from_file(str(GOLDEN))  # kfp can load it back
     tasks = spec["root"]["dag"]["tasks"]
     deps = {name: set(task.get("dependentTasks", [])) for name, task in tasks.items()}
@@ -44,7 +44,7 @@ def test_dag_order_and_parameter_defaults():
     assert deps["evaluate"] == {"train", "ingest", "distill-merge"}
     assert deps["register"] == {"train", "evaluate"}
     train_resources = spec["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
-    assert train_resources["accelerator"]["resourceCount"] == "1"
+    assert train_resources["accelerator"]["resourceCount"] == "8"  # = gpus_per_node's default
     params = spec["root"]["inputDefinitions"]["parameters"]
     defaults = {name: p.get("defaultValue") for name, p in params.items()}
     assert defaults == {

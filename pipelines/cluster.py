@@ -1,0 +1,54 @@
+"""What the pipeline's pods get from a cluster deployed with `manifests/` (kfp-kubernetes).
+
+    from pipelines.cluster import with_cluster_env, on_gpu_nodes, with_training_volume
+    with_cluster_env(task)                 # MLflow URI, S3 endpoints + keys, runtime names
+    on_gpu_nodes(task, gpus=8)             # GPU limit, GPU node selector and toleration
+    with_training_volume(task, image)      # shared RWX volume for resumable runs / TrainJobs
+
+The names here are the manifests' (tests/pipelines check them against `kubectl kustomize`).
+Credentials reach the pods only as Secret references. `kfp.local` ignores these settings
+(it prints a warning per task), so the same pipeline runs here and on a cluster.
+"""
+
+from kfp import kubernetes
+from kfp.dsl import PipelineTask
+
+CONFIG_MAP = "geovr-config"
+S3_SECRET = "geovr-s3-credentials"
+TRAIN_PVC = "geovr-train"
+TRAIN_MOUNT = "/mnt/geovr-train"
+# ConfigMap keys every deployment has, and those only some overlays set (MinIO endpoints)
+CONFIG_KEYS = ("MLFLOW_TRACKING_URI", "GEOVR_TRAINING_RUNTIME")
+OPTIONAL_CONFIG_KEYS = ("AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL", "GEOVR_SERVICE_ACCOUNT")
+S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+# the label NVIDIA's GPU operator puts on GPU nodes, and the taint GPU pools usually carry
+GPU_NODE_LABEL = ("nvidia.com/gpu.present", "true")
+GPU_TAINT = "nvidia.com/gpu"
+
+
+def with_cluster_env(task: PipelineTask) -> PipelineTask:
+    """Tracking URI, runtime names and S3 endpoints from the ConfigMap; S3 keys (DVC remote,
+    artifact store, MLflow artifacts) from the Secret."""
+    kubernetes.use_config_map_as_env(task, CONFIG_MAP, {k: k for k in CONFIG_KEYS})
+    kubernetes.use_config_map_as_env(task, CONFIG_MAP, {k: k for k in OPTIONAL_CONFIG_KEYS}, optional=True)
+    kubernetes.use_secret_as_env(task, S3_SECRET, {k: k for k in S3_KEYS})
+    return task
+
+
+def on_gpu_nodes(task: PipelineTask, gpus: int) -> PipelineTask:
+    """`gpus` GPUs on a GPU node (nothing for 0: the task runs on CPU nodes)."""
+    if gpus:
+        task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(gpus)
+        kubernetes.add_node_selector(task, *GPU_NODE_LABEL)
+        kubernetes.add_toleration(task, key=GPU_TAINT, operator="Exists", effect="NoSchedule")
+    return task
+
+
+def with_training_volume(task: PipelineTask, image: str) -> PipelineTask:
+    """The shared training volume, and what the TrainJob launcher reads from the environment
+    to give its nodes the same image, volume and S3 credentials (geovr/train/trainjob.py)."""
+    kubernetes.mount_pvc(task, pvc_name=TRAIN_PVC, mount_path=TRAIN_MOUNT)
+    for name, value in {"GEOVR_IMAGE": image, "GEOVR_TRAIN_PVC": TRAIN_PVC, "GEOVR_TRAIN_MOUNT": TRAIN_MOUNT,
+                        "GEOVR_S3_SECRET": S3_SECRET}.items():
+        task.set_env_variable(name, value)
+    return task
