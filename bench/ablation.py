@@ -1,6 +1,6 @@
 """The paper's ablation in miniature (issue 9, benchmark 6).
 
-    python -m bench ablation [--steps 100] [--seeds 0 1 2] [--scenes 48] [--quick]
+    python -m bench ablation [--steps 500] [--seeds 0 1 2] [--scenes 160] [--quick]
 
 On one synthetic benchmark (train split for training, val + test questions for scoring),
 train the tiny Qwen3-VL from the same random initialisation with: SFT only (`lm`), GeoVR
@@ -15,6 +15,7 @@ import argparse
 import json
 import statistics
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 from bench.common import bench_data, write_result
@@ -62,7 +63,10 @@ def run_one(
             progress=False,
         )
         metrics = json.loads((Path(tmp) / "eval" / "metrics.json").read_text())
+        predictions = (Path(tmp) / "eval" / "predictions.jsonl").read_text().splitlines()
+    questions = Counter(json.loads(line)["question_type"] for line in predictions)
     return {
+        "questions_per_task": dict(sorted(questions.items())),
         "vsi_overall": metrics["vsi"]["overall"],
         "per_task": metrics["vsi"]["per_task"],
         "probes": metrics["probes"],
@@ -81,9 +85,9 @@ def _spread(values: list[float]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench ablation")
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--scenes", type=int, default=48)
+    parser.add_argument("--scenes", type=int, default=160, help="80%% train, 20%% scored")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument(
         "--lr", type=float, default=1e-3, help="tiny random-init students need more than 2e-5"
@@ -96,22 +100,23 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         args.steps, args.seeds, args.scenes, args.variants = 2, [0], 6, ["sft", "geovr"]
     clips, targets, _ = bench_data(scenes=args.scenes)
-    runs = {
-        name: [
+    setup = {"steps": args.steps, "seeds": args.seeds, "scenes": args.scenes, "batch": args.batch,
+             "lr": args.lr, "ranks": 1}  # fmt: skip
+    runs: dict[str, list[dict]] = {}
+    for name in args.variants:
+        runs[name] = [
             run_one(clips, targets, VARIANTS[name], seed, args.steps, args.batch, args.lr)
             for seed in args.seeds
         ]
-        for name in args.variants
-    }
+        result = summarise(setup, runs)
+        write_result("ablation", result)
+    return result
+
+
+def summarise(setup: dict, runs: dict[str, list[dict]]) -> dict:
     result = {
-        "setup": {
-            "steps": args.steps,
-            "seeds": args.seeds,
-            "scenes": args.scenes,
-            "batch": args.batch,
-            "lr": args.lr,
-            "ranks": 1,
-        },
+        "setup": setup,
+        "questions_per_task": next(iter(runs.values()))[0]["questions_per_task"],
         "vsi_overall": {name: _spread([r["vsi_overall"] for r in rs]) for name, rs in runs.items()},
         "per_task": {
             name: {t: _spread([r["per_task"][t] for r in rs]) for t in rs[0]["per_task"]}
@@ -127,5 +132,4 @@ def main(argv: list[str] | None = None) -> dict:
         result["geovr_minus_sft"] = (
             result["vsi_overall"]["geovr"]["mean"] - result["vsi_overall"]["sft"]["mean"]
         )
-    write_result("ablation", result)
     return result

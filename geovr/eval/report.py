@@ -64,13 +64,16 @@ def _png(fig: Figure) -> str:
 
 
 def task_chart(vsi: Mapping[str, Any]) -> str:
-    """Horizontal bars of the per-task VSI scores (percent), overall as a dashed line."""
+    """Horizontal bars of the per-task VSI scores (percent), overall as a dashed line; each
+    label says how many questions its score rests on (a 100 from one question is noise)."""
     per_task = vsi["per_task"]
     tasks = [task for task in TASKS if task in per_task][::-1]  # top-down in table order
+    counts = vsi.get("counts", {})
+    labels = [f"{task} (n={_task_count(counts, task)})" if counts else task for task in tasks]
     fig = Figure(figsize=(8.5, 0.42 * len(tasks) + 1.1), layout="constrained")
     ax = fig.add_subplot()
     colours = [NUMERIC_COLOUR if task in NUMERIC_TASKS else CHOICE_COLOUR for task in tasks]
-    bars = ax.barh(tasks, [per_task[task] for task in tasks], color=colours, height=0.65)
+    bars = ax.barh(labels, [per_task[task] for task in tasks], color=colours, height=0.65)
     # White boxes keep the numbers readable where the overall line crosses them.
     ax.bar_label(
         bars,
