@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--quick", action="store_true", help="smoke test: 2 variants, 1 seed, 2 steps, 6 scenes"
     )
+    parser.add_argument("--tag", default="", help="write runs/bench/ablation-TAG.json instead")
     args = parser.parse_args(argv)
     if args.quick:
         args.steps, args.seeds, args.scenes, args.variants = 2, [0], 6, ["sft", "geovr"]
@@ -109,8 +111,22 @@ def main(argv: list[str] | None = None) -> dict:
             for seed in args.seeds
         ]
         result = summarise(setup, runs)
-        write_result("ablation", result)
+        write_result(f"ablation-{args.tag}" if args.tag else "ablation", result, quick=args.quick)
+    print(table(result), file=sys.stderr)
     return result
+
+
+def table(result: dict) -> str:
+    """VSI overall and per task as a markdown table: mean +- std over seeds (n = questions)."""
+    tasks = list(next(iter(result["per_task"].values())))
+    counts = result["questions_per_task"]
+    n = {t: sum(v for k, v in counts.items() if k.startswith(t)) for t in tasks}
+    head = ["variant", "overall", *(f"{t} (n={n[t]})" for t in tasks)]
+    rows = [head, ["---"] * len(head)]
+    for name, overall in result["vsi_overall"].items():
+        cells = [result["per_task"][name][t] for t in tasks]
+        rows.append([name, *(f"{c['mean']:.1f} +- {c['std']:.1f}" for c in (overall, *cells))])
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
 
 def summarise(setup: dict, runs: dict[str, list[dict]]) -> dict:

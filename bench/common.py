@@ -113,9 +113,10 @@ def interleaved(
     }
 
 
-def write_result(name: str, result: dict[str, Any]) -> Path:
+def write_result(name: str, result: dict[str, Any], quick: bool = False) -> Path:
+    """runs/bench/NAME.json (NAME-quick.json for smoke runs, which must not replace a result)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    path = RESULTS / f"{name}{'-quick' if quick else ''}.json"
     path.write_text(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")
     print(json.dumps({"benchmark": name, **result}, sort_keys=True, default=str))
     return path

@@ -144,5 +144,5 @@ def main(argv: list[str] | None = None) -> dict:
         "feature_cache": cache_ratio(),
     }
     result["seconds"] = time.perf_counter() - start
-    write_result("data_path", result)
+    write_result("data_path", result, quick=args.quick)
     return result

@@ -109,5 +109,5 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.quick:
         result["mid_scaled_heads"] = count(_sized(512, 8), HeadWidths.scaled(512), 8, 128, 32)
         result["qwen3_vl_2b_paper_heads"] = count(_paper_student(), HeadWidths(), args.frames, args.side, 2048)
-    write_result("flops", result)
+    write_result("flops", result, quick=args.quick)
     return result

@@ -153,5 +153,5 @@ def main(argv: list[str] | None = None) -> dict:
         result["train_mid_scaled_heads"] = train_overhead("mid", 2, 5, "scaled")
         result["train_mid_paper_heads"] = train_overhead("mid", 2, 5, "paper")
     result["inference"] = inference_overhead(repeats)
-    write_result("overhead", result)
+    write_result("overhead", result, quick=args.quick)
     return result

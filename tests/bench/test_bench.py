@@ -54,6 +54,8 @@ def test_ablation_quick():
     assert set(result["vsi_overall"]) == {"sft", "geovr"}
     assert result["probes"]["sft"] == {} and "depth_absrel" in result["probes"]["geovr"]
     assert math.isfinite(result["geovr_minus_sft"])
+    rows = ablation.table(result).splitlines()
+    assert len(rows) == 4 and rows[2].startswith("| sft |") and rows[3].startswith("| geovr |")
 
 
 def test_pipeline_log_parsing():
