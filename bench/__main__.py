@@ -1,6 +1,8 @@
 """Run the benchmarks: `python -m bench` (all, what `make bench` runs) or `python -m bench NAME
-[--quick]` with NAME one of overhead, flops, data_path, distributed, pipeline, ablation. Results are
-printed as JSON lines and written to runs/bench/NAME.json; bench/README.md records them."""
+[NAME ...] [OPTIONS]` with NAME one of overhead, flops, data_path, distributed, pipeline,
+ablation; OPTIONS go to each named benchmark (e.g. `python -m bench ablation --steps 1000`).
+Results are printed as JSON lines and written to runs/bench/NAME.json; bench/README.md
+records them."""
 
 from __future__ import annotations
 
@@ -10,12 +12,21 @@ import sys
 NAMES = ("overhead", "flops", "data_path", "distributed", "pipeline", "ablation")
 
 
-def main(argv: list[str]) -> None:
-    names = [a for a in argv if not a.startswith("-")] or list(NAMES)
-    flags = [a for a in argv if a.startswith("-")]
+def split_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(benchmark names, options): the leading words are names, the rest goes to each one."""
+    names = []
+    for arg in argv:
+        if arg.startswith("-"):
+            break
+        names.append(arg)
     unknown = sorted(set(names) - set(NAMES))
     if unknown:
         sys.exit(f"unknown benchmark(s) {unknown}; choose from {', '.join(NAMES)}")
+    return names or list(NAMES), argv[len(names) :]
+
+
+def main(argv: list[str]) -> None:
+    names, flags = split_args(argv)
     for name in names:
         importlib.import_module(f"bench.{name}").main(flags)
 

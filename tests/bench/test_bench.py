@@ -58,6 +58,18 @@ def test_ablation_quick():
     assert len(rows) == 4 and rows[2].startswith("| sft |") and rows[3].startswith("| geovr |")
 
 
+def test_names_come_first_and_options_go_to_each_benchmark():
+    from bench.__main__ import NAMES, split_args
+
+    assert split_args(["ablation", "--steps", "1000", "--tag", "x"]) == (
+        ["ablation"],
+        ["--steps", "1000", "--tag", "x"],
+    )
+    assert split_args(["--quick"]) == (list(NAMES), ["--quick"])
+    with pytest.raises(SystemExit, match="unknown"):
+        split_args(["ablaton"])
+
+
 def test_pipeline_log_parsing():
     log = "\n".join(
         [
