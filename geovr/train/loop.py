@@ -224,12 +224,12 @@ def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dic
         tick = time.perf_counter()
         terms: dict[str, torch.Tensor] = {}
         tokens = torch.zeros((), device=env.device)
-        micro_batches = [
-            {k: v.to(env.device, non_blocking=True) for k, v in next(loader).items()}
-            for _ in range(cfg.grad_accum)
-        ]
+        # the step's micro-batches stay on the host until their turn: only the item count is
+        # needed up front, and a GPU holds one micro-batch at a time
+        micro_batches = [next(loader) for _ in range(cfg.grad_accum)]
         extra = _loss_normaliser(task, micro_batches, cfg, env)
-        for micro, batch in enumerate(micro_batches):
+        for micro, host_batch in enumerate(micro_batches):
+            batch = {k: v.to(env.device, non_blocking=True) for k, v in host_batch.items()}
             if "attention_mask" in batch:
                 tokens += batch["attention_mask"].sum()
             with _sync_context(model, micro == cfg.grad_accum - 1), autocast(cfg, env):
