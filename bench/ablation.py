@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bench.common import bench_data, write_result
 from geovr.eval.evaluate import run_evaluation
+from geovr.eval.vsi import task_question_count
 from geovr.train.run import run_training
 
 ALL = ("lm", "cam", "depth", "scale", "distill")
@@ -120,7 +121,7 @@ def table(result: dict) -> str:
     """VSI overall and per task as a markdown table: mean +- std over seeds (n = questions)."""
     tasks = list(next(iter(result["per_task"].values())))
     counts = result["questions_per_task"]
-    n = {t: sum(v for k, v in counts.items() if k.startswith(t)) for t in tasks}
+    n = {t: task_question_count(counts, t) for t in tasks}
     head = ["variant", "overall", *(f"{t} (n={n[t]})" for t in tasks)]
     rows = [head, ["---"] * len(head)]
     for name, overall in result["vsi_overall"].items():

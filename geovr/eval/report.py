@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 
 from geovr.artifacts import atomic_write_text
 from geovr.eval import geometry
-from geovr.eval.vsi import NUMERIC_TASKS, REL_DIRECTION, REL_DIRECTION_LEVELS, TASKS
+from geovr.eval.vsi import NUMERIC_TASKS, TASKS, task_question_count
 from geovr.teachers.pose import relative_to_first
 
 TARGET_COLOUR, PRED_COLOUR = "#2b6cb0", "#dd6b20"
@@ -69,7 +69,7 @@ def task_chart(vsi: Mapping[str, Any]) -> str:
     per_task = vsi["per_task"]
     tasks = [task for task in TASKS if task in per_task][::-1]  # top-down in table order
     counts = vsi.get("counts", {})
-    labels = [f"{task} (n={_task_count(counts, task)})" if counts else task for task in tasks]
+    labels = [f"{task} (n={task_question_count(counts, task)})" if counts else task for task in tasks]
     fig = Figure(figsize=(8.5, 0.42 * len(tasks) + 1.1), layout="constrained")
     ax = fig.add_subplot()
     colours = [NUMERIC_COLOUR if task in NUMERIC_TASKS else CHOICE_COLOUR for task in tasks]
@@ -222,7 +222,7 @@ def build_report(
         "chart": task_chart(vsi) if vsi and vsi.get("per_task") else None,
         "probes": metrics.get("probes", {}),
         "run": _scalars(metrics, ("vsi", "probes")),
-        "task_count": _task_count,
+        "task_count": task_question_count,
         "examples": [
             {
                 "name": ex.name,
@@ -240,12 +240,6 @@ def build_report(
 
 def _number(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def _task_count(counts: Mapping[str, int], task: str) -> int:
-    if task == REL_DIRECTION:
-        return sum(counts.get(level, 0) for level in REL_DIRECTION_LEVELS)
-    return counts.get(task, 0)
 
 
 # Inline, not a package-data file: the template then ships with the module whatever the install.

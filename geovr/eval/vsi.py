@@ -177,6 +177,13 @@ def score_predictions(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+def task_question_count(counts: Mapping[str, int], task: str) -> int:
+    """Questions behind a reported task score (`counts` by question type, as scored)."""
+    if task == REL_DIRECTION:
+        return sum(counts.get(level, 0) for level in REL_DIRECTION_LEVELS)
+    return counts.get(task, 0)
+
+
 def _rounded(scores: Mapping[str, float]) -> dict[str, float]:
     return {task: round(value, _DIGITS) for task, value in scores.items()}
 

@@ -21,12 +21,16 @@ def _compiled() -> tuple[dict, dict]:
     return spec["deploymentSpec"]["executors"], platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
 
 
-def _env_keys(settings: dict, kind: str, name_key: str, optional: bool) -> dict[str, set[str]]:
+ENV_REFS = {"configMapAsEnv": ("configMapName", "configMapKey"), "secretAsEnv": ("secretName", "secretKey")}
+
+
+def _env_keys(settings: dict, kind: str, optional: bool) -> dict[str, set[str]]:
+    """{ConfigMap or Secret name: keys read from it} of one executor's references."""
+    name_key, item_key = ENV_REFS[kind]
     refs: dict[str, set[str]] = {}
     for ref in settings.get(kind, []):
         if ref["optional"] == optional:
-            refs.setdefault(ref[name_key], set()).update(e[kind == "secretAsEnv" and "secretKey" or "configMapKey"]
-                                                         for e in ref["keyToEnv"])
+            refs.setdefault(ref[name_key], set()).update(e[item_key] for e in ref["keyToEnv"])
     return refs
 
 
@@ -34,9 +38,9 @@ def test_every_task_gets_tracking_config_and_s3_keys_by_reference():
     containers, k8s = _compiled()
     assert set(k8s) == set(containers), "a task without cluster settings"
     for name, settings in k8s.items():
-        assert _env_keys(settings, "configMapAsEnv", "configMapName", False) == {
+        assert _env_keys(settings, "configMapAsEnv", False) == {
             cluster.CONFIG_MAP: set(cluster.CONFIG_KEYS)}, name
-        assert _env_keys(settings, "secretAsEnv", "secretName", False) == {cluster.S3_SECRET: set(cluster.S3_KEYS)}
+        assert _env_keys(settings, "secretAsEnv", False) == {cluster.S3_SECRET: set(cluster.S3_KEYS)}
         env = containers[name]["container"].get("env", [])
         assert not any("SECRET" in e["name"] and e["value"] != cluster.S3_SECRET for e in env), "a literal secret"
 
