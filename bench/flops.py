@@ -28,7 +28,12 @@ from geovr.model.inputs import make_example
 from geovr.model.reference import qwen3_vl_2b_config
 from geovr.model.tiny import build_processor, tiny_config
 
-QA = {"id": "q", "question": "How many chair(s) are in this room?", "options": None, "ground_truth": "2"}
+QA = {
+    "id": "q",
+    "question": "How many chair(s) are in this room?",
+    "options": None,
+    "ground_truth": "2",
+}
 TEACHER_PATCH = 14  # VGGT / DINOv2 patch: the teacher's feature grid is side / 14
 TEACHER_LAYERS = ("4", "11", "17", "23")
 
@@ -39,19 +44,23 @@ def _targets(frames: int, side: int, dim: int, rng: np.random.Generator) -> dict
         "pose_enc": rng.normal(size=(frames, 9)).astype(np.float32),
         "depth": rng.uniform(0.5, 5.0, (frames, side, side)).astype(np.float32),
         "metric_scale": 2.5,
-        "features": {k: rng.normal(size=(frames, grid, grid, dim)).astype(np.float16) for k in TEACHER_LAYERS},
+        "features": {
+            k: rng.normal(size=(frames, grid, grid, dim)).astype(np.float16) for k in TEACHER_LAYERS
+        },
         "pose_valid": True,
         "scale_valid": True,
     }
 
 
-def _random_student(student_config):
-    """The architecture with cheap random weights (values do not change the count)."""
+def random_student(student_config, device: str = "cpu"):
+    """The architecture with cheap random weights (values change neither the count nor the
+    time of a step)."""
     adapter = adapter_for(student_config)
     with torch.device("meta"):
         student = adapter.model_class(student_config)
-    student.to_empty(device="cpu")
-    generator = torch.Generator().manual_seed(0)
+    student.to_empty(device=device)
+    student.tie_weights()  # to_empty gives each use of a tied matrix its own copy
+    generator = torch.Generator(device).manual_seed(0)
     with torch.no_grad():
         for tensor in [*student.parameters(), *student.buffers()]:
             if tensor.is_floating_point():
@@ -59,14 +68,23 @@ def _random_student(student_config):
     return student, adapter
 
 
-def count(student_config, widths: HeadWidths, frames: int, side: int, teacher_dim: int) -> dict:
-    """FLOPs of one training step's forward + backward, GeoVR vs SFT, and their ratio."""
+def synthetic_batch(batch_size: int, frames: int, side: int, teacher_dim: int) -> dict:
+    """A collated batch of random videos with random teacher targets of the right shapes."""
     processor = build_processor("qwen3_vl")
     rng = np.random.default_rng(0)
-    video = rng.integers(0, 256, (frames, side, side, 3), dtype=np.uint8)
-    batch = collate([make_example(processor, video, QA, _targets(frames, side, teacher_dim, rng))],
-                    processor.tokenizer.pad_token_id)
-    student, adapter = _random_student(student_config)
+    examples = []
+    for _ in range(batch_size):
+        video = rng.integers(0, 256, (frames, side, side, 3), dtype=np.uint8)
+        examples.append(
+            make_example(processor, video, QA, _targets(frames, side, teacher_dim, rng))
+        )
+    return collate(examples, processor.tokenizer.pad_token_id)
+
+
+def count(student_config, widths: HeadWidths, frames: int, side: int, teacher_dim: int) -> dict:
+    """FLOPs of one training step's forward + backward, GeoVR vs SFT, and their ratio."""
+    batch = synthetic_batch(1, frames, side, teacher_dim)
+    student, adapter = random_student(student_config)
     flops = {}
     for name, objectives in {"geovr": ALL, "sft": ("lm",)}.items():
         config = GeoVRConfig(objectives=objectives, widths=widths, teacher_feature_dim=teacher_dim)
@@ -85,14 +103,16 @@ def count(student_config, widths: HeadWidths, frames: int, side: int, teacher_di
     }
 
 
-def _sized(hidden: int, layers: int):
-    return tiny_config("qwen3_vl", build_processor("qwen3_vl").tokenizer, hidden=hidden, layers=layers)
+def sized_student(hidden: int, layers: int):
+    return tiny_config(
+        "qwen3_vl", build_processor("qwen3_vl").tokenizer, hidden=hidden, layers=layers
+    )
 
 
-def _paper_student():
+def paper_student():
     """Qwen3-VL-2B's dimensions with the offline tokenizer's special-token ids."""
     config = qwen3_vl_2b_config()
-    ids = _sized(128, 4)
+    ids = sized_student(128, 4)
     for key in ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id"):
         setattr(config, key, getattr(ids, key))
     return config
@@ -101,13 +121,19 @@ def _paper_student():
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench flops")
     parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--side", type=int, default=224, help="frame side in pixels (multiple of 32)")
+    parser.add_argument(
+        "--side", type=int, default=224, help="frame side in pixels (multiple of 32)"
+    )
     parser.add_argument("--quick", action="store_true", help="the tiny student only")
     args = parser.parse_args(argv)
     # the benchmark-1 rows at their own size (8 frames of 128 px), then the paper's student
-    result = {"tiny": count(_sized(128, 4), HeadWidths.tiny(), 8, 128, 32)}
+    result = {"tiny": count(sized_student(128, 4), HeadWidths.tiny(), 8, 128, 32)}
     if not args.quick:
-        result["mid_scaled_heads"] = count(_sized(512, 8), HeadWidths.scaled(512), 8, 128, 32)
-        result["qwen3_vl_2b_paper_heads"] = count(_paper_student(), HeadWidths(), args.frames, args.side, 2048)
+        result["mid_scaled_heads"] = count(
+            sized_student(512, 8), HeadWidths.scaled(512), 8, 128, 32
+        )
+        result["qwen3_vl_2b_paper_heads"] = count(
+            paper_student(), HeadWidths(), args.frames, args.side, 2048
+        )
     write_result("flops", result, quick=args.quick)
     return result

@@ -27,9 +27,11 @@ from geovr.model.heads.camera import CameraHead, camera_loss
 from geovr.model.heads.depth import DepthHead, depth_loss
 from geovr.model.heads.distill import DistillHead, distill_loss, resize_grid
 from geovr.model.heads.scale import ScaleHead, scale_loss
+from geovr.model.inputs import TARGET_PREFIX
 from geovr.model.tokens import GeometryLayout, insert_geometry_tokens
 
 MODEL_INPUTS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
+HOST_SKIPPED = ("pixel_values", TARGET_PREFIX)  # inputs the layout never reads
 
 
 class GeoVRModel(nn.Module):
@@ -104,17 +106,24 @@ class GeoVRModel(nn.Module):
 
     # -- running the student ---------------------------------------------------------------
     def layout(self, batch: Mapping[str, Any], with_labels: bool = True) -> GeometryLayout:
-        """Insert the geometry tokens this config needs and locate each frame's visual tokens."""
+        """Insert the geometry tokens this config needs and locate each frame's visual tokens.
+
+        The bookkeeping runs on host copies of the batch's index tensors (ids, masks, grids):
+        it looks up every frame's tokens one by one, which on a GPU would be a device sync per
+        lookup; the finished layout is moved to the batch's device in one go."""
         student, adapter = self.student, self.adapter
         camera, scale = self.config.on("cam"), self.config.on("scale")
-        positions = adapter.rope_positions(student, dict(batch)) if camera or scale else None
-        return insert_geometry_tokens(
-            batch["input_ids"], batch["attention_mask"], batch["mm_token_type_ids"],
-            batch.get("labels") if with_labels else None, batch["video_grid_thw"], positions,
+        host = {k: v.cpu() for k, v in batch.items()
+                if isinstance(v, torch.Tensor) and not k.startswith(HOST_SKIPPED)}
+        positions = adapter.rope_positions(student, host) if camera or scale else None
+        layout = insert_geometry_tokens(
+            host["input_ids"], host["attention_mask"], host["mm_token_type_ids"],
+            host.get("labels") if with_labels else None, host["video_grid_thw"], positions,
             video_token_id=adapter.video_token_id(student), vision_end_token_id=adapter.vision_end_token_id(student),
             merge=adapter.merge_size(student), pad_token_id=getattr(adapter.text_config(student), "pad_token_id", None) or 0,
             camera=camera, scale=scale,
         )
+        return layout.to(batch["input_ids"].device)
 
     def _token_table(self, dtype: torch.dtype) -> torch.Tensor:
         hidden = self.adapter.hidden_size(self.student)

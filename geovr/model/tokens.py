@@ -20,6 +20,7 @@ How (and why this way):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -47,6 +48,13 @@ class GeometryLayout:
     @property
     def inserted(self) -> torch.Tensor:
         return self.kinds != ORIGINAL
+
+    def to(self, device: torch.device) -> GeometryLayout:
+        """The same layout with every tensor on `device`."""
+        moved = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return dataclasses.replace(
+            self, **{k: v.to(device) for k, v in moved.items() if isinstance(v, torch.Tensor)}
+        )
 
 
 def frame_grids(video_grid_thw: torch.Tensor, merge: int) -> list[tuple[int, int, int]]:

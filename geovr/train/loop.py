@@ -259,6 +259,8 @@ def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dic
             metrics["samples_per_s"] = samples_per_step / seconds
             if step_tokens:
                 metrics["tokens_per_s"] = step_tokens / seconds
+            if env.device.type == "cuda":
+                metrics["gpu_peak_memory_gib"] = torch.cuda.max_memory_allocated(env.device) / 2**30
             tracker.log_metrics(metrics, step)
         bar.update(1)
         bar.set_postfix({k: f"{v:.3f}" for k, v in mean_terms.items()})

@@ -6,8 +6,9 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
-from bench import ablation, data_path, distributed, flops, overhead
+from bench import ablation, data_path, distributed, flops, gpu, overhead
 from bench.pipeline import library_seconds, stage_walls, task_count
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -59,13 +60,14 @@ def test_ablation_quick():
 
 
 def test_names_come_first_and_options_go_to_each_benchmark():
-    from bench.__main__ import NAMES, split_args
+    from bench.__main__ import ON_ANY_MACHINE, split_args
 
     assert split_args(["ablation", "--steps", "1000", "--tag", "x"]) == (
         ["ablation"],
         ["--steps", "1000", "--tag", "x"],
     )
-    assert split_args(["--quick"]) == (list(NAMES), ["--quick"])
+    assert split_args(["--quick"]) == (list(ON_ANY_MACHINE), ["--quick"])
+    assert split_args(["gpu"]) == (["gpu"], [])
     with pytest.raises(SystemExit, match="unknown"):
         split_args(["ablaton"])
 
@@ -86,3 +88,25 @@ def test_pipeline_log_parsing():
     assert stage_walls(log) == {"fetch-data": 1.59, "distill": 3.28}
     assert library_seconds(log) == 2.5
     assert task_count(log) == 3
+
+
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks the message on a machine without CUDA"
+)
+def test_gpu_benchmark_says_it_needs_cuda():
+    with pytest.raises(SystemExit, match="needs a CUDA device"):
+        gpu.main(["--quick"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_quick():
+    result = gpu.main(["--quick"])
+    train = result["train_tiny"]
+    assert _finite_positive(result["bf16_matmul_tflops"], train["ratio"], *train["mfu"].values())
+    assert train["flop_ratio"] > 1
+    for parallelism in ("ddp", "fsdp2"):
+        run = result[f"trainer_{parallelism}"]
+        assert _finite_positive(run["tokens_per_s"], run["gpu_peak_memory_gib"])
+        assert {"config.json", "geovr_heads.safetensors", "meta.json"} <= set(
+            run["checkpoint_files"]
+        )

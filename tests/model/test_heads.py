@@ -61,9 +61,12 @@ def test_depth_head_shape_positive():
     assert depth.shape == (3, 16, 24) and (depth > 0).all()
 
 
-def test_quantile_matches_torch():
-    values = torch.rand(1001)
-    assert quantile(values, 0.98).item() == pytest.approx(torch.quantile(values, 0.98).item())
+@pytest.mark.parametrize("n", [1, 2, 7, 1001])
+@pytest.mark.parametrize("q", [0.0, 0.1, 0.5, 0.98, 1.0])
+def test_quantile_matches_torch(n, q):
+    values = torch.rand(n)
+    values[: n // 3] = 0.5  # ties
+    assert quantile(values, q).item() == pytest.approx(torch.quantile(values, q).item())
 
 
 def test_depth_loss_by_hand():

@@ -1,0 +1,214 @@
+"""GeoVR on a GPU (issue 9, benchmarks 1 and 5 on the GPU path).
+
+    python -m bench gpu [--quick] [--batch 4] [--frames 8] [--side 224] [--repeats 10]
+
+Needs a CUDA device; the CPU benchmarks cannot time the paper's 2B student. In one run:
+
+1. the card's bf16 matrix rate, measured on 8192^3 products: the denominator of MFU;
+2. one training step (forward, backward, AdamW) with all five objectives / with `lm` alone at
+   the tiny, mid and Qwen3-VL-2B dimensions (random weights; vision tower frozen), the way the
+   trainer runs on a GPU: fp32 master weights, bf16 autocast. Steps of the two models are timed
+   in alternation with CUDA synchronisation; also tokens/s, each model's peak memory, FLOPs
+   counted with `torch.utils.flop_counter` and MFU = counted FLOPs / step time / bf16 rate;
+3. the real trainer (`geovr train`: torchrun, NCCL, bf16) on the benchmark clips, DDP and FSDP2
+   on the GPUs present: samples/s, tokens/s, peak memory, the checkpoint contract written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from bench.common import bench_data, interleaved, write_result
+from bench.flops import paper_student, random_student, sized_student, synthetic_batch
+from bench.overhead import ALL
+from geovr.model import GeoVRConfig, GeoVRModel, HeadWidths
+from geovr.train.run import run_training
+
+GIB = 2**30
+# (student config, head widths, frames, side, teacher feature dim) per size
+SIZES = {
+    "tiny": (lambda: sized_student(128, 4), HeadWidths.tiny, 8, 128, 32),
+    "mid": (lambda: sized_student(512, 8), lambda: HeadWidths.scaled(512), 8, 128, 32),
+    "qwen3_vl_2b": (paper_student, HeadWidths, None, None, 2048),
+}
+
+
+def matmul_tflops(n: int = 8192, repeats: int = 10) -> float:
+    """Measured dense bf16 rate of this card (random operands, mean of `repeats` products)."""
+    a, b = (torch.randn(n, n, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+    for _ in range(3):
+        a @ b
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(repeats):
+        a @ b
+    end.record()
+    torch.cuda.synchronize()
+    return 2 * n**3 * repeats / (start.elapsed_time(end) / 1e3) / 1e12
+
+
+def _model(size: str, objectives: tuple[str, ...]) -> tuple[GeoVRModel, torch.optim.Optimizer]:
+    config, widths, _, _, dim = SIZES[size]
+    student, adapter = random_student(config(), "cuda")
+    geo = GeoVRModel(
+        student,
+        GeoVRConfig(objectives=objectives, widths=widths(), teacher_feature_dim=dim),
+        adapter,
+    ).to("cuda")
+    geo.train()
+    # the trainer's optimizer: AdamW with PyTorch's default (foreach) implementation on CUDA
+    return geo, torch.optim.AdamW([p for p in geo.parameters() if p.requires_grad], lr=1e-5)
+
+
+def _step(geo: GeoVRModel, optimizer: torch.optim.Optimizer, batch: dict):
+    def run():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            losses = geo(batch)
+        losses["total"].backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        torch.cuda.synchronize()
+
+    return run
+
+
+def _counted_flops(geo: GeoVRModel, batch: dict) -> int:
+    """FLOPs of forward + backward (the optimizer's elementwise work is not counted). Counted
+    with eager attention, which does the same matrix products as SDPA: some torch versions'
+    counter rejects SDPA with grouped-query heads."""
+    implementation = geo.student.config._attn_implementation
+    geo.student.set_attn_implementation("eager")
+    with FlopCounterMode(display=False) as counter:
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            losses = geo(batch)
+        losses["total"].backward()
+    geo.student.set_attn_implementation(implementation)
+    geo.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def step_overhead(size: str, batch_size: int, frames: int, side: int, repeats: int,
+                  peak_tflops: float) -> dict:  # fmt: skip
+    _, _, size_frames, size_side, dim = SIZES[size]
+    frames, side = size_frames or frames, size_side or side
+    batch = {k: v.to("cuda") for k, v in synthetic_batch(batch_size, frames, side, dim).items()}
+    steps, memory, flops = {}, {}, {}
+    resident = torch.cuda.memory_allocated()
+    for name, objectives in {"geovr": ALL, "sft": ("lm",)}.items():
+        geo, optimizer = _model(size, objectives)
+        steps[name] = _step(geo, optimizer, batch)
+        steps[name]()  # allocates the optimizer state
+        torch.cuda.reset_peak_memory_stats()
+        steps[name]()
+        # the other model stays resident: subtract what was allocated before this one
+        memory[name] = (torch.cuda.max_memory_allocated() - resident) / GIB
+        resident = torch.cuda.memory_allocated()
+        flops[name] = _counted_flops(geo, batch)
+        if name == "geovr":
+            params = geo.parameter_counts()
+    result = interleaved(steps, repeats)
+    tokens = int(batch["attention_mask"].sum())
+    seconds = result["median_s"]
+    result.update(
+        batch=batch_size,
+        frames=frames,
+        side=side,
+        tokens_per_step=tokens,
+        tokens_per_s={k: tokens / s for k, s in seconds.items()},
+        peak_memory_gib=memory,
+        tflops_per_step={k: v / 1e12 for k, v in flops.items()},
+        flop_ratio=flops["geovr"] / flops["sft"],
+        mfu={k: flops[k] / seconds[k] / 1e12 / peak_tflops for k in seconds},
+        params=params,
+    )
+    steps.clear()
+    torch.cuda.empty_cache()
+    return result
+
+
+def profile(size: str, batch_size: int, frames: int, side: int) -> str:
+    """Where a GeoVR step's time goes: torch.profiler's table of the most expensive ops."""
+    _, _, size_frames, size_side, dim = SIZES[size]
+    batch = synthetic_batch(batch_size, size_frames or frames, size_side or side, dim)
+    batch = {k: v.to("cuda") for k, v in batch.items()}
+    step = _step(*_model(size, ALL), batch)
+    for _ in range(2):
+        step()
+    activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+    with torch.profiler.profile(activities=activities) as prof:
+        for _ in range(3):
+            step()
+    table = prof.key_averages().table
+    return "\n".join(
+        table(sort_by=key, row_limit=30) for key in ("cuda_time_total", "cpu_time_total")
+    )
+
+
+def _trainer_rates(out: Path) -> dict[str, float]:
+    records = [json.loads(line) for line in (out / "metrics_buffer.jsonl").read_text().splitlines()]
+    steps = [r["metrics"] for r in records if r["type"] == "metrics"][2:]  # warm-up steps
+    keys = ("samples_per_s", "tokens_per_s", "gpu_peak_memory_gib")
+    return {k: statistics.median(s[k] for s in steps) for k in keys}
+
+
+def trainer(parallelism: str, steps: int, batch_size: int) -> dict:
+    """The real `geovr train` on every GPU of this machine with the tiny student."""
+    clips, targets, _ = bench_data()
+    nproc = torch.cuda.device_count()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run"
+        summary = run_training(
+            str(clips),
+            str(targets),
+            out,
+            nproc=nproc,
+            steps=steps,
+            batch_size=batch_size,
+            parallelism=parallelism,
+            num_workers=2,
+            checkpoint_every=steps,
+            splits=("train", "val", "test"),
+            timeout=900,
+        )
+        written = sorted(p.name for p in Path(summary["checkpoint"]).iterdir())
+        return {"gpus": nproc, "steps": summary["steps"], "checkpoint_files": written,
+                "final_losses": summary["final_losses"], **_trainer_rates(out)}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m bench gpu")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--frames", type=int, default=8, help="frames per clip (2B row)")
+    parser.add_argument("--side", type=int, default=224, help="frame side in pixels (2B row)")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES))
+    parser.add_argument("--profile", choices=list(SIZES), help="print where one size's step goes")
+    parser.add_argument("--no-trainer", action="store_true", help="skip part 3")
+    parser.add_argument("--quick", action="store_true", help="tiny student, few steps")
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        raise SystemExit("python -m bench gpu needs a CUDA device")
+    if args.profile:
+        print(profile(args.profile, args.batch, args.frames, args.side))
+        return {}
+    sizes = ["tiny"] if args.quick else args.sizes
+    repeats = 3 if args.quick else args.repeats
+    peak = matmul_tflops()
+    result: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
+                    "bf16_matmul_tflops": peak}  # fmt: skip
+    for size in sizes:
+        result[f"train_{size}"] = step_overhead(
+            size, args.batch, args.frames, args.side, repeats, peak
+        )
+        write_result("gpu", result, quick=args.quick)
+    for parallelism in () if args.no_trainer else ("ddp", "fsdp2"):
+        result[f"trainer_{parallelism}"] = trainer(parallelism, 6 if args.quick else 30, args.batch)
+        write_result("gpu", result, quick=args.quick)
+    return result
