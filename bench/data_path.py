@@ -28,7 +28,8 @@ from bench.common import bench_data, geovr, interleaved, timed, write_result
 from geovr.data.sampling import sample_indices
 from geovr.data.video import decode_frames
 from geovr.model import GeoVRConfig, GeoVRModel, HeadWidths, build_tiny_student, collate
-from geovr.model.dataset import ClipQADataset, teacher_feature_dim
+from geovr.model.config import teacher_feature_dim
+from geovr.model.dataset import ClipQADataset
 
 
 def loader_vs_step(batch_size: int, batches: int) -> dict:

@@ -30,7 +30,8 @@ from geovr.model import (
     save_student,
 )
 from geovr.model.adapters import adapter_by_family
-from geovr.model.dataset import ClipQADataset, teacher_feature_dim
+from geovr.model.config import teacher_feature_dim
+from geovr.model.dataset import ClipQADataset
 from geovr.model.inputs import generation_inputs
 
 CONFIGS = {"tiny": {}, "mid": {"hidden": 512, "layers": 8}}

@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-3000:])
     log = proc.stdout + proc.stderr
+    (RESULTS / "pipeline.log").write_text(log)
     stages = stage_walls(log)
     work = library_seconds(log)
     summary = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -1,8 +1,8 @@
 """KFP components: teacher distillation (one task per clip-shard range) and the merge.
 
 Thin by design: standard-library imports at module level (kfp aside); the bodies import
-`geovr` and call `geovr.teachers.distill.run_distill` / `merge_targets` (what `geovr distill`
-and `geovr distill-merge` run).
+`geovr` and call `geovr.teachers.distill.run_distill` / `geovr.teachers.merge.merge_targets`
+(what `geovr distill` and `geovr distill-merge` run).
 
     from components.distill.component import distill, distill_merge
     with dsl.ParallelFor(["0:8", "8:16"]) as shard_range:              # one GPU per task
@@ -40,7 +40,8 @@ def distill(
     import json
     from collections import namedtuple
 
-    from geovr.teachers.distill import merge_targets, run_distill
+    from geovr.teachers.distill import run_distill
+    from geovr.teachers.merge import merge_targets
 
     work = targets.path
     if cache_dir:
@@ -67,7 +68,7 @@ def distill_merge(
     """Join the targets of parallel distill tasks into one targets artifact; returns the clip count."""
     import json
 
-    from geovr.teachers.distill import merge_targets
+    from geovr.teachers.merge import merge_targets
 
     summary = merge_targets([part.path for part in parts], targets.path)
     print(json.dumps(summary, sort_keys=True))
@@ -84,4 +85,6 @@ def plan_shard_ranges(clips: dsl.Input[dsl.Dataset], tasks: int) -> list:
     n_shards = len(ShardReader(clips.path).shards())
     n_tasks = max(1, min(tasks, n_shards))
     bounds = [round(i * n_shards / n_tasks) for i in range(n_tasks + 1)]
-    return [f"{start}:{end}" for start, end in zip(bounds[:-1], bounds[1:], strict=True) if end > start]
+    return [
+        f"{start}:{end}" for start, end in zip(bounds[:-1], bounds[1:], strict=True) if end > start
+    ]

@@ -87,7 +87,7 @@ def distill(
 @click.option("--out", required=True, help="merged targets directory")
 def distill_merge(parts, more_parts, out) -> None:
     """Join parallel distill outputs: `--parts T0 T1 ...` (or `--parts T0 --parts T1`)."""
-    from geovr.teachers.distill import merge_targets
+    from geovr.teachers.merge import merge_targets
 
     emit(merge_targets([*parts, *more_parts], out))
 

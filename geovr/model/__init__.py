@@ -14,16 +14,27 @@ heads/{camera,depth,scale,distill} (one head + loss each), geovr (the wrapper), 
 (save/load), tiny (offline tokenizer, processor and tiny configs).
 """
 
-from geovr.model.adapters import adapter_by_family, adapter_for, families, load_student
-from geovr.model.checkpoint import load_geovr, save_student
-from geovr.model.config import OBJECTIVES, GeoVRConfig, HeadWidths, map_layers, parse_objectives
-from geovr.model.geovr import GeoVRModel
-from geovr.model.inputs import collate, generate_answers, generation_inputs, make_example, to_device
-from geovr.model.tiny import build_processor, build_tiny_student, build_tokenizer
+import importlib
 
-__all__ = [
-    "OBJECTIVES", "GeoVRConfig", "GeoVRModel", "HeadWidths", "adapter_by_family", "adapter_for",
-    "build_processor", "build_tiny_student", "build_tokenizer", "collate", "families",
-    "generate_answers", "generation_inputs", "load_geovr", "load_student", "make_example",
-    "map_layers", "parse_objectives", "save_student", "to_device",
-]
+# exported name -> submodule; loaded on first use (PEP 562), so that `geovr.model.config` and
+# the training launcher do not import torch and transformers
+_EXPORTS = {
+    "adapter_by_family": "adapters", "adapter_for": "adapters", "families": "adapters",
+    "load_student": "adapters", "load_geovr": "checkpoint", "save_student": "checkpoint",
+    "OBJECTIVES": "config", "GeoVRConfig": "config", "HeadWidths": "config",
+    "map_layers": "config", "parse_objectives": "config", "GeoVRModel": "geovr",
+    "collate": "inputs", "generate_answers": "inputs", "generation_inputs": "inputs",
+    "make_example": "inputs", "to_device": "inputs", "build_processor": "tiny",
+    "build_tiny_student": "tiny", "build_tokenizer": "tiny",
+}  # fmt: skip
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

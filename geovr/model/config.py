@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from geovr.artifacts import read_meta
+from geovr.errors import ArtifactError
+
 OBJECTIVES = ("lm", "cam", "depth", "scale", "distill")
 GEOMETRY_OBJECTIVES = ("cam", "depth", "scale", "distill")
 DEFAULT_LOSS_WEIGHTS = {"cam": 2.5, "depth": 1.0, "scale": 1.0, "distill": 1.0}
@@ -120,3 +123,14 @@ class GeoVRConfig:
         if unknown:
             raise ValueError(f"unknown GeoVR config keys {unknown}")
         return cls(**data)
+
+
+def teacher_feature_dim(targets: str, **storage_options: Any) -> int:
+    """Channels of the teacher features in a targets directory (GeoVRConfig.teacher_feature_dim)."""
+    shapes = read_meta(targets, "targets", **storage_options).get("feature_shapes") or {}
+    dims = {int(shape[-1]) for shape in shapes.values()}
+    if len(dims) != 1:
+        raise ArtifactError(
+            f"{targets}: feature channels per layer {sorted(dims)}; expected one value"
+        )
+    return dims.pop()

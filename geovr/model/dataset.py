@@ -135,14 +135,3 @@ class ClipQADataset(torch.utils.data.Dataset):
             layers=self.store.layers if targets is not None else None,
             with_answer=self.with_answer,
         )
-
-
-def teacher_feature_dim(targets: str, **storage_options: Any) -> int:
-    """Channels of the teacher features in a targets directory (GeoVRConfig.teacher_feature_dim)."""
-    shapes = read_meta(targets, "targets", **storage_options).get("feature_shapes") or {}
-    dims = {int(shape[-1]) for shape in shapes.values()}
-    if len(dims) != 1:
-        raise ArtifactError(
-            f"{targets}: feature channels per layer {sorted(dims)}; expected one value"
-        )
-    return dims.pop()

@@ -3,5 +3,6 @@
 - base.py: the Teacher protocol, `Targets`, the registry (`build_teacher(name, **options)`)
 - pose.py, scale.py: the pose encoding / scene normalisation and the metric-scale fit
 - oracle.py (exact GT), hf_depth.py (Depth Anything via transformers), vggt.py, da3.py
-- distill.py + cache.py: the resumable distill stage; store.py: `TargetStore` for training
+- distill.py + cache.py: the resumable distill stage; merge.py: joins parallel distill outputs;
+  store.py: `TargetStore` for training
 """

@@ -10,17 +10,16 @@ removed first, so a half-done directory is never read as complete), index.json (
 record location), quarantine.jsonl, and the chunk cache of geovr.teachers.cache. A rerun
 into the same TARGETS computes only clips without a finished chunk. `--shard-range` picks a
 slice of the clip set's shards (sorted by name) so several tasks (one GPU each) can run in
-parallel, each into its own directory; `merge_targets` joins their outputs.
+parallel, each into its own directory; `geovr.teachers.merge.merge_targets` joins their outputs.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,8 +50,8 @@ from geovr.teachers.base import (
     teacher_hash,
 )
 from geovr.teachers.cache import ClipOutcome, TargetCache, cache_key, outcome_for
+from geovr.teachers.merge import QUARANTINE_FILE
 
-QUARANTINE_FILE = "quarantine.jsonl"
 PREFETCH = 2  # clips loaded ahead in a background thread while the teacher runs
 
 
@@ -295,66 +294,3 @@ def run_distill(
     model = build_teacher(teacher, **kwargs)
     summary = distill(clips, model, out, shard_range, clips_per_shard, device, progress)
     return {**summary, "teacher": model.name, "teacher_hash": teacher_hash(model), "device": device}
-
-
-def merge_targets(parts: Iterable[str], out: str) -> dict[str, Any]:
-    """Join the outputs of parallel distill tasks (same teacher) into one targets directory."""
-    parts = [str(p) for p in parts]
-    if not parts:
-        raise GeoVRError("distill-merge: no --parts given")
-    metas = [read_meta(p, "targets") for p in parts]
-    hashes = {(m["teacher"], m["teacher_hash"]) for m in metas}
-    if len(hashes) != 1:
-        raise GeoVRError(f"distill-merge: parts come from different teachers {sorted(hashes)}")
-    target = Path(out)
-    target.mkdir(parents=True, exist_ok=True)
-    (target / META_FILE).unlink(missing_ok=True)
-    index, quarantine = {}, []
-    for part in parts:
-        part_index = ShardReader(part).index
-        clash = sorted(set(part_index) & set(index))
-        if clash:
-            raise GeoVRError(f"distill-merge: clips {clash[:5]} appear in more than one part")
-        for entry in part_index.values():
-            _link_chunk(Path(part), target, Path(entry["shard"]).parent.parent)
-        index.update(part_index)
-        quarantine += read_jsonl(f"{part}/{QUARANTINE_FILE}")
-    atomic_write_json(target / INDEX_FILE, index)
-    write_jsonl(target / QUARANTINE_FILE, quarantine)
-    first = metas[0]
-    config = {
-        "teacher": first["teacher"],
-        "teacher_config": first["config"]["teacher_config"],
-        "parts": len(parts),
-    }
-    inputs = {f"part{i}": m["config_hash"] for i, m in enumerate(metas)}
-    extra = {k: first[k] for k in ("teacher", "teacher_hash", "layers")}
-    shapes = next((m["feature_shapes"] for m in metas if m.get("feature_shapes")), {})
-    meta = make_meta("targets", "distill-merge", config, inputs, **extra)
-    write_meta(
-        target,
-        {**meta, "clips": len(index), "quarantined": len(quarantine), "feature_shapes": shapes},
-    )
-    return {
-        "stage": "distill-merge",
-        "out": str(target),
-        "parts": len(parts),
-        "clips": len(index),
-        "quarantined": len(quarantine),
-    }
-
-
-def _link_chunk(part: Path, target: Path, chunk_rel: Path) -> None:
-    """Hard-link (else copy) one finished chunk into the merged directory; chunks are immutable."""
-    source, dest = part / chunk_rel, target / chunk_rel
-    if (dest / INDEX_FILE).is_file():
-        return
-    files = [f for f in sorted(source.rglob("*")) if f.is_file() and f.name != INDEX_FILE]
-    for file in [*files, source / INDEX_FILE]:  # the done marker last, as in the cache itself
-        out_file = dest / file.relative_to(source)
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.unlink(missing_ok=True)
-        try:
-            os.link(file, out_file)
-        except OSError:
-            out_file.write_bytes(file.read_bytes())

@@ -12,7 +12,6 @@ Every rank calls :func:`save_checkpoint` / :func:`load_checkpoint` collectively.
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,7 @@ import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
 from geovr.train.distributed import DistEnv
-
-_STEP_DIR = re.compile(r"^step-(\d+)$")
+from geovr.train.outputs import list_checkpoints
 
 
 def _rank_file(directory: Path, rank: int) -> Path:
@@ -58,20 +56,6 @@ def save_checkpoint(
             shutil.rmtree(old, ignore_errors=True)
     dist.barrier()
     return final
-
-
-def list_checkpoints(ckpt_root: Path) -> list[Path]:
-    """Complete checkpoints, oldest first."""
-    if not ckpt_root.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in ckpt_root.iterdir() if (m := _STEP_DIR.match(p.name))]
-    return [p for _, p in sorted(found)]
-
-
-def latest_checkpoint(ckpt_root: Path) -> Path | None:
-    """The newest complete checkpoint, or None."""
-    found = list_checkpoints(ckpt_root)
-    return found[-1] if found else None
 
 
 def load_checkpoint(

@@ -10,56 +10,18 @@ The worker builds it from a JSON file of :class:`GeoVRTaskConfig` fields::
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
-from geovr.model import GeoVRConfig, GeoVRModel, HeadWidths, collate, load_student, save_student
+from geovr.model import GeoVRModel, collate, load_student, save_student
 from geovr.model.dataset import ClipQADataset
 from geovr.model.inputs import IGNORE
-
-CHECKPOINT_DIR = "checkpoint"
-
-
-@dataclass
-class GeoVRTaskConfig:
-    """What to train on and what to train.
-
-    student: a directory or hub id that `load_student` reads (`geovr train` materialises the
-    tiny default there first, so every rank loads identical weights).
-    head_widths: "paper" or "tiny" (HeadWidths presets).
-    """
-
-    clips: str
-    student: str
-    targets: str | None = None
-    objectives: tuple[str, ...] = ("lm", "cam", "depth", "scale", "distill")
-    loss_weights: dict[str, float] = field(default_factory=dict)
-    teacher_feature_dim: int = 1024
-    head_widths: str = "paper"
-    splits: tuple[str, ...] = ("train",)
-    max_side: int | None = None
-    gradient_checkpointing: bool = False
-    freeze_vision: bool = True
-    storage_options: dict[str, Any] = field(default_factory=dict)
-    checkpoint_meta: dict[str, Any] | None = None  # meta.json of the final checkpoint (contract 3)
-
-    def geovr_config(self) -> GeoVRConfig:
-        widths = {"paper": HeadWidths, "tiny": HeadWidths.tiny}[self.head_widths]()
-        return GeoVRConfig(
-            objectives=tuple(self.objectives),
-            loss_weights=dict(self.loss_weights),
-            widths=widths,
-            teacher_feature_dim=self.teacher_feature_dim,
-            freeze_vision=self.freeze_vision,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+from geovr.train.outputs import CHECKPOINT_DIR
+from geovr.train.task_config import GeoVRTaskConfig
 
 
 class GeoVRTask:
@@ -72,6 +34,21 @@ class GeoVRTask:
                 f"objectives {self.config.objectives} need teacher targets (--targets)"
             )
         self._processor = None
+        self._build_tiny_student()  # here: constructed once per rank, before any other call
+
+    def _build_tiny_student(self) -> None:
+        """Rank 0 writes the tiny default student once; the other ranks wait for it (a
+        collective: only ever called from the constructor, which every rank runs once)."""
+        cfg = self.config
+        if cfg.tiny_family is None:
+            return
+        first = not dist.is_initialized() or dist.get_rank() == 0
+        if first and not (Path(cfg.student) / "config.json").exists():
+            from geovr.model.tiny import build_tiny_student
+
+            build_tiny_student(cfg.tiny_family, out_dir=cfg.student, seed=cfg.tiny_seed)
+        if dist.is_initialized():
+            dist.barrier()
 
     def _load(self) -> tuple[nn.Module, Any]:
         student, processor = load_student(self.config.student)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from geovr.train.loop import SUMMARY_NAME
+from geovr.train.outputs import SUMMARY_NAME
 
 
 def torchrun_command(nproc: int, args: list[str]) -> list[str]:

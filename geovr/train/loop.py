@@ -24,7 +24,7 @@ from torch.distributed.tensor import DTensor
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from geovr.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from geovr.train.checkpoint import load_checkpoint, save_checkpoint
 from geovr.train.config import TrainConfig
 from geovr.train.distributed import (
     DistEnv,
@@ -35,9 +35,8 @@ from geovr.train.distributed import (
     wrap_model,
 )
 from geovr.train.interfaces import TrainTask
+from geovr.train.outputs import CHECKPOINTS_DIR, SUMMARY_NAME, latest_checkpoint
 from geovr.train.tracking import Tracker
-
-SUMMARY_NAME = "summary.json"
 
 
 class DataOrder:
@@ -184,7 +183,7 @@ def _save_final(task: TrainTask, model: torch.nn.Module, out_dir: Path, env: Dis
 def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dict[str, Any]:
     """Train (resuming from ``out_dir/checkpoints`` if a complete checkpoint exists); return a summary."""
     out_dir = Path(out_dir)
-    ckpt_root = out_dir / "checkpoints"
+    ckpt_root = out_dir / CHECKPOINTS_DIR
     if env.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)

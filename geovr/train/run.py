@@ -1,13 +1,13 @@
-"""`geovr train` as a library call: check the inputs, materialise the student, start torchrun.
+"""`geovr train` as a library call: check the inputs, write the task options, start torchrun.
 
     from geovr.train.run import run_training
     summary = run_training("runs/clips", "runs/targets", "runs/train", nproc=2, steps=20)
     summary["checkpoint"]   # runs/train/checkpoint: plain HF student + geovr_heads.safetensors
 
-Layout of `out`: `task.json` (the GeoVRTask options), `base_student/` (the tiny default,
-written once so every rank loads the same weights), `checkpoints/` (DCP, resumable),
-`checkpoint/` (the final checkpoint contract), `summary.json`, `metrics_buffer.jsonl` when
-MLflow was unreachable.
+Layout of `out`: geovr.train.outputs (`task.json`, `base_student/`, `checkpoints/`,
+`checkpoint/`, `summary.json`), plus `metrics_buffer.jsonl` when MLflow was unreachable.
+This module imports neither torch nor transformers (the workers do): a training step's own
+process starts in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -21,38 +21,39 @@ from typing import Any
 
 from geovr.artifacts import atomic_write_text, config_hash, make_meta, read_meta
 from geovr.errors import GeoVRError
-from geovr.model.config import parse_objectives
-from geovr.model.dataset import teacher_feature_dim
-from geovr.train.checkpoint import latest_checkpoint
+from geovr.model.config import parse_objectives, teacher_feature_dim
 from geovr.train.config import TrainConfig
-from geovr.train.geovr_task import CHECKPOINT_DIR, GeoVRTaskConfig
 from geovr.train.launch import launch
-from geovr.train.loop import SUMMARY_NAME
+from geovr.train.outputs import (
+    BASE_STUDENT_DIR,
+    CHECKPOINT_DIR,
+    CHECKPOINTS_DIR,
+    SUMMARY_NAME,
+    latest_checkpoint,
+)
+from geovr.train.task_config import GeoVRTaskConfig
 
 TASK = "geovr.train.geovr_task:GeoVRTask"
 TINY_PREFIX = "tiny"
 
 
-def materialise_student(student: str, out: Path, seed: int) -> tuple[str, str]:
-    """("tiny" | "tiny:qwen2_5_vl" | path | hub id) -> (what load_student reads, head widths)."""
+def student_options(student: str, out: Path, seed: int) -> dict[str, Any]:
+    """("tiny" | "tiny:qwen2_5_vl" | path | hub id) -> the task options naming the student. The
+    tiny default is built by the workers (rank 0, into out/base_student): this process never
+    imports torch."""
     name, _, family = student.partition(":")
     if name != TINY_PREFIX:
-        return student, "paper"
-    from geovr.model.tiny import build_tiny_student
-
-    target = out / "base_student"
-    if not (target / "config.json").exists():
-        build_tiny_student(family or "qwen3_vl", out_dir=target, seed=seed)
-    return str(target), "tiny"
+        return {"student": student, "head_widths": "paper"}
+    return {
+        "student": str(out / BASE_STUDENT_DIR),
+        "head_widths": "tiny",
+        "tiny_family": family or "qwen3_vl",
+        "tiny_seed": seed,
+    }
 
 
 def task_options(
-    clips: str,
-    targets: str | None,
-    student: str,
-    objectives: tuple[str, ...],
-    head_widths: str,
-    **extra: Any,
+    clips: str, targets: str | None, objectives: tuple[str, ...], **extra: Any
 ) -> dict[str, Any]:
     geometry = [o for o in objectives if o != "lm"]
     if geometry and not targets:
@@ -60,13 +61,7 @@ def task_options(
     read_meta(clips, "clipset")
     dim = teacher_feature_dim(targets) if targets else 1024
     return GeoVRTaskConfig(
-        clips=clips,
-        targets=targets,
-        student=student,
-        objectives=objectives,
-        teacher_feature_dim=dim,
-        head_widths=head_widths,
-        **extra,
+        clips=clips, targets=targets, objectives=objectives, teacher_feature_dim=dim, **extra
     ).to_dict()
 
 
@@ -160,19 +155,17 @@ def run_training(
         raise GeoVRError(
             "--launcher local runs on one node: use --launcher trainjob (or auto) for --num-nodes > 1"
         )
-    if latest_checkpoint(out / "checkpoints") is not None and not resume:
+    if latest_checkpoint(out / CHECKPOINTS_DIR) is not None and not resume:
         raise GeoVRError(
             f"{out} already holds training checkpoints: pass --resume to continue, or a new --out"
         )
     out.mkdir(parents=True, exist_ok=True)
-    student_path, widths = materialise_student(student, out, cfg.seed)
     try:
         options = task_options(
             clips,
             targets,
-            student_path,
             parse_objectives(objectives),
-            widths,
+            **student_options(student, out, cfg.seed),
             loss_weights=loss_weights or {},
             max_side=max_side,
             splits=tuple(splits),
@@ -191,7 +184,7 @@ def run_training(
     except subprocess.CalledProcessError as e:
         raise GeoVRError(
             f"training failed (torchrun exit {e.returncode}); rerun with --resume to continue "
-            f"from the last checkpoint in {out / 'checkpoints'}"
+            f"from the last checkpoint in {out / CHECKPOINTS_DIR}"
         ) from e
     last = summary["losses"][-1] if summary["losses"] else {}
     return {

@@ -12,7 +12,7 @@ import pytest
 from geovr.errors import GeoVRError
 from geovr.eval.evaluate import run_evaluation
 from geovr.model import GeoVRConfig, GeoVRModel, HeadWidths, build_tiny_student, save_student
-from geovr.model.dataset import teacher_feature_dim
+from geovr.model.config import teacher_feature_dim
 from tests.geovr_data import make_geovr_data
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,8 @@ from geovr.artifacts import META_FILE, make_meta, read_jsonl, write_meta
 from geovr.cli import main
 from geovr.errors import ArtifactError, GeoVRError
 from geovr.teachers.base import build_teacher, register_teacher
-from geovr.teachers.distill import distill, merge_targets, run_distill
+from geovr.teachers.distill import distill, run_distill
+from geovr.teachers.merge import merge_targets
 from geovr.teachers.oracle import OracleTeacher
 from geovr.teachers.store import TargetStore
 

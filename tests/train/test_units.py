@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
-from geovr.train.checkpoint import latest_checkpoint, list_checkpoints
 from geovr.train.config import TrainConfig
 from geovr.train.interfaces import TrainTask, resolve_task
 from geovr.train.loop import DataOrder, lr_lambda
+from geovr.train.outputs import latest_checkpoint, list_checkpoints
 from geovr.train.tracking import Tracker, read_buffer, replay_metrics
 
 
@@ -101,3 +103,14 @@ def test_tracker_online_logs_to_mlflow(tmp_path):
     run = MlflowClient(tracking_uri=uri).get_run(tracker.run_id)
     assert run.data.metrics["loss/total"] == 1.0 and run.data.params["steps"] == "2"
     assert run.info.status == "FINISHED"
+
+
+def test_launcher_and_merge_start_without_torch():
+    """The train and distill-merge steps' own processes only launch torchrun / join files:
+    importing torch or transformers there would cost every pipeline run seconds per step."""
+    code = (
+        "import sys, geovr.train.run, geovr.teachers.merge, geovr.model.config\n"
+        "heavy = sorted({'torch', 'transformers', 'mlflow'} & set(sys.modules))\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

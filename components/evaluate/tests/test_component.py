@@ -13,7 +13,7 @@ from kfp import dsl, local
 
 from components.evaluate.component import evaluate
 from geovr.model import GeoVRConfig, GeoVRModel, HeadWidths, build_tiny_student, save_student
-from geovr.model.dataset import teacher_feature_dim
+from geovr.model.config import teacher_feature_dim
 from tests.geovr_data import make_geovr_data
 
 pytestmark = [

@@ -1,0 +1,55 @@
+"""What a GeoVR training run trains on and what it trains (the worker's `--task-config` JSON).
+
+Torch-free, like geovr.train.run which writes it: the launcher only starts torchrun.
+
+    GeoVRTaskConfig(clips="runs/clips", student="Qwen/Qwen3-VL-2B-Instruct").to_dict()
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from geovr.model.config import GeoVRConfig, HeadWidths
+
+
+@dataclass
+class GeoVRTaskConfig:
+    """What to train on and what to train.
+
+    student: a directory or hub id that `load_student` reads.
+    tiny_family: set when `student` is the directory of the tiny default student, which rank 0
+    builds there (seeded with `tiny_seed`) if it is not there yet, so every rank loads identical
+    weights and the launcher never imports torch.
+    head_widths: "paper" or "tiny" (HeadWidths presets).
+    """
+
+    clips: str
+    student: str
+    targets: str | None = None
+    objectives: tuple[str, ...] = ("lm", "cam", "depth", "scale", "distill")
+    loss_weights: dict[str, float] = field(default_factory=dict)
+    teacher_feature_dim: int = 1024
+    head_widths: str = "paper"
+    splits: tuple[str, ...] = ("train",)
+    max_side: int | None = None
+    gradient_checkpointing: bool = False
+    freeze_vision: bool = True
+    storage_options: dict[str, Any] = field(default_factory=dict)
+    checkpoint_meta: dict[str, Any] | None = None  # meta.json of the final checkpoint (contract 3)
+    tiny_family: str | None = None
+    tiny_seed: int = 0
+
+    def geovr_config(self) -> GeoVRConfig:
+        widths = {"paper": HeadWidths, "tiny": HeadWidths.tiny}[self.head_widths]()
+        return GeoVRConfig(
+            objectives=tuple(self.objectives),
+            loss_weights=dict(self.loss_weights),
+            widths=widths,
+            teacher_feature_dim=self.teacher_feature_dim,
+            freeze_vision=self.freeze_vision,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
