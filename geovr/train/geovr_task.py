@@ -1,6 +1,6 @@
 """The GeoVR TrainTask: the student + heads of geovr.model on a clip set and its teacher targets.
 
-The worker builds it from a JSON file of :class:`GeoVRTaskConfig` fields::
+The worker builds it from a JSON file of `geovr.train.task_config.GeoVRTaskConfig` fields::
 
     torchrun --nproc-per-node 2 -m geovr.train.worker --task geovr.train.geovr_task:GeoVRTask \
         --task-config runs/train/task.json --out runs/train --steps 20
