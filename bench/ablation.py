@@ -1,9 +1,10 @@
 """The paper's ablation in miniature (issue 9, benchmark 6).
 
-    python -m bench ablation [--steps 500] [--seeds 0 1 2] [--scenes 160] [--quick]
+    python -m bench ablation [--steps 500] [--seeds 0 1 2] [--scenes 160] [--student tiny] [--quick]
 
 On one synthetic benchmark (train split for training, val + test questions for scoring),
-train the tiny Qwen3-VL from the same random initialisation with: SFT only (`lm`), GeoVR
+train the tiny Qwen3-VL (`--student tiny:qwen3_vl:256x6` for a wider one) from the same random
+initialisation with: SFT only (`lm`), GeoVR
 (all four objectives), and GeoVR minus each objective; equal steps, batch, learning-rate
 schedule and data order per seed. Report VSI overall and per task (mean and spread over
 seeds) and the geometry probes. Every run is the real `geovr train` + `geovr evaluate`.
@@ -40,6 +41,7 @@ def run_one(
     steps: int,
     batch: int,
     lr: float,
+    student: str,
 ) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         train = run_training(
@@ -47,6 +49,7 @@ def run_one(
             str(targets),
             Path(tmp) / "train",
             nproc=1,
+            student=student,
             objectives=objectives,
             steps=steps,
             batch_size=batch,
@@ -95,6 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--lr", type=float, default=1e-3, help="tiny random-init students need more than 2e-5"
     )
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--student", default="tiny", help="tiny[:FAMILY[:HIDDENxLAYERS]]")
     parser.add_argument(
         "--quick", action="store_true", help="smoke test: 2 variants, 1 seed, 2 steps, 6 scenes"
     )
@@ -104,11 +108,13 @@ def main(argv: list[str] | None = None) -> dict:
         args.steps, args.seeds, args.scenes, args.variants = 2, [0], 6, ["sft", "geovr"]
     clips, targets, _ = bench_data(scenes=args.scenes)
     setup = {"steps": args.steps, "seeds": args.seeds, "scenes": args.scenes, "batch": args.batch,
-             "lr": args.lr, "ranks": 1}  # fmt: skip
+             "lr": args.lr, "ranks": 1, "student": args.student}  # fmt: skip
     runs: dict[str, list[dict]] = {}
     for name in args.variants:
         runs[name] = [
-            run_one(clips, targets, VARIANTS[name], seed, args.steps, args.batch, args.lr)
+            run_one(
+                clips, targets, VARIANTS[name], seed, args.steps, args.batch, args.lr, args.student
+            )
             for seed in args.seeds
         ]
         result = summarise(setup, runs)

@@ -59,7 +59,8 @@ def _weights(text: str | None) -> dict[str, float]:
     "--student",
     default="tiny",
     show_default=True,
-    help="`tiny[:family]` (offline, random init), a checkpoint directory or a hub id",
+    help="`tiny[:FAMILY[:HIDDENxLAYERS]]` (offline, random init; e.g. tiny:qwen3_vl:256x6), "
+    "a checkpoint directory or a hub id",
 )
 @click.option(
     "--batch-size",

@@ -46,7 +46,13 @@ class GeoVRTask:
         if first and not (Path(cfg.student) / "config.json").exists():
             from geovr.model.tiny import build_tiny_student
 
-            build_tiny_student(cfg.tiny_family, out_dir=cfg.student, seed=cfg.tiny_seed)
+            build_tiny_student(
+                cfg.tiny_family,
+                out_dir=cfg.student,
+                seed=cfg.tiny_seed,
+                hidden=cfg.tiny_hidden,
+                layers=cfg.tiny_layers,
+            )
         if dist.is_initialized():
             dist.barrier()
 

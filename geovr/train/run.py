@@ -38,18 +38,27 @@ TINY_PREFIX = "tiny"
 
 
 def student_options(student: str, out: Path, seed: int) -> dict[str, Any]:
-    """("tiny" | "tiny:qwen2_5_vl" | path | hub id) -> the task options naming the student. The
-    tiny default is built by the workers (rank 0, into out/base_student): this process never
-    imports torch."""
-    name, _, family = student.partition(":")
+    """("tiny[:FAMILY[:HIDDENxLAYERS]]" | path | hub id) -> the task options naming the student,
+    e.g. "tiny", "tiny:qwen2_5_vl", "tiny:qwen3_vl:256x6". The tiny student is built by the
+    workers (rank 0, into out/base_student): this process never imports torch."""
+    name, _, rest = student.partition(":")
     if name != TINY_PREFIX:
         return {"student": student, "head_widths": "paper"}
-    return {
+    family, _, size = rest.partition(":")
+    options = {
         "student": str(out / BASE_STUDENT_DIR),
         "head_widths": "tiny",
         "tiny_family": family or "qwen3_vl",
         "tiny_seed": seed,
     }
+    if size:
+        hidden, _, layers = size.partition("x")
+        if not (hidden.isdigit() and layers.isdigit() and int(hidden) % 32 == 0):
+            raise GeoVRError(
+                f"--student {student}: the size is HIDDENxLAYERS, hidden a multiple of 32 (256x6)"
+            )
+        options.update(tiny_hidden=int(hidden), tiny_layers=int(layers))
+    return options
 
 
 def task_options(

@@ -20,8 +20,8 @@ class GeoVRTaskConfig:
 
     student: a directory or hub id that `load_student` reads.
     tiny_family: set when `student` is the directory of the tiny default student, which rank 0
-    builds there (seeded with `tiny_seed`) if it is not there yet, so every rank loads identical
-    weights and the launcher never imports torch.
+    builds there (seeded with `tiny_seed`, `tiny_hidden` wide, `tiny_layers` deep) if it is
+    not there yet, so every rank loads identical weights and the launcher never imports torch.
     head_widths: "paper" or "tiny" (HeadWidths presets).
     """
 
@@ -40,6 +40,8 @@ class GeoVRTaskConfig:
     checkpoint_meta: dict[str, Any] | None = None  # meta.json of the final checkpoint (contract 3)
     tiny_family: str | None = None
     tiny_seed: int = 0
+    tiny_hidden: int = 128
+    tiny_layers: int = 4
 
     def geovr_config(self) -> GeoVRConfig:
         widths = {"paper": HeadWidths, "tiny": HeadWidths.tiny}[self.head_widths]()

@@ -8,10 +8,13 @@ import sys
 
 import pytest
 
+from geovr.errors import GeoVRError
 from geovr.train.config import TrainConfig
+from geovr.train.geovr_task import GeoVRTask
 from geovr.train.interfaces import TrainTask, resolve_task
 from geovr.train.loop import DataOrder, lr_lambda
 from geovr.train.outputs import latest_checkpoint, list_checkpoints
+from geovr.train.run import student_options
 from geovr.train.tracking import Tracker, read_buffer, replay_metrics
 
 
@@ -114,3 +117,29 @@ def test_launcher_and_merge_start_without_torch():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_tiny_student_spec_names_family_and_size(tmp_path):
+    default = student_options("tiny", tmp_path, seed=3)
+    assert default == {"student": str(tmp_path / "base_student"), "head_widths": "tiny",
+                       "tiny_family": "qwen3_vl", "tiny_seed": 3}  # fmt: skip
+    sized = student_options("tiny:qwen2_5_vl:256x6", tmp_path, seed=0)
+    assert (sized["tiny_family"], sized["tiny_hidden"], sized["tiny_layers"]) == (
+        "qwen2_5_vl", 256, 6
+    )
+    assert student_options("Qwen/Qwen3-VL-2B-Instruct", tmp_path, 0) == {
+        "student": "Qwen/Qwen3-VL-2B-Instruct", "head_widths": "paper"
+    }  # fmt: skip
+    for bad in ("tiny:qwen3_vl:256", "tiny:qwen3_vl:100x2", "tiny:qwen3_vl:axb"):
+        with pytest.raises(GeoVRError, match="HIDDENxLAYERS"):
+            student_options(bad, tmp_path, 0)
+
+
+def test_task_builds_the_tiny_student_once_at_the_asked_size(tmp_path):
+    options = student_options("tiny:qwen3_vl:64x2", tmp_path, seed=0)
+    task = GeoVRTask(clips=str(tmp_path), objectives=("lm",), **options)
+    config = json.loads((tmp_path / "base_student" / "config.json").read_text())["text_config"]
+    assert (config["hidden_size"], config["num_hidden_layers"]) == (64, 2)
+    weights = (tmp_path / "base_student" / "model.safetensors").stat().st_mtime_ns
+    GeoVRTask(**task.config.to_dict())  # a second rank or a resume: the files are kept
+    assert (tmp_path / "base_student" / "model.safetensors").stat().st_mtime_ns == weights
