@@ -1,6 +1,7 @@
 """The paper's ablation in miniature (issue 9, benchmark 6).
 
-    python -m bench ablation [--steps 500] [--seeds 0 1 2] [--scenes 160] [--student tiny] [--quick]
+    python -m bench ablation [--steps 500] [--seeds 0 1 2] [--scenes 160] [--frames 8]
+                             [--student tiny] [--quick]
 
 On one synthetic benchmark (train split for training, val + test questions for scoring),
 train the tiny Qwen3-VL (`--student tiny:qwen3_vl:256x6` for a wider one) from the same random
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--scenes", type=int, default=160, help="80%% train, 20%% scored")
+    parser.add_argument("--frames", type=int, default=8, help="frames per clip")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument(
         "--lr", type=float, default=1e-3, help="tiny random-init students need more than 2e-5"
@@ -106,9 +108,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.quick:
         args.steps, args.seeds, args.scenes, args.variants = 2, [0], 6, ["sft", "geovr"]
-    clips, targets, _ = bench_data(scenes=args.scenes)
+    clips, targets, _ = bench_data(scenes=args.scenes, frames=args.frames)
     setup = {"steps": args.steps, "seeds": args.seeds, "scenes": args.scenes, "batch": args.batch,
-             "lr": args.lr, "ranks": 1, "student": args.student}  # fmt: skip
+             "lr": args.lr, "ranks": 1, "student": args.student, "frames": args.frames}  # fmt: skip
     runs: dict[str, list[dict]] = {}
     for name in args.variants:
         runs[name] = [
