@@ -191,6 +191,12 @@ def run_training(
         else:
             summary = launch(nproc, worker_args(out, cfg), timeout=timeout)
     except subprocess.CalledProcessError as e:
+        if latest_checkpoint(out / CHECKPOINTS_DIR) is None:
+            # nothing to resume: most often a setting the workers refused (their error is above)
+            raise GeoVRError(
+                f"training failed (torchrun exit {e.returncode}) before its first checkpoint; "
+                "the workers' error is printed above"
+            ) from e
         raise GeoVRError(
             f"training failed (torchrun exit {e.returncode}); rerun with --resume to continue "
             f"from the last checkpoint in {out / CHECKPOINTS_DIR}"

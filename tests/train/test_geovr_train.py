@@ -126,3 +126,9 @@ def test_cli_refuses_geometry_objectives_without_targets(geovr_data, tmp_path):
     )
     assert proc.returncode == 2
     assert "need teacher targets" in proc.stderr and "--targets" in proc.stderr
+
+
+def test_a_setting_the_workers_refuse_fails_before_any_checkpoint(geovr_data, tmp_path):
+    # the launcher does not import the adapter registry: the family is checked by the workers
+    with pytest.raises(GeoVRError, match="before its first checkpoint"):
+        _train(geovr_data, tmp_path, 1, student="tiny:no_such_family", objectives="lm")
