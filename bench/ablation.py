@@ -5,9 +5,8 @@
 
 On one synthetic benchmark (train split for training, val + test questions for scoring),
 train the tiny Qwen3-VL (`--student tiny:qwen3_vl:256x6` for a wider one) from the same random
-initialisation with: SFT only (`lm`), GeoVR
-(all four objectives), and GeoVR minus each objective; equal steps, batch, learning-rate
-schedule and data order per seed. Report VSI overall and per task (mean and spread over
+initialisation with: SFT only (`lm`), GeoVR (all four objectives), and GeoVR minus each
+objective; equal steps, batch, learning-rate schedule and data order per seed. Report VSI overall and per task (mean and spread over
 seeds) and the geometry probes. Every run is the real `geovr train` + `geovr evaluate`.
 """
 

@@ -84,6 +84,14 @@ def bench_data(
     return root / "clips", root / "targets", root / "data"
 
 
+def trainer_rates(out: Path, keys: tuple[str, ...], warmup: int = 1) -> dict[str, float]:
+    """Medians of the trainer's own per-step metrics (its MLflow buffer), warm-up steps left out."""
+    from geovr.train.tracking import read_buffer
+
+    steps = [r["metrics"] for r in read_buffer(out) if r["type"] == "metrics"][warmup:]
+    return {k: statistics.median(s[k] for s in steps) for k in keys}
+
+
 def timed(fn: Callable[[], Any]) -> float:
     start = time.perf_counter()
     fn()

@@ -12,19 +12,11 @@ script on a GPU node (`--nproc-per-node` = GPUs) gives the real figure.
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import tempfile
 from pathlib import Path
 
-from bench.common import bench_data, write_result
+from bench.common import bench_data, trainer_rates, write_result
 from geovr.train.run import run_training
-
-
-def _rates(out: Path) -> dict[str, float]:
-    records = [json.loads(line) for line in (out / "metrics_buffer.jsonl").read_text().splitlines()]
-    steps = [r["metrics"] for r in records if r["type"] == "metrics"][1:]  # the first step warms up
-    return {k: statistics.median(s[k] for s in steps) for k in ("samples_per_s", "tokens_per_s")}
 
 
 def measure(nproc: int, steps: int, batch_size: int) -> dict[str, float]:
@@ -42,7 +34,8 @@ def measure(nproc: int, steps: int, batch_size: int) -> dict[str, float]:
             splits=("train", "val", "test"),
             timeout=1200,
         )
-        return _rates(Path(tmp) / "run")
+        # the first step warms up
+        return trainer_rates(Path(tmp) / "run", ("samples_per_s", "tokens_per_s"))
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -17,21 +17,20 @@ Needs a CUDA device; the CPU benchmarks cannot time the paper's 2B student. In o
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import tempfile
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.common import bench_data, interleaved, write_result
+from bench.common import bench_data, interleaved, trainer_rates, write_result
 from bench.flops import paper_student, random_student, sized_student, synthetic_batch
 from bench.overhead import ALL
 from geovr.model import GeoVRConfig, GeoVRModel, HeadWidths
 from geovr.train.run import run_training
 
 GIB = 2**30
+TRAINER_METRICS = ("samples_per_s", "tokens_per_s", "gpu_peak_memory_gib")
 # (student config, head widths, frames, side, teacher feature dim) per size
 SIZES = {
     "tiny": (lambda: sized_student(128, 4), HeadWidths.tiny, 8, 128, 32),
@@ -67,6 +66,13 @@ def _model(size: str, objectives: tuple[str, ...]) -> tuple[GeoVRModel, torch.op
     return geo, torch.optim.AdamW([p for p in geo.parameters() if p.requires_grad], lr=1e-5)
 
 
+def _batch(size: str, batch_size: int, frames: int, side: int) -> dict:
+    """The size's synthetic batch on the GPU (the 2B row takes `frames` and `side`)."""
+    _, _, size_frames, size_side, dim = SIZES[size]
+    batch = synthetic_batch(batch_size, size_frames or frames, size_side or side, dim)
+    return {k: v.to("cuda") for k, v in batch.items()}
+
+
 def _step(geo: GeoVRModel, optimizer: torch.optim.Optimizer, batch: dict):
     def run():
         with torch.autocast("cuda", dtype=torch.bfloat16):
@@ -96,9 +102,7 @@ def _counted_flops(geo: GeoVRModel, batch: dict) -> int:
 
 def step_overhead(size: str, batch_size: int, frames: int, side: int, repeats: int,
                   peak_tflops: float) -> dict:  # fmt: skip
-    _, _, size_frames, size_side, dim = SIZES[size]
-    frames, side = size_frames or frames, size_side or side
-    batch = {k: v.to("cuda") for k, v in synthetic_batch(batch_size, frames, side, dim).items()}
+    batch = _batch(size, batch_size, frames, side)
     steps, memory, flops = {}, {}, {}
     resident = torch.cuda.memory_allocated()
     for name, objectives in {"geovr": ALL, "sft": ("lm",)}.items():
@@ -118,8 +122,8 @@ def step_overhead(size: str, batch_size: int, frames: int, side: int, repeats: i
     seconds = result["median_s"]
     result.update(
         batch=batch_size,
-        frames=frames,
-        side=side,
+        frames=batch["target_depth"].shape[0] // batch_size,
+        side=batch["target_depth"].shape[-1],
         tokens_per_step=tokens,
         tokens_per_s={k: tokens / s for k, s in seconds.items()},
         peak_memory_gib=memory,
@@ -135,10 +139,7 @@ def step_overhead(size: str, batch_size: int, frames: int, side: int, repeats: i
 
 def profile(size: str, batch_size: int, frames: int, side: int) -> str:
     """Where a GeoVR step's time goes: torch.profiler's table of the most expensive ops."""
-    _, _, size_frames, size_side, dim = SIZES[size]
-    batch = synthetic_batch(batch_size, size_frames or frames, size_side or side, dim)
-    batch = {k: v.to("cuda") for k, v in batch.items()}
-    step = _step(*_model(size, ALL), batch)
+    step = _step(*_model(size, ALL), _batch(size, batch_size, frames, side))
     for _ in range(2):
         step()
     activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
@@ -149,13 +150,6 @@ def profile(size: str, batch_size: int, frames: int, side: int) -> str:
     return "\n".join(
         table(sort_by=key, row_limit=30) for key in ("cuda_time_total", "cpu_time_total")
     )
-
-
-def _trainer_rates(out: Path) -> dict[str, float]:
-    records = [json.loads(line) for line in (out / "metrics_buffer.jsonl").read_text().splitlines()]
-    steps = [r["metrics"] for r in records if r["type"] == "metrics"][2:]  # warm-up steps
-    keys = ("samples_per_s", "tokens_per_s", "gpu_peak_memory_gib")
-    return {k: statistics.median(s[k] for s in steps) for k in keys}
 
 
 def trainer(parallelism: str, steps: int, batch_size: int) -> dict:
@@ -179,7 +173,8 @@ def trainer(parallelism: str, steps: int, batch_size: int) -> dict:
         )
         written = sorted(p.name for p in Path(summary["checkpoint"]).iterdir())
         return {"gpus": nproc, "steps": summary["steps"], "checkpoint_files": written,
-                "final_losses": summary["final_losses"], **_trainer_rates(out)}  # fmt: skip
+                "final_losses": summary["final_losses"],
+                **trainer_rates(out, TRAINER_METRICS, warmup=2)}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict:
