@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from bench import ablation, data_path, distributed, flops, gpu, overhead
+from bench.common import ROOT
 from bench.pipeline import library_seconds, stage_walls, task_count
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -88,6 +89,25 @@ def test_pipeline_log_parsing():
     assert stage_walls(log) == {"fetch-data": 1.59, "distill": 3.28}
     assert library_seconds(log) == 2.5
     assert task_count(log) == 3
+
+
+def test_in_process_baseline_runs_every_pipeline_component_with_pipeline_parameters():
+    """The orchestration share's baseline must do the pipeline's work, all of it: a stage or
+    parameter added to the pipeline and missed here fails this test."""
+    import inspect
+    import re
+
+    import yaml
+
+    from bench import in_process
+
+    spec = next(yaml.safe_load_all((ROOT / "pipelines" / "geovr_pipeline.yaml").read_text()))
+    stages = {name.removeprefix("comp-") for name in spec["components"]} - {"for-loop-1"}
+    source = inspect.getsource(in_process.run_stages)
+    called = {name.replace("_", "-") for name in re.findall(r"(\w+)\.python_func", source)}
+    assert called == stages
+    params = in_process.pipeline_params({"data_repo": ".", "tracking_uri": ""})
+    assert set(re.findall(r'p\["(\w+)"\]', source)) <= set(params)
 
 
 @pytest.mark.skipif(
