@@ -33,8 +33,9 @@ from datetime import datetime
 from bench.common import RESULTS, ROOT, write_result
 from pipelines.local_run import EMBEDDED_DEFAULTS, prepare_data
 
+# Not anchored to line starts: parallel tasks' log lines can run into each other.
 EVENT = re.compile(
-    r"^(\d\d:\d\d:\d\d\.\d+) - INFO - (?:Executing task '([^']+)'|Task '([^']+)' finished)"
+    r"(\d\d:\d\d:\d\d\.\d+) - INFO - (?:Executing task '([^']+)'|Task '([^']+)' finished)"
 )
 
 
@@ -47,18 +48,17 @@ def stage_walls(log: str) -> dict[str, float]:
     """Wall seconds per task name (parallel tasks of one name: first start to last finish)."""
     starts: dict[str, float] = {}
     ends: dict[str, float] = {}
-    for line in log.splitlines():
-        if m := EVENT.match(line):
-            stamp, started, finished = m.groups()
-            if started:
-                starts.setdefault(started, _seconds(stamp))
-            else:
-                ends[finished] = _seconds(stamp)
+    for m in EVENT.finditer(log):
+        stamp, started, finished = m.groups()
+        if started:
+            starts.setdefault(started, _seconds(stamp))
+        else:
+            ends[finished] = _seconds(stamp)
     return {name: round(ends[name] - starts[name], 2) for name in starts if name in ends}
 
 
 def task_count(log: str) -> int:
-    return sum(1 for line in log.splitlines() if (m := EVENT.match(line)) and m.group(2))
+    return sum(1 for m in EVENT.finditer(log) if m.group(2))
 
 
 def import_floor() -> float:
