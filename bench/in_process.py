@@ -44,6 +44,9 @@ def pipeline_params(overrides: dict) -> dict:
 
 
 def run_stages(p: dict, out: Path) -> dict:
+    """Every stage with pipeline parameters `p`, artifacts under `out`, wired as the pipeline
+    wires them; returns the register step's version and decision."""
+
     def artifact(kind: type[dsl.Artifact], name: str) -> dsl.Artifact:
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         return kind(name=name, uri=str(out / name), metadata={})
