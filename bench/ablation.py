@@ -1,13 +1,15 @@
 """The paper's ablation in miniature (issue 9, benchmark 6).
 
     python -m bench ablation [--steps 500] [--seeds 0 1 2] [--scenes 160] [--frames 8]
-                             [--student tiny] [--quick]
+                             [--student tiny] [--blank-frames] [--quick]
 
 On one synthetic benchmark (train split for training, val + test questions for scoring),
 train the tiny Qwen3-VL (`--student tiny:qwen3_vl:256x6` for a wider one) from the same random
 initialisation with: SFT only (`lm`), GeoVR (all four objectives), and GeoVR minus each
 objective; equal steps, batch, learning-rate schedule and data order per seed. Report VSI overall and per task (mean and spread over
 seeds) and the geometry probes. Every run is the real `geovr train` + `geovr evaluate`.
+`--blank-frames` scores every run a second time with black frames (VSI-Bench's vision-disabled
+comparison): the vision gain says how much of a score comes from the video at all.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def run_one(
     batch: int,
     lr: float,
     student: str,
+    blank_frames: bool = False,
 ) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         train = run_training(
@@ -69,6 +72,12 @@ def run_one(
         )
         metrics = json.loads((Path(tmp) / "eval" / "metrics.json").read_text())
         predictions = (Path(tmp) / "eval" / "predictions.jsonl").read_text().splitlines()
+        if blank_frames:
+            blank = Path(tmp) / "blank"
+            run_evaluation(
+                train["checkpoint"], str(clips), blank, blank_frames=True, progress=False
+            )
+            blank_vsi = json.loads((blank / "metrics.json").read_text())["vsi"]
     questions = Counter(json.loads(line)["question_type"] for line in predictions)
     return {
         "questions_per_task": dict(sorted(questions.items())),
@@ -76,6 +85,7 @@ def run_one(
         "per_task": metrics["vsi"]["per_task"],
         "probes": metrics["probes"],
         "final_losses": train["final_losses"],
+        **({"blank_frames": blank_vsi} if blank_frames else {}),
     }
 
 
@@ -103,6 +113,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--quick", action="store_true", help="smoke test: 2 variants, 1 seed, 2 steps, 6 scenes"
     )
+    parser.add_argument(
+        "--blank-frames",
+        action="store_true",
+        help="also score each run with black frames (the score without vision; vision gain)",
+    )
     parser.add_argument("--tag", default="", help="write runs/bench/ablation-TAG.json instead")
     args = parser.parse_args(argv)
     if args.quick:
@@ -114,8 +129,16 @@ def main(argv: list[str] | None = None) -> dict:
     for name in args.variants:
         runs[name] = [
             run_one(
-                clips, targets, VARIANTS[name], seed, args.steps, args.batch, args.lr, args.student
-            )
+                clips,
+                targets,
+                VARIANTS[name],
+                seed,
+                args.steps,
+                args.batch,
+                args.lr,
+                args.student,
+                args.blank_frames,
+            )  # fmt: skip
             for seed in args.seeds
         ]
         result = summarise(setup, runs)
@@ -134,6 +157,11 @@ def table(result: dict) -> str:
     for name, overall in result["vsi_overall"].items():
         cells = [result["per_task"][name][t] for t in tasks]
         rows.append([name, *(f"{c['mean']:.1f} +- {c['std']:.1f}" for c in (overall, *cells))])
+        if blank := result.get("blank_frames", {}).get(name):
+            cells = [blank["vsi_overall"], *(blank["per_task"][t] for t in tasks)]
+            rows.append(
+                [f"{name}, blank frames", *(f"{c['mean']:.1f} +- {c['std']:.1f}" for c in cells)]
+            )
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
 
@@ -152,6 +180,21 @@ def summarise(setup: dict, runs: dict[str, list[dict]]) -> dict:
         },
         "runs": runs,
     }
+    if all("blank_frames" in r for rs in runs.values() for r in rs):
+        # VSI-Bench's vision-enabled minus vision-disabled: how much the answers use the video
+        result["blank_frames"] = {
+            name: {
+                "vsi_overall": _spread([r["blank_frames"]["overall"] for r in rs]),
+                "vision_gain": _spread(
+                    [r["vsi_overall"] - r["blank_frames"]["overall"] for r in rs]
+                ),
+                "per_task": {
+                    t: _spread([r["blank_frames"]["per_task"][t] for r in rs])
+                    for t in rs[0]["per_task"]
+                },
+            }
+            for name, rs in runs.items()
+        }
     if "sft" in runs and "geovr" in runs:
         result["geovr_minus_sft"] = (
             result["vsi_overall"]["geovr"]["mean"] - result["vsi_overall"]["sft"]["mean"]

@@ -2,6 +2,7 @@
 
     geovr evaluate --checkpoint runs/train/checkpoint --clips runs/clips --targets runs/targets --out runs/eval
     geovr evaluate ... --splits test --max-questions 200 --tracking-uri http://mlflow:5000
+    geovr evaluate ... --blank-frames     # the same questions without vision: what priors score
 
 Writes metrics.json, predictions.jsonl, report.html and meta.json under --out; the last stdout
 line is the JSON summary (VSI overall, probes, counts, eval set id).
@@ -43,6 +44,11 @@ from geovr.cli import emit
 )
 @click.option("--experiment", default="geovr-eval", show_default=True)
 @click.option("--kfp-run-id", default="", help="tagged on the MLflow run")
+@click.option(
+    "--blank-frames",
+    is_flag=True,
+    help="answer with black frames instead of the video: the score without vision (not registrable)",
+)
 @click.option("--no-progress", is_flag=True, help="no progress bar on stderr")
 def evaluate(checkpoint, clips, targets, out, splits, no_progress, **options) -> None:
     """Answer the evaluation questions, score them (VSI-Bench rules), probe the geometry heads."""

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -70,8 +71,10 @@ def answer(
     max_new_tokens: int,
     max_side: int | None,
     progress: bool,
+    blank_frames: bool = False,
 ) -> list[dict[str, Any]]:
-    """Prediction rows (`id, clip_id, question_type, question, prediction, ground_truth`)."""
+    """Prediction rows (`id, clip_id, question_type, question, prediction, ground_truth`).
+    `blank_frames`: every frame black, same size, so only the pixels differ from a real run."""
     rows = []
     bar = tqdm(
         total=sum(len(q) for _, q in groups),
@@ -81,6 +84,8 @@ def answer(
     )
     for clip, questions in groups:
         frames = reader.get(clip["clip_id"])[0]["frames"]
+        if blank_frames:
+            frames = np.zeros_like(frames)
         for start in range(0, len(questions), QUESTIONS_PER_CALL):
             chunk = questions[start : start + QUESTIONS_PER_CALL]
             answers = generate_answers(
@@ -179,8 +184,14 @@ def run_evaluation(
     experiment: str = "geovr-eval",
     kfp_run_id: str = "",
     progress: bool = True,
+    blank_frames: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate `checkpoint` on the `splits` of the clip set; return the summary."""
+    """Evaluate `checkpoint` on the `splits` of the clip set; return the summary.
+
+    `blank_frames` answers every question with black frames instead of the video (VSI-Bench's
+    "vision disabled" comparison): the score a model reaches from the question and its priors
+    alone. Such metrics say `"blank_frames": true`, have no probes, and the registry refuses
+    them."""
     start = time.perf_counter()
     if not (Path(checkpoint) / "config.json").is_file():
         raise ArtifactError(f"{checkpoint} is not a checkpoint directory (no config.json)")
@@ -201,9 +212,10 @@ def run_evaluation(
         max_new_tokens=max_new_tokens,
         max_side=max_side,
         progress=progress,
+        blank_frames=blank_frames,
     )
     clip_probes, examples = [], []
-    if targets and geo.config.geometry:
+    if targets and geo.config.geometry and not blank_frames:
         clip_probes, examples = probe(
             geo,
             processor,
@@ -220,6 +232,7 @@ def run_evaluation(
         "probes": probe_metrics.aggregate(clip_probes),
         "counts": {"questions": len(rows), "clips": len(groups), "probed_clips": len(clip_probes)},
         "objectives": ",".join(geo.config.objectives),
+        "blank_frames": blank_frames,
     }
     out = Path(out)
     with atomic_dir(out) as staging:
@@ -242,6 +255,7 @@ def run_evaluation(
                     "splits": list(splits),
                     "max_questions": max_questions,
                     "max_new_tokens": max_new_tokens,
+                    "blank_frames": blank_frames,
                 },
                 inputs,
             ),

@@ -32,7 +32,13 @@ def log_evaluation(
         tags = {"kfp_run_id": kfp_run_id} if kfp_run_id else None
         with mlflow.start_run(tags=tags) as run:
             mlflow.log_metrics(flatten_metrics(metrics))
-            mlflow.log_params({"eval_set": metrics["eval_set"], "splits": metrics["splits"]})
+            mlflow.log_params(
+                {
+                    "eval_set": metrics["eval_set"],
+                    "splits": metrics["splits"],
+                    "blank_frames": metrics.get("blank_frames", False),
+                }
+            )
             for name in ("metrics.json", "report.html"):
                 mlflow.log_artifact(str(out / name))
         return {"online": True, "run_id": run.info.run_id}

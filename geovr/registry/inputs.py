@@ -131,6 +131,11 @@ def read_metrics(path: str | Path, eval_set: str | None = None) -> EvalMetrics:
         raise ArtifactError(f"metrics file {file} is not valid JSON: {e}") from e
     if not isinstance(tree, dict):
         raise ArtifactError(f"metrics file {file} must hold a JSON object")
+    if tree.get("blank_frames"):
+        raise ArtifactError(
+            f"metrics file {file} comes from an evaluation with blank frames (--blank-frames): "
+            "it scores the model without its video and cannot back a registration"
+        )
     values = {k: v for k, v in flatten_metrics(tree).items() if math.isfinite(v)}
     found = eval_set or tree.get("eval_set") or _eval_set_from_meta(file)
     return EvalMetrics(values=values, eval_set=None if found is None else _text(found))

@@ -52,12 +52,16 @@ def test_distributed_quick():
 
 
 def test_ablation_quick():
-    result = ablation.main(["--quick"])
+    result = ablation.main(["--quick", "--blank-frames"])
     assert set(result["vsi_overall"]) == {"sft", "geovr"}
     assert result["probes"]["sft"] == {} and "depth_absrel" in result["probes"]["geovr"]
     assert math.isfinite(result["geovr_minus_sft"])
+    for name, blank in result["blank_frames"].items():
+        gain = result["vsi_overall"][name]["mean"] - blank["vsi_overall"]["mean"]
+        assert blank["vision_gain"]["mean"] == pytest.approx(gain)
     rows = ablation.table(result).splitlines()
-    assert len(rows) == 4 and rows[2].startswith("| sft |") and rows[3].startswith("| geovr |")
+    assert len(rows) == 6 and rows[2].startswith("| sft |") and rows[4].startswith("| geovr |")
+    assert rows[3].startswith("| sft, blank frames |")
 
 
 def test_names_come_first_and_options_go_to_each_benchmark():

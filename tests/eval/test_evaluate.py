@@ -75,6 +75,7 @@ def test_evaluation_writes_every_output(data, geovr_checkpoint, tmp_path):
     assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', html)) >= 3
     assert not re.search(r'(src|href)="https?://', html), "the report must be self-contained"
     assert json.loads((out / "meta.json").read_text())["schema"] == "geovr.evaluation/1"
+    assert metrics["blank_frames"] is False
 
 
 def test_sft_checkpoint_has_no_probes_and_the_cli_prints_the_summary(data, tmp_path):
@@ -140,3 +141,36 @@ def test_a_failure_midway_leaves_no_partial_output(data, geovr_checkpoint, tmp_p
             progress=False,
         )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_blank_frames_answer_without_the_video_and_cannot_be_registered(
+    data, geovr_checkpoint, tmp_path, monkeypatch
+):
+    clips, targets = data
+    import geovr.eval.evaluate as evaluate
+    from geovr.errors import ArtifactError
+    from geovr.registry.inputs import read_metrics
+
+    seen = []
+
+    def recording(student, processor, frames, *args, **kwargs):
+        seen.append(frames)
+        return real(student, processor, frames, *args, **kwargs)
+
+    real = evaluate.generate_answers
+    monkeypatch.setattr(evaluate, "generate_answers", recording)
+    summary = run_evaluation(
+        str(geovr_checkpoint),
+        str(clips),
+        tmp_path / "blank",
+        targets=str(targets),
+        max_questions=3,
+        progress=False,
+        blank_frames=True,
+    )
+    metrics = json.loads((tmp_path / "blank" / "metrics.json").read_text())
+    assert summary["questions"] == 3 and metrics["blank_frames"] is True
+    assert seen and all(f.shape[0] > 0 and not f.any() for f in seen), "frames must be black"
+    assert metrics["probes"] == {}, "probes of black frames would mean nothing"
+    with pytest.raises(ArtifactError, match="blank frames"):
+        read_metrics(tmp_path / "blank")
