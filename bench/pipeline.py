@@ -88,13 +88,15 @@ def in_process_wall(params: dict) -> float:
     out = RESULTS / "in-process"
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
-    subprocess.run(
+    proc = subprocess.run(
         [sys.executable, "-m", "bench.in_process", json.dumps(params), str(out)],
         cwd=ROOT,
-        check=True,
         capture_output=True,
+        text=True,
         timeout=1800,
     )
+    if proc.returncode != 0:
+        raise SystemExit(f"the in-process baseline failed:\n{proc.stderr[-3000:]}")
     return time.perf_counter() - start
 
 
