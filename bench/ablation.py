@@ -129,15 +129,8 @@ def main(argv: list[str] | None = None) -> dict:
     for name in args.variants:
         runs[name] = [
             run_one(
-                clips,
-                targets,
-                VARIANTS[name],
-                seed,
-                args.steps,
-                args.batch,
-                args.lr,
-                args.student,
-                args.blank_frames,
+                clips, targets, VARIANTS[name], seed, args.steps, args.batch, args.lr, args.student,
+                blank_frames=args.blank_frames,
             )  # fmt: skip
             for seed in args.seeds
         ]
