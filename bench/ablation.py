@@ -72,12 +72,13 @@ def run_one(
         )
         metrics = json.loads((Path(tmp) / "eval" / "metrics.json").read_text())
         predictions = (Path(tmp) / "eval" / "predictions.jsonl").read_text().splitlines()
+        extra = {}
         if blank_frames:
             blank = Path(tmp) / "blank"
             run_evaluation(
                 train["checkpoint"], str(clips), blank, blank_frames=True, progress=False
             )
-            blank_vsi = json.loads((blank / "metrics.json").read_text())["vsi"]
+            extra["blank_frames"] = json.loads((blank / "metrics.json").read_text())["vsi"]
     questions = Counter(json.loads(line)["question_type"] for line in predictions)
     return {
         "questions_per_task": dict(sorted(questions.items())),
@@ -85,7 +86,7 @@ def run_one(
         "per_task": metrics["vsi"]["per_task"],
         "probes": metrics["probes"],
         "final_losses": train["final_losses"],
-        **({"blank_frames": blank_vsi} if blank_frames else {}),
+        **extra,
     }
 
 

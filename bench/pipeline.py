@@ -31,7 +31,7 @@ import time
 from datetime import datetime
 
 from bench.common import RESULTS, ROOT, write_result
-from pipelines.local_run import EMBEDDED_DEFAULTS, prepare_data
+from pipelines.local_run import local_params, prepare_data
 
 # Not anchored to line starts: parallel tasks' log lines can run into each other.
 EVENT = re.compile(
@@ -100,12 +100,11 @@ def in_process_wall(params: dict) -> float:
     return time.perf_counter() - start
 
 
-def pipeline_run(tracking_uri: str) -> tuple[float, float, str]:
+def pipeline_run() -> tuple[float, float, str]:
     """(pipeline wall s without the data preparation, data preparation s, kfp.local's log)."""
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "geovr", "pipeline", "run", "--runs-dir", str(RESULTS / "pipeline-runs"),
-         "--param", f"tracking_uri={tracking_uri}"],
+        [sys.executable, "-m", "geovr", "pipeline", "run", "--runs-dir", str(RESULTS / "pipeline-runs")],
         cwd=ROOT, capture_output=True, text=True, timeout=1800,
     )  # fmt: skip
     wall = time.perf_counter() - start
@@ -119,14 +118,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench pipeline")
     parser.add_argument("--repeats", type=int, default=1, help="rounds of pipeline + in-process")
     args = parser.parse_args(argv)
-    version = prepare_data(ROOT)
-    tracking_uri = f"sqlite:///{ROOT / 'mlflow.db'}"
-    params = {**EMBEDDED_DEFAULTS, "tracking_uri": tracking_uri, "data_repo": str(ROOT),
-              "data_rev": version["git_rev"]}  # fmt: skip
+    # what `geovr pipeline run` passes the pipeline, given to the in-process baseline too
+    params = local_params(ROOT, prepare_data(ROOT)["git_rev"])
     floor = import_floor()  # also warms the file cache for both runs
     pipeline_walls, in_process_walls = [], []
     for _ in range(args.repeats):
-        pipeline_wall, data_seconds, log = pipeline_run(tracking_uri)
+        pipeline_wall, data_seconds, log = pipeline_run()
         pipeline_walls.append(pipeline_wall)
         in_process_walls.append(in_process_wall(params))
     (RESULTS / "pipeline.log").write_text(log)

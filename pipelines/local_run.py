@@ -49,6 +49,13 @@ def prepare_data(repo: Path) -> dict:
     return {**version, "action": ensured["action"]}
 
 
+def local_params(repo: Path, git_rev: str, overrides: dict | None = None) -> dict:
+    """The pipeline parameters of a local run: the embedded defaults, MLflow in `repo`/mlflow.db,
+    `overrides`, and the data at `git_rev` of `repo`."""
+    return {**EMBEDDED_DEFAULTS, "tracking_uri": f"sqlite:///{repo / 'mlflow.db'}", **(overrides or {}),
+            "data_repo": str(repo), "data_rev": git_rev}
+
+
 def run_local(repo_root: str = ".", runs_dir: str = "runs", overrides: dict | None = None) -> dict:
     from kfp import local
 
@@ -60,9 +67,7 @@ def run_local(repo_root: str = ".", runs_dir: str = "runs", overrides: dict | No
     data_seconds = time.perf_counter() - start
     pipeline_root = (repo / runs_dir / "kfp").resolve()
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
-    tracking_uri = f"sqlite:///{repo / 'mlflow.db'}"
-    params = {**EMBEDDED_DEFAULTS, "tracking_uri": tracking_uri, **(overrides or {}),
-              "data_repo": str(repo), "data_rev": version["git_rev"]}
+    params = local_params(repo, version["git_rev"], overrides)
     result = geovr_pipeline(**params)
     evaluation = Path(result.outputs["evaluation"].path)
     metrics = json.loads((evaluation / "metrics.json").read_text())
