@@ -70,7 +70,7 @@ def distill(
     no_progress,
 ) -> None:
     """Teacher targets (pose, depth, metric scale, features) for every clip of a clip set."""
-    from geovr.teachers.distill import run_distill  # imports torch: only when this command runs
+    from geovr.teachers.distill import run_distill  # model teachers import torch: on use
 
     emit(
         run_distill(

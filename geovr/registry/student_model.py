@@ -2,7 +2,8 @@
 
 MLflow copies this file into every logged model and runs it at load time, so it imports
 only MLflow, transformers, torch and numpy, never `geovr`: a registered model loads in any
-process with those packages. The model's one artifact, `checkpoint`, is the Hugging Face
+process with those packages. MLflow also runs it when the model is logged, so torch and
+transformers are imported only when a model is loaded: registering stays a light process. The model's one artifact, `checkpoint`, is the Hugging Face
 directory exactly as training wrote it (plus the GeoVR heads and meta, which load ignores).
 
     model = mlflow.pyfunc.load_model("models:/geovr-student@champion")
@@ -20,8 +21,6 @@ from typing import Any
 
 import mlflow
 import numpy as np
-import torch
-import transformers
 from mlflow.pyfunc import PythonModel
 
 DEFAULT_MAX_NEW_TOKENS = 32
@@ -29,6 +28,8 @@ DEFAULT_MAX_NEW_TOKENS = 32
 
 def load_student(checkpoint_dir: str) -> tuple[Any, Any]:
     """(model, processor) of a Hugging Face directory with plain `from_pretrained`."""
+    import transformers
+
     config = transformers.AutoConfig.from_pretrained(checkpoint_dir)
     architecture = (config.architectures or ["AutoModelForCausalLM"])[0]
     model = getattr(transformers, architecture).from_pretrained(checkpoint_dir)
@@ -74,6 +75,8 @@ class GeoVRStudent(PythonModel):
         else:
             inputs = self.processor(text=[text], return_tensors="pt")
         max_new = int(item.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS)
+        import torch
+
         with torch.inference_mode():
             output = self.model.generate(**inputs, max_new_tokens=max_new, do_sample=False)
         new_tokens = output[:, inputs["input_ids"].shape[1]:]

@@ -29,7 +29,7 @@ from geovr.errors import GeoVRError
 from geovr.teachers.base import ClipRejected, GroundTruth, Targets, pool_2x2
 from geovr.teachers.pose import normalise_scene
 from geovr.teachers.scale import ScaleFit, fit_scale
-from geovr.teachers.torch_ops import resize_maps
+from geovr.teachers.torch_ops import inference, resize_maps, resolve_device
 
 INSTALL_HINT = "pip install depth-anything-3 (https://github.com/ByteDance-Seed/Depth-Anything-3)"
 DA3_GIANT_LAYERS = (18, 26, 32, 38)
@@ -64,8 +64,9 @@ class DA3Teacher:
         self.weights, self.metric_weights, self.input_size = weights, metric_weights, input_size
         self.block_ids = tuple(int(i) for i in layers)
         self.layers = tuple(str(i) for i in self.block_ids)
-        self.model = _load(weights, device)
-        self.metric_model = _load(metric_weights, device) if metric_weights else None
+        self.device = resolve_device(device)
+        self.model = _load(weights, self.device)
+        self.metric_model = _load(metric_weights, self.device) if metric_weights else None
 
     @property
     def config(self) -> dict[str, Any]:
@@ -81,8 +82,10 @@ class DA3Teacher:
         for model in (self.model, self.metric_model):
             if model is not None:
                 model.to(device)
+        self.device = device
         return self
 
+    @inference
     def targets(
         self,
         frames: np.ndarray,

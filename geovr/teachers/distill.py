@@ -15,7 +15,6 @@ parallel, each into its own directory; `geovr.teachers.merge.merge_targets` join
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 from collections import deque
@@ -26,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from geovr.artifacts import (
@@ -60,12 +58,6 @@ class ClipInput:
     frames: np.ndarray  # [T,H,W,3] uint8
     intrinsics: np.ndarray | None
     gt: GroundTruth | None
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def parse_shard_range(text: str | None, n_shards: int) -> slice:
@@ -131,16 +123,13 @@ def _prefetch(
             yield head, future.result()
 
 
-def compute_targets(teacher: Teacher, clip: ClipInput, device: str) -> Targets | str:
-    """Run the teacher on one clip; a rejection or bad output becomes a quarantine reason."""
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(torch.inference_mode())
-        if device.startswith("cuda"):
-            stack.enter_context(torch.autocast("cuda", dtype=torch.bfloat16))
-        try:
-            targets = teacher.targets(clip.frames, clip.intrinsics, clip.gt)
-        except ClipRejected as e:
-            return str(e)
+def compute_targets(teacher: Teacher, clip: ClipInput) -> Targets | str:
+    """Run the teacher on one clip; a rejection or bad output becomes a quarantine reason.
+    (Inference mode and precision are the teacher's: see `geovr.teachers.torch_ops.inference`.)"""
+    try:
+        targets = teacher.targets(clip.frames, clip.intrinsics, clip.gt)
+    except ClipRejected as e:
+        return str(e)
     return targets.problem() or targets
 
 
@@ -150,7 +139,6 @@ def distill(
     out_dir: str,
     shard_range: str | None = None,
     clips_per_shard: int = 16,
-    device: str = "cpu",
     progress: bool = True,
 ) -> dict[str, Any]:
     """Compute the missing targets of the selected clips into `out_dir`; returns the summary."""
@@ -174,7 +162,7 @@ def distill(
     )
     with bar:
         batch: list[tuple[str, Targets | str, ClipOutcome]] = []
-        for done, (row, result) in enumerate(_results(teacher, reader, pending, device, bar), 1):
+        for done, (row, result) in enumerate(_results(teacher, reader, pending, bar), 1):
             key, frames = keys[row["clip_id"]], len(row["frame_indices"])
             batch.append((key, result, outcome_for(row["clip_id"], result, frames)))
             # A chunk is written as soon as it is full: the unit of resume.
@@ -199,11 +187,11 @@ def distill(
 
 
 def _results(
-    teacher: Teacher, reader: ShardReader, rows: list[dict], device: str, bar: tqdm
+    teacher: Teacher, reader: ShardReader, rows: list[dict], bar: tqdm
 ) -> Iterator[tuple[dict, Targets | str]]:
     """(row, targets or quarantine reason) for each row, in order; ticks the progress bar."""
     for row, clip in _prefetch(rows, lambda r: load_clip(reader, r)):
-        result = clip if isinstance(clip, str) else compute_targets(teacher, clip, device)
+        result = clip if isinstance(clip, str) else compute_targets(teacher, clip)
         bar.update()
         yield row, result
 
@@ -286,11 +274,12 @@ def run_distill(
     options: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Build the teacher by name and run the stage (what the CLI and the KFP component call)."""
-    device = resolve_device(device)
+    """Build the teacher by name and run the stage (what the CLI and the KFP component call).
+    `device` "auto" is resolved by a teacher that runs a model; the oracle needs none."""
     kwargs = {**(options or {}), "batch_size": batch_size, "device": device}
     if weights:
         kwargs["weights"] = weights
     model = build_teacher(teacher, **kwargs)
-    summary = distill(clips, model, out, shard_range, clips_per_shard, device, progress)
-    return {**summary, "teacher": model.name, "teacher_hash": teacher_hash(model), "device": device}
+    summary = distill(clips, model, out, shard_range, clips_per_shard, progress)
+    return {**summary, "teacher": model.name, "teacher_hash": teacher_hash(model),
+            "device": getattr(model, "device", "cpu")}  # fmt: skip

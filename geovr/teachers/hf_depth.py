@@ -47,10 +47,12 @@ from geovr.teachers.scale import ScaleFit, fit_scale, lstsq_scale
 from geovr.teachers.torch_ops import (
     ensure_finite,
     frames_to_tensor,
+    inference,
     model_input_hw,
     normalize_imagenet,
     pool_patch_tokens,
     resize_maps,
+    resolve_device,
 )
 
 DEFAULT_WEIGHTS = "depth-anything/Depth-Anything-V2-Small-hf"
@@ -93,7 +95,7 @@ class DepthAnythingTeacher:
         )
         self.weights_id = weights_identity(weights)
         self.device = "cpu"
-        self.to(device)
+        self.to(resolve_device(device))
 
     @property
     def config(self) -> dict[str, Any]:
@@ -111,6 +113,7 @@ class DepthAnythingTeacher:
         self.device = device
         return self
 
+    @inference
     def targets(
         self,
         frames: np.ndarray,

@@ -1,6 +1,13 @@
-"""Small torch helpers shared by the model-based teachers (resizing, token pooling, checks)."""
+"""Small torch helpers shared by the model-based teachers (device, inference mode, resizing,
+token pooling, checks). The distill stage itself never imports torch: a model-free teacher
+(the oracle) runs without it."""
 
 from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -10,6 +17,28 @@ from geovr.teachers.base import ClipRejected
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; any other name as given."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def inference(targets: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorates a teacher's `targets`: no autograd, and bf16 autocast when the teacher's
+    `device` is CUDA (the backends' documented inference precision)."""
+
+    @functools.wraps(targets)
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(torch.inference_mode())
+            if str(self.device).startswith("cuda"):
+                stack.enter_context(torch.autocast("cuda", dtype=torch.bfloat16))
+            return targets(self, *args, **kwargs)
+
+    return run
 
 
 def model_input_hw(image_hw: tuple[int, int], longest: int, multiple: int = 28) -> tuple[int, int]:

@@ -32,9 +32,11 @@ from geovr.teachers.scale import ScaleFit, fit_scale
 from geovr.teachers.torch_ops import (
     ensure_finite,
     frames_to_tensor,
+    inference,
     model_input_hw,
     pool_patch_tokens,
     resize_maps,
+    resolve_device,
 )
 
 INSTALL_HINT = 'pip install "vggt @ git+https://github.com/facebookresearch/vggt"'
@@ -67,7 +69,7 @@ class VGGTTeacher:
         self.block_ids = tuple(int(i) for i in layers)
         self.layers = tuple(str(i) for i in self.block_ids)
         self.patch = 14
-        self.to(device)
+        self.to(resolve_device(device))
 
     @property
     def config(self) -> dict[str, Any]:
@@ -84,6 +86,7 @@ class VGGTTeacher:
         self.device = device
         return self
 
+    @inference
     def targets(
         self,
         frames: np.ndarray,

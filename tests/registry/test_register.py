@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import time
 
 import mlflow
@@ -57,6 +59,22 @@ def test_first_version_is_tagged_aliased_and_logged(tiny_checkpoint, sqlite_uri,
     assert run.data.tags["gate.decision"] == "promote"
     assert json.loads(run.data.params["gate.policy"])["floor"] == 30.0
     assert run.data.metrics["vsi.per_task.object_counting"] == 41.0
+
+
+def test_registering_does_not_import_torch(tiny_checkpoint, sqlite_uri, model_name, tmp_path):
+    """MLflow runs the pyfunc's code when it logs the model: torch and transformers must load
+    only with the model, or every register task pays their import (seconds)."""
+    metrics = write_metrics(tmp_path / "metrics.json", 40.0)
+    code = (
+        "import sys\n"
+        "from geovr.registry import register_checkpoint\n"
+        "result = register_checkpoint(*sys.argv[1:5])\n"
+        "assert result.version, result\n"
+        "heavy = sorted({'torch', 'transformers'} & set(sys.modules))\n"
+        "assert not heavy, heavy\n"
+    )
+    args = [str(tiny_checkpoint), str(metrics), model_name, sqlite_uri]
+    subprocess.run([sys.executable, "-c", code, *args], check=True, timeout=300, cwd=tmp_path)
 
 
 def test_below_floor_stays_challenger(tiny_checkpoint, sqlite_uri, model_name, tmp_path):

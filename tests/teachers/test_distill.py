@@ -104,6 +104,20 @@ def test_resume_after_kill_recomputes_no_finished_clip(tmp_path):
     assert len(TargetStore(str(out)).clip_ids()) == 6
 
 
+def test_oracle_distill_never_imports_torch(clipset, tmp_path):
+    """A model-free teacher's task starts without torch (seconds per pipeline task); device
+    "auto" is for teachers that place a model."""
+    code = (
+        "import sys\n"
+        "from geovr.teachers.distill import run_distill\n"
+        "s = run_distill(sys.argv[1], 'oracle', sys.argv[2], device='auto', progress=False)\n"
+        "assert (s['computed'], s['device']) == (5, 'cpu'), s\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    args = [str(clipset), str(tmp_path / "t")]
+    subprocess.run([sys.executable, "-c", code, *args], check=True, timeout=120)
+
+
 def test_nan_output_goes_to_quarantine(clipset, tmp_path):
     register_teacher("poisoned-oracle", PoisonedOracle)
     summary = run_distill(str(clipset), "poisoned-oracle", str(tmp_path / "t"), progress=False)

@@ -77,6 +77,16 @@ def test_without_ground_truth_pose_and_scale_are_masked(teacher, clip):
     assert t.problem() is None
 
 
+def test_the_model_runs_in_inference_mode_on_the_resolved_device(tiny_depth_anything, clip):
+    teacher = build_teacher("depth-anything", weights=str(tiny_depth_anything), input_size=56,
+                            device="auto")  # fmt: skip
+    assert teacher.device == "cpu"  # no GPU here
+    modes = []
+    teacher.model.register_forward_hook(lambda *_: modes.append(torch.is_inference_mode_enabled()))
+    teacher.targets(clip["frames"], clip["intrinsics"], gt_of(clip))
+    assert modes and all(modes)
+
+
 def test_distill_cache_round_trip(teacher, clipset, tmp_path):
     summary = distill(
         str(clipset), teacher, str(tmp_path / "targets"), clips_per_shard=2, progress=False
