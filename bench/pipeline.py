@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
         "orchestration_share": round(statistics.median(shares), 3),
         "orchestration_share_min": round(shares[0], 3),
         "orchestration_share_max": round(shares[-1], 3),
+        "orchestration_share_rounds": [round(share, 3) for share in shares],
         "orchestration_share_vs_library_seconds": round(1 - work / pipeline_walls[-1], 3),
         "goal": "<= 0.15",
     }
