@@ -10,6 +10,7 @@ objective; equal steps, batch, learning-rate schedule and data order per seed. R
 seeds) and the geometry probes. Every run is the real `geovr train` + `geovr evaluate`.
 `--blank-frames` scores every run a second time with black frames (VSI-Bench's vision-disabled
 comparison): the vision gain says how much of a score comes from the video at all.
+Each run's answers are kept in runs/bench/ablation[-TAG]-predictions/VARIANT-seedN.jsonl.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from bench.common import bench_data, write_result
+from bench.common import RESULTS, bench_data, write_result
 from geovr.eval.evaluate import run_evaluation
 from geovr.eval.vsi import task_question_count
 from geovr.train.run import run_training
@@ -44,6 +45,7 @@ def run_one(
     batch: int,
     lr: float,
     student: str,
+    keep_predictions: Path,
     blank_frames: bool = False,
 ) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
@@ -72,6 +74,8 @@ def run_one(
         )
         metrics = json.loads((Path(tmp) / "eval" / "metrics.json").read_text())
         predictions = (Path(tmp) / "eval" / "predictions.jsonl").read_text().splitlines()
+        keep_predictions.parent.mkdir(parents=True, exist_ok=True)
+        keep_predictions.write_text("\n".join(predictions) + "\n")
         extra = {}
         if blank_frames:
             blank = Path(tmp) / "blank"
@@ -124,6 +128,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         args.steps, args.seeds, args.scenes, args.variants = 2, [0], 6, ["sft", "geovr"]
     clips, targets, _ = bench_data(scenes=args.scenes, frames=args.frames)
+    name_of_result = f"ablation-{args.tag}" if args.tag else "ablation"
+    kept = RESULTS / f"{name_of_result}{'-quick' if args.quick else ''}-predictions"
     setup = {"steps": args.steps, "seeds": args.seeds, "scenes": args.scenes, "batch": args.batch,
              "lr": args.lr, "ranks": 1, "student": args.student, "frames": args.frames}  # fmt: skip
     runs: dict[str, list[dict]] = {}
@@ -131,12 +137,12 @@ def main(argv: list[str] | None = None) -> dict:
         runs[name] = [
             run_one(
                 clips, targets, VARIANTS[name], seed, args.steps, args.batch, args.lr, args.student,
-                blank_frames=args.blank_frames,
+                kept / f"{name}-seed{seed}.jsonl", blank_frames=args.blank_frames,
             )  # fmt: skip
             for seed in args.seeds
         ]
         result = summarise(setup, runs)
-        write_result(f"ablation-{args.tag}" if args.tag else "ablation", result, quick=args.quick)
+        write_result(name_of_result, result, quick=args.quick)
     print(table(result), file=sys.stderr)
     return result
 

@@ -3,7 +3,9 @@ finite result. No time or ratio threshold is asserted (that is what bench/README
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -52,7 +54,12 @@ def test_distributed_quick():
 
 
 def test_ablation_quick():
+    kept = ablation.RESULTS / "ablation-quick-predictions"
+    shutil.rmtree(kept, ignore_errors=True)
     result = ablation.main(["--quick", "--blank-frames"])
+    assert sorted(p.name for p in kept.iterdir()) == ["geovr-seed0.jsonl", "sft-seed0.jsonl"]
+    answers = [json.loads(line) for line in (kept / "sft-seed0.jsonl").read_text().splitlines()]
+    assert sum(result["runs"]["sft"][0]["questions_per_task"].values()) == len(answers)
     assert set(result["vsi_overall"]) == {"sft", "geovr"}
     assert result["probes"]["sft"] == {} and "depth_absrel" in result["probes"]["geovr"]
     assert math.isfinite(result["geovr_minus_sft"])
