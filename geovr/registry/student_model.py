@@ -3,8 +3,9 @@
 MLflow copies this file into every logged model and runs it at load time, so it imports
 only MLflow, transformers, torch and numpy, never `geovr`: a registered model loads in any
 process with those packages. MLflow also runs it when the model is logged, so torch and
-transformers are imported only when a model is loaded: registering stays a light process. The model's one artifact, `checkpoint`, is the Hugging Face
-directory exactly as training wrote it (plus the GeoVR heads and meta, which load ignores).
+transformers are imported only when a model is loaded: registering stays a light process.
+The model's one artifact, `checkpoint`, is the Hugging Face directory exactly as training
+wrote it (plus the GeoVR heads and meta, which load ignores).
 
     model = mlflow.pyfunc.load_model("models:/geovr-student@champion")
     model.predict([{"question": "How many chairs are in the room?"}])
@@ -61,6 +62,8 @@ class GeoVRStudent(PythonModel):
         self.model, self.processor = load_student(context.artifacts["checkpoint"])
 
     def _answer(self, item: dict[str, Any]) -> str:
+        import torch
+
         frames = item.get("frames")
         with_video = frames is not None
         if with_video and not hasattr(self.processor, "video_token"):
@@ -75,8 +78,6 @@ class GeoVRStudent(PythonModel):
         else:
             inputs = self.processor(text=[text], return_tensors="pt")
         max_new = int(item.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS)
-        import torch
-
         with torch.inference_mode():
             output = self.model.generate(**inputs, max_new_tokens=max_new, do_sample=False)
         new_tokens = output[:, inputs["input_ids"].shape[1]:]

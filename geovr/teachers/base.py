@@ -112,7 +112,9 @@ def _layer_order(name: str) -> tuple[int, str]:
 
 @runtime_checkable
 class Teacher(Protocol):
-    """What the distill stage needs from a teacher backend."""
+    """What the distill stage needs from a teacher backend. One that runs a model resolves the
+    device "auto" and runs `targets` in inference mode itself (`geovr.teachers.torch_ops`):
+    the stage never imports torch for a model-free teacher."""
 
     name: str
     layers: tuple[str, ...]  # feature layer names, in order
