@@ -23,7 +23,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from bench.common import RESULTS, bench_data, write_result
+from bench.common import RESULTS, bench_data, result_stem, write_result
 from geovr.eval.evaluate import run_evaluation
 from geovr.eval.vsi import task_question_count
 from geovr.train.run import run_training
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.steps, args.seeds, args.scenes, args.variants = 2, [0], 6, ["sft", "geovr"]
     clips, targets, _ = bench_data(scenes=args.scenes, frames=args.frames)
     name_of_result = f"ablation-{args.tag}" if args.tag else "ablation"
-    kept = RESULTS / f"{name_of_result}{'-quick' if args.quick else ''}-predictions"
+    kept = RESULTS / f"{result_stem(name_of_result, args.quick)}-predictions"
     setup = {"steps": args.steps, "seeds": args.seeds, "scenes": args.scenes, "batch": args.batch,
              "lr": args.lr, "ranks": 1, "student": args.student, "frames": args.frames}  # fmt: skip
     runs: dict[str, list[dict]] = {}

@@ -121,10 +121,15 @@ def interleaved(
     }
 
 
+def result_stem(name: str, quick: bool = False) -> str:
+    """NAME, or NAME-quick for smoke runs, which must not replace a result."""
+    return f"{name}-quick" if quick else name
+
+
 def write_result(name: str, result: dict[str, Any], quick: bool = False) -> Path:
-    """runs/bench/NAME.json (NAME-quick.json for smoke runs, which must not replace a result)."""
+    """runs/bench/NAME.json (NAME-quick.json for smoke runs)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}{'-quick' if quick else ''}.json"
+    path = RESULTS / f"{result_stem(name, quick)}.json"
     path.write_text(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")
     print(json.dumps({"benchmark": name, **result}, sort_keys=True, default=str))
     return path

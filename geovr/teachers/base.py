@@ -124,7 +124,9 @@ class Teacher(Protocol):
         """Everything that changes the targets (weights identity, sizes, layers), JSON-able."""
         ...
 
-    def to(self, device: str) -> Teacher: ...
+    def to(self, device: str) -> Teacher:
+        """Place the teacher on `device` ("auto": a GPU when one is visible)."""
+        ...
 
     def targets(
         self,

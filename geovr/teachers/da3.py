@@ -36,14 +36,14 @@ DA3_GIANT_LAYERS = (18, 26, 32, 38)
 METRIC_FOCAL_REFERENCE = 300.0  # DA3-METRIC: metres = raw * focal_px / 300
 
 
-def _load(weights: str, device: str):
+def _load(weights: str):
     try:
         from depth_anything_3.api import DepthAnything3
     except ImportError as e:
         raise GeoVRError(
             f"the da3 teacher needs the depth-anything-3 package: {INSTALL_HINT}"
         ) from e
-    return DepthAnything3.from_pretrained(weights).to(device).eval()
+    return DepthAnything3.from_pretrained(weights).eval()
 
 
 class DA3Teacher:
@@ -64,9 +64,9 @@ class DA3Teacher:
         self.weights, self.metric_weights, self.input_size = weights, metric_weights, input_size
         self.block_ids = tuple(int(i) for i in layers)
         self.layers = tuple(str(i) for i in self.block_ids)
-        self.device = resolve_device(device)
-        self.model = _load(weights, self.device)
-        self.metric_model = _load(metric_weights, self.device) if metric_weights else None
+        self.model = _load(weights)
+        self.metric_model = _load(metric_weights) if metric_weights else None
+        self.to(device)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -79,6 +79,7 @@ class DA3Teacher:
         }
 
     def to(self, device: str) -> DA3Teacher:
+        device = resolve_device(device)
         for model in (self.model, self.metric_model):
             if model is not None:
                 model.to(device)

@@ -95,7 +95,7 @@ class DepthAnythingTeacher:
         )
         self.weights_id = weights_identity(weights)
         self.device = "cpu"
-        self.to(resolve_device(device))
+        self.to(device)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -109,6 +109,7 @@ class DepthAnythingTeacher:
         }
 
     def to(self, device: str) -> DepthAnythingTeacher:
+        device = resolve_device(device)
         self.model.to(device)
         self.device = device
         return self

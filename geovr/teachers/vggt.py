@@ -69,7 +69,7 @@ class VGGTTeacher:
         self.block_ids = tuple(int(i) for i in layers)
         self.layers = tuple(str(i) for i in self.block_ids)
         self.patch = 14
-        self.to(resolve_device(device))
+        self.to(device)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -82,6 +82,7 @@ class VGGTTeacher:
         }
 
     def to(self, device: str) -> VGGTTeacher:
+        device = resolve_device(device)
         self.model.to(device)
         self.device = device
         return self
