@@ -2,6 +2,7 @@
 
     geovr distill --clips runs/clips --teacher oracle --out runs/targets
     geovr distill --clips C --teacher depth-anything --weights PATH_OR_HUB_ID --out T --shard-range 0:2
+    geovr distill --clips C --teacher vggt --scale-teacher da3-metric --out T   # the paper's pair
     geovr distill-merge --parts T0 T1 T2 --out runs/targets
 
 Each prints a one-line JSON summary last (clips computed / reused / quarantined, clips/s,
@@ -16,7 +17,7 @@ import click
 
 from geovr.cli import emit
 from geovr.errors import GeoVRError
-from geovr.teachers.base import teacher_names
+from geovr.teachers.base import scale_teacher_names, teacher_names
 
 
 def _options(pairs: tuple[str, ...]) -> dict:
@@ -44,6 +45,12 @@ def _options(pairs: tuple[str, ...]) -> dict:
 @click.option("--shard-range", help="START:END slice of the clip set's shards (parallel fan-out)")
 @click.option("--weights", help="teacher weights: local directory or hub id")
 @click.option(
+    "--scale-teacher",
+    help=f"metric-scale source paired with --teacher ({', '.join(scale_teacher_names())}); "
+    "default: ground-truth depth where the clip has it",
+)
+@click.option("--scale-weights", help="scale teacher weights: local directory or hub id")
+@click.option(
     "--batch-size",
     type=click.IntRange(min=1),
     default=8,
@@ -63,6 +70,8 @@ def distill(
     out,
     shard_range,
     weights,
+    scale_teacher,
+    scale_weights,
     batch_size,
     device,
     clips_per_shard,
@@ -76,7 +85,7 @@ def distill(
         run_distill(
             clips, teacher, out, shard_range=shard_range, weights=weights, batch_size=batch_size,
             device=device, clips_per_shard=clips_per_shard, options=_options(teacher_options),
-            progress=not no_progress,
+            progress=not no_progress, scale_teacher=scale_teacher, scale_weights=scale_weights,
         )
     )  # fmt: skip
 

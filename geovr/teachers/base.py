@@ -168,6 +168,12 @@ _REGISTRY: dict[str, Callable[..., Teacher] | str] = {
 }
 
 
+# Metric-scale sources (`--scale-teacher`): give the metric scale of a geometry teacher's depth.
+_SCALE_REGISTRY: dict[str, Callable[..., Any] | str] = {
+    "da3-metric": "geovr.teachers.metric_scale:DA3MetricScale",
+}
+
+
 def register_teacher(name: str, factory: Callable[..., Teacher] | str) -> None:
     """Add a backend: `factory(**options)` returns a Teacher."""
     _REGISTRY[name] = factory
@@ -177,17 +183,30 @@ def teacher_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def scale_teacher_names() -> list[str]:
+    return sorted(_SCALE_REGISTRY)
+
+
 def build_teacher(name: str, **options: Any) -> Teacher:
     """Construct a registered teacher; options go to its constructor (weights, batch_size, ...)."""
+    return _build(_REGISTRY, "teacher", name, options)
+
+
+def build_scale_teacher(name: str, **options: Any) -> Any:
+    """Construct a registered metric-scale source (geovr.teachers.pair.ScaleTeacher)."""
+    return _build(_SCALE_REGISTRY, "scale teacher", name, options)
+
+
+def _build(registry: dict, kind: str, name: str, options: dict[str, Any]) -> Any:
     try:
-        factory = _REGISTRY[name]
+        factory = registry[name]
     except KeyError:
-        raise GeoVRError(f"unknown teacher {name!r}; known: {', '.join(teacher_names())}") from None
+        raise GeoVRError(f"unknown {kind} {name!r}; known: {', '.join(sorted(registry))}") from None
     if isinstance(factory, str):
         module, attribute = factory.split(":")
         factory = getattr(importlib.import_module(module), attribute)
     try:
         inspect.signature(factory).bind(**options)  # a user error, unlike a TypeError inside
     except TypeError as e:
-        raise GeoVRError(f"teacher {name!r}: bad options {sorted(options)}: {e}") from e
+        raise GeoVRError(f"{kind} {name!r}: bad options {sorted(options)}: {e}") from e
     return factory(**options)

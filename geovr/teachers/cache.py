@@ -56,6 +56,7 @@ class ClipOutcome:
     raw_feature_bytes: int = 0  # float32 at the unpooled patch grid (2h x 2w)
     feature_shapes: dict[str, list[int]] | None = None  # layer -> [h, w, C] pooled
     reason: str | None = None  # quarantine reason; None if stored
+    scale_valid: bool = True  # stored targets with a metric scale (False: that loss is masked)
     entry: dict[str, Any] | None = None  # {shard (relative to TARGETS), offset, size}
 
 
@@ -70,6 +71,7 @@ def outcome_for(clip_id: str, result: Targets | str, frames: int) -> ClipOutcome
         feature_bytes=sum(f.size * 2 for f in feats),
         raw_feature_bytes=sum(f.size * 4 * FP32_BYTES for f in feats),
         feature_shapes={name: list(f.shape[1:]) for name, f in result.features.items()},
+        scale_valid=bool(result.scale_valid),
     )
 
 

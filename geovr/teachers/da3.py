@@ -5,16 +5,15 @@ adapter follows its documented `DepthAnything3.inference` API and has never run 
 
     pip install depth-anything-3        # or from github.com/ByteDance-Seed/Depth-Anything-3
     geovr distill --clips CLIPS --teacher da3 --weights depth-anything/DA3-GIANT \
-        -o metric_weights=depth-anything/DA3-METRIC-LARGE --out TARGETS
+        --scale-teacher da3-metric --out TARGETS
 
 Targets:
 - features: `export_feat_layers` 18/26/32/38 (DA3-GIANT, 1536-d), 2x2 pooled, float16;
 - pose_enc, depth, depth_conf: DA3's extrinsics (camera-from-world, OpenCV), intrinsics,
   depth and confidence, re-expressed in the first camera's frame at unit average point
   distance; depth/intrinsics resized from DA3's processing size to the stored frame size;
-- metric_scale: LS fit of ground-truth metric depth when the clip has it; otherwise, with
-  `metric_weights`, of DA3-METRIC's depth converted to metres as raw * focal / 300
-  (GEOVR_METHOD.md); otherwise scale_valid = False.
+- metric_scale: LS fit of ground-truth metric depth when the clip has it, else scale_valid =
+  False; `--scale-teacher da3-metric` (geovr.teachers.metric_scale) gives every clip one.
 """
 
 from __future__ import annotations
@@ -33,10 +32,10 @@ from geovr.teachers.torch_ops import inference, resize_maps, resolve_device
 
 INSTALL_HINT = "pip install depth-anything-3 (https://github.com/ByteDance-Seed/Depth-Anything-3)"
 DA3_GIANT_LAYERS = (18, 26, 32, 38)
-METRIC_FOCAL_REFERENCE = 300.0  # DA3-METRIC: metres = raw * focal_px / 300
 
 
-def _load(weights: str):
+def load_da3(weights: str):
+    """A DepthAnything3 model in eval mode (any-view or metric weights)."""
     try:
         from depth_anything_3.api import DepthAnything3
     except ImportError as e:
@@ -56,16 +55,14 @@ class DA3Teacher:
         weights: str = "depth-anything/DA3-GIANT",
         layers: Sequence[int] = DA3_GIANT_LAYERS,
         input_size: int = 504,
-        metric_weights: str | None = None,
         batch_size: int = 1,
         device: str = "cpu",
     ):
         # batch_size is unused: DA3 is multi-view, one clip per call.
-        self.weights, self.metric_weights, self.input_size = weights, metric_weights, input_size
+        self.weights, self.input_size = weights, input_size
         self.block_ids = tuple(int(i) for i in layers)
         self.layers = tuple(str(i) for i in self.block_ids)
-        self.model = _load(weights)
-        self.metric_model = _load(metric_weights) if metric_weights else None
+        self.model = load_da3(weights)
         self.to(device)
 
     @property
@@ -73,17 +70,13 @@ class DA3Teacher:
         return {
             "version": 1,
             "weights": self.weights,
-            "metric_weights": self.metric_weights,
             "input_size": self.input_size,
             "layers": list(self.layers),
         }
 
     def to(self, device: str) -> DA3Teacher:
-        device = resolve_device(device)
-        for model in (self.model, self.metric_model):
-            if model is not None:
-                model.to(device)
-        self.device = device
+        self.device = resolve_device(device)
+        self.model.to(self.device)
         return self
 
     @inference
@@ -109,7 +102,7 @@ class DA3Teacher:
             scene = normalise_scene(depth, k, np.asarray(pred.extrinsics, dtype=np.float64)[:, :3])
         except ValueError as e:
             raise ClipRejected(f"teacher depth: {e}") from e
-        fit = self._scale(frames, gt, scene.depth, conf, np.asarray(pred.intrinsics))
+        fit = fit_scale(gt.depth, scene.depth, conf=conf) if gt is not None else ScaleFit(0.0, 0)
         return Targets(
             pose_enc=scene.pose_enc,
             depth=scene.depth,
@@ -118,24 +111,6 @@ class DA3Teacher:
             depth_conf=np.minimum(conf, 65504.0).astype(np.float16),
             scale_valid=fit.valid,
         )
-
-    def _scale(
-        self,
-        frames: np.ndarray,
-        gt: GroundTruth | None,
-        depth_n: np.ndarray,
-        conf: np.ndarray,
-        proc_k: np.ndarray,
-    ) -> ScaleFit:
-        if gt is not None:
-            return fit_scale(gt.depth, depth_n, conf=conf)
-        if self.metric_model is None:
-            return ScaleFit(0.0, 0)
-        # Same processing size as the main model, so its focal (pixels) applies to this output.
-        pred = self.metric_model.inference(image=list(frames), process_res=self.input_size)
-        focal = proc_k[:, 0, 0][:, None, None]
-        metric = np.asarray(pred.depth) * focal / METRIC_FOCAL_REFERENCE
-        return fit_scale(_at_size(metric, depth_n.shape[1:]), depth_n, conf=conf)
 
 
 def _at_size(maps: Any, image_hw: tuple[int, int]) -> np.ndarray:

@@ -1,6 +1,7 @@
 """The distill stage: teacher targets for every clip of a clip set, cached and resumable.
 
     geovr distill --clips CLIPS --teacher oracle --out TARGETS [--shard-range 0:4] [--batch-size 8]
+    geovr distill --clips CLIPS --teacher vggt --scale-teacher da3-metric --out TARGETS   # the paper's pair
     geovr distill-merge --parts T0 T1 ... --out TARGETS
 
     summary = run_distill("runs/clips", "oracle", "runs/targets")
@@ -11,6 +12,8 @@ record location), quarantine.jsonl, and the chunk cache of geovr.teachers.cache.
 into the same TARGETS computes only clips without a finished chunk. `--shard-range` picks a
 slice of the clip set's shards (sorted by name) so several tasks (one GPU each) can run in
 parallel, each into its own directory; `geovr.teachers.merge.merge_targets` joins their outputs.
+Stored clips without a metric scale (their scale loss is masked) are counted in the summary and
+meta.json (`clips_without_scale`); a run where no stored clip has one fails, writing no meta.json.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from geovr.teachers.base import (
     GroundTruth,
     Targets,
     Teacher,
+    build_scale_teacher,
     build_teacher,
     teacher_hash,
 )
@@ -171,6 +175,7 @@ def distill(
                 batch = []
     seconds = time.perf_counter() - started
     outcomes = {row["clip_id"]: known[keys[row["clip_id"]]] for row in rows}
+    without_scale = _check_scale(teacher, out, outcomes)
     config = {"teacher": teacher.name, "teacher_config": teacher.config, "shard_range": shard_range}
     inputs = {
         "clips": sha256_file(f"{clips_dir}/manifest.jsonl"),
@@ -181,9 +186,25 @@ def distill(
         rows,
         keys,
         outcomes,
-        make_meta("targets", "distill", config, inputs, **_teacher_meta(teacher, thash)),
-    )
-    return summarise(out, outcomes, computed=len(pending), seconds=seconds)
+        make_meta("targets", "distill", config, inputs, **_teacher_meta(teacher, thash),
+                  clips_without_scale=without_scale),
+    )  # fmt: skip
+    summary = summarise(out, outcomes, computed=len(pending), seconds=seconds)
+    return {**summary, "clips_without_scale": without_scale}
+
+
+def _check_scale(teacher: Teacher, out: Path, outcomes: dict[str, ClipOutcome]) -> int:
+    """How many stored clips lack a metric scale; fails if all do (the scale objective would
+    be masked on every clip, silently)."""
+    stored = [o for o in outcomes.values() if o.entry is not None]
+    without = sum(not o.scale_valid for o in stored)
+    if stored and without == len(stored):
+        raise GeoVRError(
+            f"teacher {teacher.name!r}: none of the {len(stored)} stored clips got a metric scale "
+            "(no ground-truth depth and no scale teacher): pass --scale-teacher "
+            f"(e.g. da3-metric); {out} is left incomplete (no {META_FILE})"
+        )
+    return without
 
 
 def _results(
@@ -273,13 +294,23 @@ def run_distill(
     clips_per_shard: int = 16,
     options: dict[str, Any] | None = None,
     progress: bool = True,
+    scale_teacher: str | None = None,
+    scale_weights: str | None = None,
 ) -> dict[str, Any]:
     """Build the teacher by name and run the stage (what the CLI and the KFP component call).
-    `device` "auto" is resolved by a teacher that runs a model; the oracle needs none."""
+    `device` "auto" is resolved by a teacher that runs a model; the oracle needs none.
+    `scale_teacher` names a metric-scale source paired with it (geovr.teachers.pair)."""
+    if scale_weights and not scale_teacher:
+        raise GeoVRError("--scale-weights needs --scale-teacher")
     kwargs = {**(options or {}), "batch_size": batch_size, "device": device}
     if weights:
         kwargs["weights"] = weights
     model = build_teacher(teacher, **kwargs)
+    if scale_teacher:
+        from geovr.teachers.pair import TeacherPair
+
+        scale_kwargs = {"device": device, **({"weights": scale_weights} if scale_weights else {})}
+        model = TeacherPair(model, build_scale_teacher(scale_teacher, **scale_kwargs))
     summary = distill(clips, model, out, shard_range, clips_per_shard, progress)
     return {**summary, "teacher": model.name, "teacher_hash": teacher_hash(model),
             "device": getattr(model, "device", "cpu")}  # fmt: skip

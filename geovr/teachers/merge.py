@@ -64,7 +64,10 @@ def merge_targets(parts: Iterable[str], out: str) -> dict[str, Any]:
     inputs = {f"part{i}": m["config_hash"] for i, m in enumerate(metas)}
     extra = {k: first[k] for k in ("teacher", "teacher_hash", "layers")}
     shapes = next((m["feature_shapes"] for m in metas if m.get("feature_shapes")), {})
-    meta = make_meta("targets", "distill-merge", config, inputs, **extra)
+    without_scale = sum(m.get("clips_without_scale", 0) for m in metas)
+    meta = make_meta(
+        "targets", "distill-merge", config, inputs, **extra, clips_without_scale=without_scale
+    )
     write_meta(
         target,
         {**meta, "clips": len(index), "quarantined": len(quarantine), "feature_shapes": shapes},
@@ -75,6 +78,7 @@ def merge_targets(parts: Iterable[str], out: str) -> dict[str, Any]:
         "parts": len(parts),
         "clips": len(index),
         "quarantined": len(quarantine),
+        "clips_without_scale": without_scale,
         "seconds": round(time.perf_counter() - start, 3),
     }
 

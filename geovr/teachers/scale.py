@@ -2,8 +2,8 @@
 
     s = <m, d> / <d, d>     over the valid pixels (GEOVR_METHOD.md)
 
-Valid pixels: not sky, teacher confidence >= its median (over the clip), metric depth > 0.01,
-teacher depth > 1e-3, both finite. The student predicts s; metric depth = teacher depth * s.
+Valid pixels: not sky, teacher confidence >= its median over the clip's non-sky pixels (as
+DA3's own metric alignment does), metric depth > 0.01, teacher depth > 1e-3, both finite. The student predicts s; metric depth = teacher depth * s.
 
     fit = fit_scale(metric_depth, teacher_depth, conf=teacher_conf)
     fit.scale, fit.n_valid, fit.valid
@@ -42,15 +42,15 @@ def scale_fit_mask(
     mask &= (np.nan_to_num(metric) > MIN_METRIC_DEPTH) & (
         np.nan_to_num(teacher) > MIN_TEACHER_DEPTH
     )
+    not_sky = np.ones(mask.shape, bool) if sky is None else ~np.asarray(sky, dtype=bool)
+    mask &= not_sky
     if conf is not None:
         conf = np.asarray(conf, dtype=np.float64)
-        finite = np.isfinite(conf)
-        if finite.any():
-            mask &= finite & (conf >= np.median(conf[finite]))
+        usable = np.isfinite(conf) & not_sky  # sky confidence must not move the threshold
+        if usable.any():
+            mask &= usable & (conf >= np.median(conf[usable]))
         else:
             mask[:] = False
-    if sky is not None:
-        mask &= ~np.asarray(sky, dtype=bool)
     return mask
 
 

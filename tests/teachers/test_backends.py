@@ -12,8 +12,9 @@ import torch
 
 from geovr.errors import GeoVRError
 from geovr.teachers.base import GroundTruth, build_teacher
-from geovr.teachers.pose import average_point_distance, decode_pose, encode_pose
+from geovr.teachers.pose import average_point_distance, decode_pose
 
+from .fakes import install_da3, install_vggt
 from .synth import make_clip
 
 
@@ -24,40 +25,9 @@ def test_missing_package_gives_install_hint(name, module, monkeypatch):
         build_teacher(name)
 
 
-class FakeVGGT(torch.nn.Module):
-    """Aggregator tokens [1,S,5+P,2048] (value = block index), camera/depth heads."""
-
-    def __init__(self, clip):
-        super().__init__()
-        self.clip = clip
-
-    @classmethod
-    def from_pretrained(cls, weights):
-        return cls(FakeVGGT.clip)
-
-    def aggregator(self, images):
-        _, s, _, h, w = images.shape
-        p = (h // 14) * (w // 14)
-        return [torch.full((1, s, 5 + p, 2048), float(i)) for i in range(24)], 5
-
-    def camera_head(self, tokens):
-        c = self.clip
-        pose = encode_pose(c["extrinsics"], c["intrinsics"], c["depth"].shape[1:])
-        return [torch.from_numpy(pose)[None]]
-
-    def depth_head(self, tokens, images, patch_start):
-        depth = torch.from_numpy(self.clip["depth"] * 0.37)[None, ..., None]  # arbitrary scale
-        return depth, torch.ones(depth.shape[:-1])
-
-
 def test_vggt_adapter_against_a_fake(monkeypatch):
     clip = make_clip(2, hw=(56, 56))
-    FakeVGGT.clip = clip
-    module = types.ModuleType("vggt.models.vggt")
-    module.VGGT = FakeVGGT
-    monkeypatch.setitem(sys.modules, "vggt", types.ModuleType("vggt"))
-    monkeypatch.setitem(sys.modules, "vggt.models", types.ModuleType("vggt.models"))
-    monkeypatch.setitem(sys.modules, "vggt.models.vggt", module)
+    install_vggt(monkeypatch, [clip])
     teacher = build_teacher("vggt", input_size=56)
     with torch.inference_mode():
         t = teacher.targets(
@@ -97,10 +67,7 @@ def test_da3_adapter_against_a_fake(monkeypatch):
                 extrinsics=clip["extrinsics"], intrinsics=clip["intrinsics"] / [[2], [2], [1]], aux=aux,
             )  # fmt: skip
 
-    api = types.ModuleType("depth_anything_3.api")
-    api.DepthAnything3 = FakeDA3
-    monkeypatch.setitem(sys.modules, "depth_anything_3", types.ModuleType("depth_anything_3"))
-    monkeypatch.setitem(sys.modules, "depth_anything_3.api", api)
+    install_da3(monkeypatch, FakeDA3)
     t = build_teacher("da3").targets(clip["frames"])
     assert t.problem() is None and not t.scale_valid and t.depth.shape == (4, 56, 56)
     assert {k: v.shape for k, v in t.features.items()} == {

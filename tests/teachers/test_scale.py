@@ -47,3 +47,15 @@ def test_no_valid_pixel_gives_an_invalid_fit(depths):
     metric, teacher = depths
     fit = fit_scale(np.zeros_like(metric), teacher)
     assert (fit.scale, fit.n_valid, fit.valid) == (0.0, 0, False)
+
+
+def test_confidence_median_is_taken_over_non_sky_pixels(depths):
+    metric, teacher = depths
+    sky = np.zeros(metric.shape, bool)
+    sky[:, :6] = True  # 6 of 16 columns: sky, with the lowest confidence
+    conf = np.full(metric.shape, 2.0)
+    conf[:, :6], conf[:, 6:11] = 0.5, 1.0  # 5 non-sky columns below the non-sky median...
+    metric = np.where(conf == 1.0, metric * 7, metric)  # ...and wrong
+    # Over all pixels the median would be 1.0 and let the wrong columns in.
+    assert scale_fit_mask(metric, teacher, conf, sky).sum() == 3 * 16 * 5
+    assert fit_scale(metric, teacher, conf=conf, sky=sky).scale == pytest.approx(2.5, rel=1e-12)
