@@ -6,8 +6,8 @@ Thin by design: standard-library imports at module level (kfp aside); the bodies
 
     from components.distill.component import distill, distill_merge
     with dsl.ParallelFor(["0:8", "8:16"]) as shard_range:              # one GPU per task
-        task = distill(clips=ingest.outputs["clips"], teacher="vggt", shard_range=shard_range,
-                       weights="facebook/VGGT-1B", cache_dir="/mnt/geovr-cache/targets")
+        task = distill(clips=ingest.outputs["clips"], teacher="vggt", scale_teacher="da3-metric",
+                       shard_range=shard_range, cache_dir="/mnt/geovr-cache/targets")
         task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
     merged = distill_merge(parts=dsl.Collected(task.outputs["targets"]))
 """
@@ -30,8 +30,15 @@ def distill(
     batch_size: int = 8,
     device: str = "auto",
     cache_dir: str = "",
+    scale_teacher: str = "",
+    scale_weights: str = "",
+    teacher_options: str = "",
 ) -> NamedTuple("DistillOutputs", [("computed", int), ("reused", int), ("quarantined", int)]):
     """Targets for the clips in `shard_range` ("" = all) of the clip set.
+
+    `scale_teacher` ("" = ground truth where a clip has it) pairs a metric-scale source with
+    the teacher (the paper: vggt + da3-metric); `teacher_options` is a JSON object of the
+    teacher's constructor options (what `geovr distill -o KEY=VALUE` passes).
 
     `cache_dir` (optional, e.g. a mounted volume) makes the work survive retries and later
     runs: distill runs there (one subdirectory per shard range, so parallel tasks never share
@@ -40,21 +47,23 @@ def distill(
     import json
     from collections import namedtuple
 
-    from geovr.teachers.distill import run_distill
+    from geovr.teachers.distill import options_from_json, run_distill
     from geovr.teachers.merge import merge_targets
 
+    pair = f"{teacher}+{scale_teacher}" if scale_teacher else teacher
     work = targets.path
     if cache_dir:
-        work = f"{cache_dir.rstrip('/')}/{teacher}-{shard_range.replace(':', '-') or 'all'}"
+        work = f"{cache_dir.rstrip('/')}/{pair}-{shard_range.replace(':', '-') or 'all'}"
     summary = run_distill(
         clips.path, teacher, work, shard_range=shard_range or None, weights=weights or None,
-        batch_size=batch_size, device=device,
+        batch_size=batch_size, device=device, options=options_from_json(teacher_options),
+        scale_teacher=scale_teacher or None, scale_weights=scale_weights or None,
     )  # fmt: skip
     if cache_dir:
         merge_targets([work], targets.path)
     print(json.dumps(summary, sort_keys=True))
     targets.metadata.update(
-        {k: summary[k] for k in ("teacher", "teacher_hash", "clips", "quarantined")}
+        {k: summary[k] for k in ("teacher", "teacher_hash", "clips", "quarantined", "clips_without_scale")}
     )
     outputs = namedtuple("DistillOutputs", ["computed", "reused", "quarantined"])
     return outputs(summary["computed"], summary["reused"], summary["quarantined"])
@@ -72,7 +81,7 @@ def distill_merge(
 
     summary = merge_targets([part.path for part in parts], targets.path)
     print(json.dumps(summary, sort_keys=True))
-    targets.metadata.update({"clips": summary["clips"], "quarantined": summary["quarantined"]})
+    targets.metadata.update({k: summary[k] for k in ("clips", "quarantined", "clips_without_scale")})
     return summary["clips"]
 
 

@@ -24,17 +24,23 @@ def ingest(
     max_side: int = 504,
     min_valid_fraction: float = 0.5,
     clips_per_shard: int = 16,
+    sampling: str = "count",
+    fps: float = 2.0,
+    min_frames: int = 4,
+    max_frames: int = 32,
 ):
     """Write the clip set of the dataset `data` (docs/contracts.md sections 1 and 2) to
     `clips`; log the counts to `summary`. Fails, writing nothing, if fewer than
-    `min_valid_fraction` of the clips are valid."""
+    `min_valid_fraction` of the clips are valid. `sampling` "count" takes `frames` per clip,
+    "fps" the paper's `fps` frames per second within [`min_frames`, `max_frames`]."""
     import json
 
     from geovr.data.ingest import IngestConfig
     from geovr.data.ingest import ingest as run_ingest
 
     cfg = IngestConfig(frames=frames, max_side=max_side, min_valid_fraction=min_valid_fraction,
-                       clips_per_shard=clips_per_shard)
+                       clips_per_shard=clips_per_shard, sampling=sampling, fps=fps,
+                       min_frames=min_frames, max_frames=max_frames)
     result = run_ingest(data.path, clips.path, cfg)
     counts = ("clips_in", "valid", "quarantined", "qa_kept", "qa_dropped", "shards", "bytes_written")
     for name in counts:

@@ -1,12 +1,13 @@
 """The ingest stage: dataset directory (contracts section 1) -> clip set (section 2).
 
-Every clip's video is checked (validate.py), F frames are sampled uniformly and resized
-(sampling.py), its ground truth is checked and brought to the same frames and size; good
+Every clip's video is checked (validate.py), its frames are sampled uniformly (a fixed count,
+or the paper's 2 fps within 4..32 frames) and resized (sampling.py), its ground truth is checked and brought to the same frames and size; good
 clips go to shards + manifest.jsonl, every rejected input to quarantine.jsonl with its
 reason, and the QA of the valid clips to qa.jsonl. The clip set is built in a temporary
 directory and moved into place whole; the same inputs give the same bytes.
 
     geovr ingest --data data --out runs/clips --frames 16
+    geovr ingest --data data --out runs/clips --sampling fps --fps 2 --min-frames 4 --max-frames 32
     python -c "from geovr.data.ingest import IngestConfig, ingest; print(ingest('data', 'out', IngestConfig(frames=8)))"
 """
 
@@ -36,6 +37,7 @@ from geovr.artifacts import (
 )
 from geovr.data.layout import ClipSource, Dataset, Rejection, content_hash, load_dataset
 from geovr.data.sampling import (
+    fps_frame_count,
     resize_depth,
     resize_frames,
     sample_indices,
@@ -57,18 +59,24 @@ from geovr.errors import ArtifactError, GeoVRError
 MANIFEST_FILE = "manifest.jsonl"
 QA_FILE = "qa.jsonl"
 QUARANTINE_FILE = "quarantine.jsonl"
+SAMPLING_RULES = ("count", "fps")
+FPS_FIELDS = ("fps", "min_frames", "max_frames")  # used by the "fps" rule only
 
 
 @dataclass(frozen=True)
 class IngestConfig:
     """Everything that shapes the clip set (`workers` only changes the speed)."""
 
-    frames: int = 16  # frames sampled per clip
+    frames: int = 16  # frames sampled per clip by the "count" rule
     max_side: int = 504  # longest stored side (GeoVR feeds VGGT 504 px, a multiple of 28)
     min_valid_fraction: float = 0.5  # fail if fewer clips than this survive
     clips_per_shard: int = 16
     limits: VideoLimits = field(default_factory=VideoLimits)
     workers: int = 2  # decoding processes; 1 = in this process
+    sampling: str = "count"  # "count": `frames` per clip; "fps": `fps` per second, clamped
+    fps: float = 2.0  # the paper's rule: 2 fps, 4 to 32 frames
+    min_frames: int = 4
+    max_frames: int = 32
 
     def __post_init__(self) -> None:
         # 0 and 0.0 must hash alike in meta.json (the CLI passes floats, Python callers ints).
@@ -81,12 +89,39 @@ class IngestConfig:
             raise GeoVRError(f"--min-valid-fraction must be in [0, 1], got {self.min_valid_fraction}")
         if self.clips_per_shard < 1 or self.workers < 1:
             raise GeoVRError("--clips-per-shard and --workers must be >= 1")
+        self._check_sampling()
+
+    def _check_sampling(self) -> None:
+        object.__setattr__(self, "fps", float(self.fps))  # 2 and 2.0 hash alike
+        if self.sampling not in SAMPLING_RULES:
+            raise GeoVRError(f"--sampling {self.sampling!r}: choose {' or '.join(SAMPLING_RULES)}")
+        if not 0 < self.fps < float("inf"):
+            raise GeoVRError(f"--fps must be a positive number, got {self.fps}")
+        if not 2 <= self.min_frames <= self.max_frames:
+            raise GeoVRError(f"need 2 <= --min-frames <= --max-frames, got {self.min_frames} "
+                             f"and {self.max_frames}")
+
+    def sampling_record(self) -> dict[str, Any]:
+        """The rule that picks a clip's frames, as its manifest row records it."""
+        if self.sampling == "count":
+            return {"rule": "count", "frames": self.frames}
+        return {"rule": "fps", **{name: getattr(self, name) for name in FPS_FIELDS}}
+
+    def frame_indices(self, n_frames: int, video_fps: float) -> list[int]:
+        count = self.frames
+        if self.sampling == "fps":
+            count = fps_frame_count(n_frames, video_fps, self.fps, self.min_frames, self.max_frames)
+        return sample_indices(n_frames, count)
 
     def recorded(self) -> dict[str, Any]:
         """The config as written to meta.json and hashed: without `workers`, so that the
         output bytes do not depend on how many processes decoded them."""
         config = asdict(self)
         del config["workers"]
+        # Only the chosen rule's fields: a "count" clip set's config (and hash) is as before.
+        unused = FPS_FIELDS + ("sampling",) if self.sampling == "count" else ("frames",)
+        for name in unused:
+            del config[name]
         return config
 
 
@@ -116,8 +151,11 @@ class Counts:
 def _sample_clip(clip: ClipSource, cfg: IngestConfig, sha256: str) -> tuple[dict, dict]:
     """Check, sample and resize one clip; returns (arrays, manifest row) or raises Rejected."""
     video = clip.video
-    info = check_video(video.path, video.rel, cfg.limits, cfg.frames)
-    indices = sample_indices(info.n_frames, cfg.frames)
+    fps_rule = cfg.sampling == "fps"
+    info = check_video(video.path, video.rel, cfg.limits, 2 if fps_rule else cfg.frames)
+    if fps_rule and info.n_frames < cfg.min_frames:
+        raise Rejected(video.rel, f"{info.n_frames} frames, fewer than --min-frames {cfg.min_frames}")
+    indices = cfg.frame_indices(info.n_frames, info.fps)
     gt = load_ground_truth(clip.gt.path, clip.gt.rel, info, indices) if clip.gt else None
     if clip.scene:
         check_scene(clip.scene.path, clip.scene.rel, clip.clip_id)
@@ -139,7 +177,7 @@ def _sample_clip(clip: ClipSource, cfg: IngestConfig, sha256: str) -> tuple[dict
         "fps": round(info.fps, 6), "n_frames": info.n_frames, "frame_indices": indices,
         # Nominal presentation times (index / fps): exact for the constant-rate videos
         # this pipeline writes and reads, and independent of container timestamp quirks.
-        "timestamps": [round(i / info.fps, 6) for i in indices],
+        "timestamps": [round(i / info.fps, 6) for i in indices], "sampling": cfg.sampling_record(),
         "width": size[0], "height": size[1], "src_width": info.width, "src_height": info.height,
         "has_gt": gt is not None,
     }  # fmt: skip

@@ -2,12 +2,15 @@
 brought to the same frames and size.
 
     idx = sample_indices(n_frames=300, count=16)   # first and last frame included
+    fps_frame_count(n_frames=300, video_fps=30, fps=2, min_frames=4, max_frames=32)  # 20 (10 s)
     w, h = target_size(1920, 1080, max_side=504)     # (504, 282): aspect kept, even sides
     frames = resize_frames(frames, (w, h)); depth = resize_depth(depth, (w, h))
     k = scale_intrinsics(k, src=(1920, 1080), dst=(w, h))
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from PIL import Image
@@ -24,6 +27,16 @@ def sample_indices(n_frames: int, count: int) -> list[int]:
         raise ValueError(f"need 2 <= count <= n_frames, got count={count}, n_frames={n_frames}")
     span, steps = n_frames - 1, count - 1
     return [(2 * i * span + steps) // (2 * steps) for i in range(count)]
+
+
+def fps_frame_count(n_frames: int, video_fps: float, fps: float, min_frames: int,
+                    max_frames: int) -> int:
+    """The paper's frame count: `fps` frames per second of the clip (round half up), clamped to
+    [min_frames, max_frames] and to the frames the clip has. They are then spread like
+    `sample_indices` (both ends kept), so the interval is about 1 / fps, wider when the clip
+    hit `max_frames` and narrower when it hit `min_frames`."""
+    wanted = math.floor(n_frames / video_fps * fps + 0.5)
+    return min(max(wanted, min_frames), max_frames, n_frames)
 
 
 def target_size(width: int, height: int, max_side: int) -> tuple[int, int]:

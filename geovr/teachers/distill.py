@@ -18,6 +18,7 @@ meta.json (`clips_without_scale`); a run where no stored clip has one fails, wri
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections import deque
@@ -281,6 +282,19 @@ def summarise(
         "raw_fp32_feature_bytes_per_frame": round(raw_bytes / frames, 1) if frames else 0,
         "feature_cache_ratio": round(feature_bytes / raw_bytes, 4) if raw_bytes else 0,
     }
+
+
+def options_from_json(text: str) -> dict[str, Any]:
+    """Teacher options given as one JSON object (the pipeline's `teacher_options`); "" = none."""
+    if not text.strip():
+        return {}
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise GeoVRError(f"teacher options {text!r}: not JSON ({e.msg})") from None
+    if not isinstance(options, dict):
+        raise GeoVRError(f"teacher options {text!r}: expected a JSON object, e.g. {{\"input_size\": 518}}")
+    return options
 
 
 def run_distill(

@@ -205,6 +205,7 @@ def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dic
     params = {
         **cfg.to_dict(),
         **{f"task.{k}": v for k, v in (task_config.to_dict() if task_config else {}).items()},
+        **(task_config.tracking_params() if hasattr(task_config, "tracking_params") else {}),
     }
     tags = {"kfp_run_id": cfg.kfp_run_id} if cfg.kfp_run_id else None
     tracker = Tracker(

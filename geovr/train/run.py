@@ -85,7 +85,11 @@ def checkpoint_meta(
     if options["targets"]:
         targets = read_meta(options["targets"], "targets")
         inputs["targets"] = config_hash(targets)
-        teacher = {"name": targets["teacher"], "hash": targets.get("teacher_hash", "")}
+        teacher = {
+            "name": targets["teacher"],
+            "hash": targets.get("teacher_hash", ""),
+            "clips_without_scale": targets.get("clips_without_scale", 0),
+        }
     config = {
         "task": dict(options),
         "train": {k: v for k, v in cfg.to_dict().items() if k != "tracking_uri"},

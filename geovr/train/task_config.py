@@ -55,3 +55,9 @@ class GeoVRTaskConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def tracking_params(self) -> dict[str, Any]:
+        """MLflow params beside the config: the targets' teacher record (name, hash, and how many
+        clips have no metric scale, i.e. a masked scale loss)."""
+        teacher = (self.checkpoint_meta or {}).get("teacher")
+        return {f"teacher.{k}": v for k, v in teacher.items()} if isinstance(teacher, dict) else {}

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import torch
+from mlflow import MlflowClient
 from safetensors.torch import load_file
 
 from geovr.errors import GeoVRError
@@ -39,6 +40,7 @@ def _weights(checkpoint) -> dict[str, torch.Tensor]:
 def test_two_ranks_train_all_objectives_and_write_the_checkpoint_contract(
     geovr_data, tmp_path, parallelism
 ):
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     summary = _train(
         geovr_data,
         tmp_path,
@@ -47,8 +49,12 @@ def test_two_ranks_train_all_objectives_and_write_the_checkpoint_contract(
         parallelism=parallelism,
         gradient_checkpointing=True,
         data_version={"dvc_md5": "abc.dir", "git_rev": "deadbeef"},
+        tracking_uri=tracking,
     )
     assert summary["world_size"] == 2 and summary["steps"] == 3
+    params = MlflowClient(tracking_uri=tracking).get_run(summary["mlflow_run_id"]).data.params
+    # the targets' teacher and its count of clips whose scale loss is masked, as run params
+    assert (params["teacher.name"], params["teacher.clips_without_scale"]) == ("oracle", "0")
     assert set(summary["final_losses"]) == {"lm", "cam", "depth", "scale", "distill", "total"}
     assert all(torch.isfinite(torch.tensor(v)) for v in summary["final_losses"].values())
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-2", "step-3"]
