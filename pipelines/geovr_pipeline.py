@@ -50,10 +50,17 @@ def geovr_pipeline(
     dvc_remote: str = "s3",
     dvc_jobs: int = 8,
     frames: int = 16,
+    sampling: str = "count",
+    sampling_fps: float = 2.0,
+    min_frames: int = 4,
+    max_frames: int = 32,
     max_side: int = 504,
     min_valid_fraction: float = 0.5,
     teacher: str = "oracle",
     teacher_weights: str = "",
+    teacher_options: str = "",
+    scale_teacher: str = "",
+    scale_teacher_weights: str = "",
     distill_tasks: int = 4,
     student: str = "Qwen/Qwen3-VL-2B-Instruct",
     objectives: str = "lm,cam,depth,scale,distill",
@@ -82,11 +89,18 @@ def geovr_pipeline(
         data_rev: git revision of the data; a branch makes scheduled runs take the newest data.
         dvc_remote: DVC remote to download from ("" = the repository's default remote).
         dvc_jobs: parallel DVC downloads.
-        frames: frames sampled per clip.
+        frames: frames sampled per clip when sampling is "count".
+        sampling: frame sampling: count (frames per clip) or fps (the paper's: sampling_fps frames per second, min_frames..max_frames).
+        sampling_fps: frames per second of video when sampling is "fps".
+        min_frames: fewest frames per clip when sampling is "fps" (shorter clips are quarantined).
+        max_frames: most frames per clip when sampling is "fps".
         max_side: longest side of the stored frames in pixels.
         min_valid_fraction: ingest fails if fewer clips than this survive validation.
         teacher: 3D teacher: oracle (ground truth), depth-anything, vggt, da3.
         teacher_weights: local path or hub id of the teacher weights ("" = the teacher's default).
+        teacher_options: teacher constructor options as a JSON object, e.g. {"input_size": 518} ("" = none).
+        scale_teacher: metric-scale teacher paired with the teacher: da3-metric (the paper's, with vggt), or "" = ground-truth depth where a clip has it.
+        scale_teacher_weights: local path or hub id of the scale teacher weights ("" = its default).
         distill_tasks: parallel distill tasks (one GPU each on a cluster).
         student: base student: a hub id, a path, or tiny[:family] (offline, random init).
         objectives: training objectives, a subset of lm,cam,depth,scale,distill (lm alone = SFT baseline).
@@ -109,10 +123,13 @@ def geovr_pipeline(
         promotion_policy: promotion gate policy as JSON ("" = defaults: beat the champion on VSI overall).
     """
     data = fetch_data(data_repo=data_repo, data_rev=data_rev, dvc_remote=dvc_remote, jobs=dvc_jobs)
-    clips = ingest(data=data.outputs["data"], frames=frames, max_side=max_side, min_valid_fraction=min_valid_fraction)
+    clips = ingest(data=data.outputs["data"], frames=frames, max_side=max_side, min_valid_fraction=min_valid_fraction,
+                   sampling=sampling, fps=sampling_fps, min_frames=min_frames, max_frames=max_frames)
     plan = plan_shard_ranges(clips=clips.outputs["clips"], tasks=distill_tasks)
     with dsl.ParallelFor(plan.output) as shard_range:
-        part = distill(clips=clips.outputs["clips"], teacher=teacher, weights=teacher_weights, shard_range=shard_range)
+        part = distill(clips=clips.outputs["clips"], teacher=teacher, weights=teacher_weights, shard_range=shard_range,
+                       teacher_options=teacher_options, scale_teacher=scale_teacher,
+                       scale_weights=scale_teacher_weights)
         on_gpu_nodes(with_cluster_env(part), DISTILL_GPUS)
     targets = distill_merge(parts=dsl.Collected(part.outputs["targets"]))
     trained = train(

@@ -49,7 +49,9 @@ def test_dag_order_and_parameter_defaults():
     defaults = {name: p.get("defaultValue") for name, p in params.items()}
     assert defaults == {
         "data_repo": None, "data_rev": "main", "dvc_remote": "s3", "dvc_jobs": 8, "frames": 16,
+        "sampling": "count", "sampling_fps": 2.0, "min_frames": 4, "max_frames": 32,
         "max_side": 504, "min_valid_fraction": 0.5, "teacher": "oracle", "teacher_weights": "",
+        "teacher_options": "", "scale_teacher": "", "scale_teacher_weights": "",
         "distill_tasks": 4, "student": "Qwen/Qwen3-VL-2B-Instruct", "objectives": "lm,cam,depth,scale,distill",
         "loss_weights": "cam=2.5,depth=1.0,scale=1.0,distill=1.0", "steps": 2000, "batch_size": 1, "grad_accum": 8,
         "lr_model": 2e-5, "lr_heads": 1e-4,
@@ -88,3 +90,22 @@ def test_local_run_from_a_fresh_clone(tmp_path):
 
     version = MlflowClient(registered["tracking_uri"]).get_model_version(registered["model"], "1")
     assert version.tags["data.dvc_md5"] == expected_md5
+
+
+def test_teacher_pair_and_frame_sampling_are_pipeline_parameters():
+    """The paper's setting is reachable from the UI: teacher + scale teacher (+ options) reach
+    every distill task, the frame-sampling rule reaches ingest."""
+    spec, _platform = yaml.safe_load_all(GOLDEN.read_text())
+    tasks = spec["root"]["dag"]["tasks"]
+    loop = next(name for name in tasks if name.startswith("for-loop"))
+    distill = spec["components"][f"comp-{loop}"]["dag"]["tasks"]["distill"]["inputs"]["parameters"]
+    ingest = tasks["ingest"]["inputs"]["parameters"]
+
+    def source(param):
+        return param["componentInputParameter"].removeprefix("pipelinechannel--")
+
+    assert {k: source(distill[k]) for k in ("teacher", "scale_teacher", "scale_weights", "teacher_options")} == {
+        "teacher": "teacher", "scale_teacher": "scale_teacher", "scale_weights": "scale_teacher_weights",
+        "teacher_options": "teacher_options"}
+    assert {k: source(ingest[k]) for k in ("sampling", "fps", "min_frames", "max_frames")} == {
+        "sampling": "sampling", "fps": "sampling_fps", "min_frames": "min_frames", "max_frames": "max_frames"}

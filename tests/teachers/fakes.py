@@ -19,6 +19,8 @@ import torch
 
 from geovr.teachers.pose import encode_pose
 
+from .fake_packages.depth_anything_3.api import DepthAnything3
+
 
 class FakeVGGT(torch.nn.Module):
     """Tokens hold their block index; pose and depth (x 0.37, an arbitrary scale) come from the
@@ -51,21 +53,11 @@ class FakeVGGT(torch.nn.Module):
         return depth, torch.from_numpy(conf)[None]
 
 
-class FakeDA3Metric:
+class FakeDA3Metric(DepthAnything3):
     """DA3-METRIC: the metric depth and sky map of the clip in `FakeDA3Metric.outputs` keyed by
     its frames' bytes (raw = metres * 300 / focal, at the processing size)."""
 
     outputs: dict[bytes, types.SimpleNamespace] = {}
-
-    @classmethod
-    def from_pretrained(cls, weights):
-        return cls()
-
-    def to(self, device):
-        return self
-
-    def eval(self):
-        return self
 
     def inference(self, image, process_res, export_feat_layers=()):
         return self.outputs[np.stack(image).tobytes()]

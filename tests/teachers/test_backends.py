@@ -14,6 +14,7 @@ from geovr.errors import GeoVRError
 from geovr.teachers.base import GroundTruth, build_teacher
 from geovr.teachers.pose import average_point_distance, decode_pose
 
+from .fake_packages.depth_anything_3.api import DepthAnything3
 from .fakes import install_da3, install_vggt
 from .synth import make_clip
 
@@ -45,17 +46,7 @@ def test_vggt_adapter_against_a_fake(monkeypatch):
 def test_da3_adapter_against_a_fake(monkeypatch):
     clip = make_clip(5, hw=(56, 56))
 
-    class FakeDA3:
-        @classmethod
-        def from_pretrained(cls, weights):
-            return cls()
-
-        def to(self, device):
-            return self
-
-        def eval(self):
-            return self
-
+    class FakeDA3(DepthAnything3):
         def inference(self, image, process_res, export_feat_layers=()):
             n = len(image)
             aux = {

@@ -5,6 +5,8 @@ ranges (ParallelFor), the merge joins them; a second run reuses the cache direct
     .venv/bin/pytest -q components/distill
 """
 
+import os
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
@@ -63,3 +65,28 @@ def test_fan_out_merge_and_cache_reuse(tmp_path, monkeypatch):
     assert [
         p.joinpath("index.json").stat().st_mtime_ns for p in chunks
     ] == stamps  # nothing recomputed
+
+
+FAKE_PACKAGES = Path(__file__).resolve().parents[3] / "tests" / "teachers" / "fake_packages"
+
+
+@dsl.pipeline(name="distill-pair")
+def distill_pair(clips_uri: str) -> dsl.Dataset:
+    clips = dsl.importer(artifact_uri=clips_uri, artifact_class=dsl.Dataset)
+    task = distill(clips=clips.output, teacher="oracle", scale_teacher="da3-metric",
+                   scale_weights="fake/DA3METRIC", teacher_options='{"n_freq": 2}')
+    task.set_caching_options(False)
+    return task.outputs["targets"]
+
+
+def test_scale_teacher_and_teacher_options_reach_the_stage(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # the task's subprocess imports the stand-in depth-anything-3 package (a flat world)
+    monkeypatch.setenv("PYTHONPATH", f"{FAKE_PACKAGES}:{os.environ.get('PYTHONPATH', '')}")
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
+    clips = write_clipset(tmp_path / "clips", {f"c{i}": make_clip(i, frames=2) for i in range(2)})
+
+    targets = distill_pair(clips_uri=str(clips)).output
+    assert (targets.metadata["teacher"], targets.metadata["clips_without_scale"]) == ("oracle+da3-metric", 0)
+    store = TargetStore(targets.path)
+    assert store.get("c0").features["4"].shape[-1] == 8 + 6 * 2  # n_freq=2 reached the oracle
