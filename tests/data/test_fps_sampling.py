@@ -8,6 +8,7 @@ the rule and the timestamps, and training examples carry those timestamps.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -96,3 +97,23 @@ def test_training_examples_carry_the_recorded_timestamps(dataset, tmp_path):
         shown = [float(t) for t in re.findall(r"<([\d.]+) seconds>", text)]
         expected = rows[item.clip["clip_id"]]["timestamps"]
         assert shown == pytest.approx(expected, abs=0.051)  # Qwen3-VL prints 1 decimal
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_batch_of_clips_with_different_frame_counts_trains(dataset, tmp_path):
+    """The fps rule gives clips 4, 6 and 8 frames; oracle distill and a real torchrun step
+    take them in one batch."""
+    from geovr.teachers.distill import run_distill
+    from geovr.train.run import run_training
+
+    cfg = IngestConfig(sampling="fps", fps=2, min_frames=4, max_frames=8, max_side=32, workers=1)
+    clips, targets = tmp_path / "clips", tmp_path / "targets"
+    ingest(dataset, clips, cfg, progress=False)
+    assert sorted(len(r["frame_indices"]) for r in read_jsonl(clips / "manifest.jsonl")) == [4, 6, 8]
+    assert run_distill(str(clips), "oracle", str(targets), progress=False)["quarantined"] == 0
+    summary = run_training(str(clips), str(targets), tmp_path / "train", nproc=1, steps=1,
+                           batch_size=3, lr_model=1e-3, lr_heads=1e-3, num_workers=0, timeout=600)
+    assert summary["steps"] == 1
+    assert set(summary["final_losses"]) == {"lm", "cam", "depth", "scale", "distill", "total"}
+    assert all(math.isfinite(v) for v in summary["final_losses"].values())
