@@ -54,6 +54,7 @@ from geovr.teachers.base import (
 )
 from geovr.teachers.cache import ClipOutcome, TargetCache, cache_key, outcome_for
 from geovr.teachers.merge import QUARANTINE_FILE
+from geovr.teachers.pair import TeacherPair
 
 PREFETCH = 2  # clips loaded ahead in a background thread while the teacher runs
 
@@ -200,10 +201,11 @@ def _check_scale(teacher: Teacher, out: Path, outcomes: dict[str, ClipOutcome]) 
     stored = [o for o in outcomes.values() if o.entry is not None]
     without = sum(not o.scale_valid for o in stored)
     if stored and without == len(stored):
+        why = ("no pixel passed the scale fit" if isinstance(teacher, TeacherPair)
+               else "no ground-truth depth and no --scale-teacher, e.g. da3-metric")
         raise GeoVRError(
             f"teacher {teacher.name!r}: none of the {len(stored)} stored clips got a metric scale "
-            "(no ground-truth depth and no scale teacher): pass --scale-teacher "
-            f"(e.g. da3-metric); {out} is left incomplete (no {META_FILE})"
+            f"({why}); {out} is left incomplete (no {META_FILE})"
         )
     return without
 
@@ -321,8 +323,6 @@ def run_distill(
         kwargs["weights"] = weights
     model = build_teacher(teacher, **kwargs)
     if scale_teacher:
-        from geovr.teachers.pair import TeacherPair
-
         scale_kwargs = {"device": device, **({"weights": scale_weights} if scale_weights else {})}
         model = TeacherPair(model, build_scale_teacher(scale_teacher, **scale_kwargs))
     summary = distill(clips, model, out, shard_range, clips_per_shard, progress)

@@ -99,3 +99,14 @@ def test_without_any_metric_scale_distill_fails_naming_the_teacher(paired, tmp_p
     err = capsys.readouterr().err.strip()
     assert "teacher 'vggt'" in err and "--scale-teacher" in err and len(err.splitlines()) == 1
     assert not (out / META_FILE).exists()
+
+
+def test_a_pair_whose_every_clip_is_sky_fails_naming_the_pair(paired, tmp_path, capsys):
+    root, clips = paired
+    FakeDA3Metric.outputs = {c["frames"].tobytes(): da3_metric_output(c, all_sky=True)
+                             for c in clips.values()}  # fmt: skip
+    out = tmp_path / "targets"
+    assert main(distill_args(root, out, "--scale-teacher", "da3-metric")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "teacher 'vggt+da3-metric': none of the 3 stored clips got a metric scale" in err
+    assert not (out / META_FILE).exists()
