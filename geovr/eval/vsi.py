@@ -201,8 +201,26 @@ def _options(value: Any) -> list[str] | None:
     return [str(option) for option in value]
 
 
-def _find_table(root: Path) -> Path:
-    tables = sorted(p for ext in ("parquet", "jsonl", "csv") for p in root.glob(f"*.{ext}"))
+DEBIASED_TABLE = "test_debiased.parquet"
+BENCHMARKS = {False: "vsi-bench", True: "vsi-bench-debiased"}
+
+
+def _find_table(root: Path, debiased: bool = False) -> Path:
+    """The release's full question table, or with `debiased` VSI-Bench-Debiased's
+    (test_debiased.parquet, beside the full one in the release)."""
+    if debiased:
+        if not (root / DEBIASED_TABLE).is_file():
+            raise GeoVRError(f"{root}: no {DEBIASED_TABLE} (VSI-Bench-Debiased) in this download")
+        return root / DEBIASED_TABLE
+    tables = sorted(
+        p
+        for ext in ("parquet", "jsonl", "csv")
+        for p in root.glob(f"*.{ext}")
+        if "debiased" not in p.name
+    )
+    # The release may carry the same table twice (parquet and jsonl): parquet is the reference.
+    if len(tables) > 1:
+        tables = [p for p in tables if p.suffix == ".parquet"] or tables
     if len(tables) != 1:
         raise GeoVRError(
             f"{root}: expected exactly one question table (*.parquet|*.jsonl|*.csv), found {len(tables)}"
@@ -211,7 +229,10 @@ def _find_table(root: Path) -> Path:
 
 
 def read_vsibench(
-    root: str | Path, table: str | Path | None = None, check_videos: bool = True
+    root: str | Path,
+    table: str | Path | None = None,
+    check_videos: bool = True,
+    debiased: bool = False,
 ) -> list[dict[str, Any]]:
     """Read the public VSI-Bench release as qa.jsonl rows, each with its `video` path.
 
@@ -222,9 +243,10 @@ def read_vsibench(
 
     Columns: id, dataset, scene_name, question_type, question, options (list or null),
     ground_truth. Ids become strings; missing videos are an error unless check_videos=False.
+    `debiased`: the VSI-Bench-Debiased table instead; each row's `benchmark` says which.
     """
     root = Path(root)
-    path = Path(table) if table is not None else _find_table(root)
+    path = Path(table) if table is not None else _find_table(root, debiased)
     rows = []
     for raw in _read_table(path):
         missing = [c for c in QUESTION_COLUMNS if c not in raw]
@@ -244,6 +266,7 @@ def read_vsibench(
                 "question": raw["question"],
                 "options": _options(raw["options"]),
                 "ground_truth": str(raw["ground_truth"]),
+                "benchmark": BENCHMARKS[debiased],
                 "video": str(video),
             }
         )

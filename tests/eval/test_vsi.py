@@ -299,3 +299,19 @@ def test_read_vsibench_errors(tmp_path):
     (tmp_path / "q.jsonl").write_text(json.dumps({"id": 3, "question": "?"}) + "\n")
     with pytest.raises(GeoVRError, match="lacks columns"):
         read_vsibench(tmp_path, check_videos=False)
+
+
+def test_the_release_layout_reads_the_full_table_or_with_one_flag_the_debiased_one(tmp_path):
+    # The release ships the full table twice (parquet and jsonl) and test_debiased.parquet.
+    _videos(tmp_path)
+    pq.write_table(pa.Table.from_pylist(QUESTIONS), tmp_path / "test-00000-of-00001.parquet")
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
+    pq.write_table(pa.Table.from_pylist(QUESTIONS[1:]), tmp_path / "test_debiased.parquet")
+    full = read_vsibench(tmp_path)
+    _check_rows(full, tmp_path)
+    assert {r["benchmark"] for r in full} == {"vsi-bench"}
+    debiased = read_vsibench(tmp_path, debiased=True)
+    assert [(r["id"], r["benchmark"]) for r in debiased] == [("1", "vsi-bench-debiased")]
+    (tmp_path / "test_debiased.parquet").unlink()
+    with pytest.raises(GeoVRError, match="no test_debiased.parquet"):
+        read_vsibench(tmp_path, debiased=True)
