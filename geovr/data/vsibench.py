@@ -20,7 +20,8 @@ from typing import Any
 from geovr.artifacts import atomic_dir, write_jsonl
 from geovr.eval.vsi import read_vsibench
 
-QA_KEYS = ("id", "scene_name", "question_type", "question", "options", "ground_truth", "benchmark")
+QA_KEYS = ("id", "scene_name", "question_type", "question", "options", "ground_truth", "benchmark",
+           "in_debiased")
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -43,5 +44,5 @@ def import_vsibench(root: str | Path, out: str | Path, table: str | Path | None 
             _link_or_copy(video, staging / "videos" / f"{scene}.mp4")
             clips.append({"clip_id": scene, "video": f"videos/{scene}.mp4", "split": "test", "source": dataset})
         write_jsonl(staging / "clips.jsonl", clips)
-        write_jsonl(staging / "qa.jsonl", [{k: r[k] for k in QA_KEYS} for r in rows])
+        write_jsonl(staging / "qa.jsonl", [{k: r[k] for k in QA_KEYS if k in r} for r in rows])
     return {"out": str(out), "clips": len(clips), "questions": len(rows), "benchmark": rows[0]["benchmark"]}

@@ -88,13 +88,21 @@ def _checkpoint_meta(checkpoint: str) -> dict[str, Any] | None:
     return read_meta(checkpoint, "checkpoint") if has_meta else None
 
 
-def _vsi_metrics(rows: list[dict], blind_rows: list[dict]) -> dict[str, Any]:
-    """`vsi`, and with the vision-disabled baseline `vsi_blind` and what vision adds."""
-    vsi = score_predictions(rows)
-    if not blind_rows:
-        return {"vsi": vsi}
-    blind = score_predictions(blind_rows)
-    return {"vsi": vsi, "vsi_blind": blind, "vision_gain": vsi["overall"] - blind["overall"]}
+def _vsi_metrics(rows: list[dict], blind_rows: list[dict], debiased: set[str]) -> dict[str, Any]:
+    """`vsi`; `vsi_debiased` when the questions carry VSI-Bench-Debiased membership; with the
+    vision-disabled baseline `vsi_blind` and what vision adds."""
+    vsi = {"vsi": score_predictions(rows)}
+    if debiased:
+        vsi["vsi_debiased"] = score_predictions(r for r in rows if r["id"] in debiased)
+    if blind_rows:
+        vsi["vsi_blind"] = score_predictions(blind_rows)
+        vsi["vision_gain"] = vsi["vsi"]["overall"] - vsi["vsi_blind"]["overall"]
+    return vsi
+
+
+def debiased_ids(groups: Sequence[tuple[dict, list[dict]]]) -> set[str]:
+    """Ids of the questions import-vsibench marked as part of VSI-Bench-Debiased."""
+    return {qa["id"] for _, questions in groups for qa in questions if qa.get("in_debiased")}
 
 
 def run_evaluation(
@@ -124,7 +132,8 @@ def run_evaluation(
     vision-disabled baseline) and reports it as `vsi_blind`. `blank_frames` answers with black
     frames instead of the video (a diagnostic): such metrics say `"blank_frames": true`, have
     no probes, and the registry refuses them. A checkpoint without trained GeoVR heads (base
-    model, SFT baseline) gets VSI scores and no probes."""
+    model, SFT baseline) gets VSI scores and no probes. Probes always see every stored frame:
+    the teacher targets are per stored frame, whatever the answering budget."""
     start = time.perf_counter()
     if not (Path(checkpoint) / "config.json").is_file():
         raise ArtifactError(f"{checkpoint} is not a checkpoint directory (no config.json)")
@@ -169,7 +178,7 @@ def run_evaluation(
         "splits": ",".join(splits),
         "benchmark": benchmark_name(groups),
         "frame_budget": frames or 0,  # 0: every stored frame
-        **_vsi_metrics(rows, blind_rows),
+        **_vsi_metrics(rows, blind_rows, debiased_ids(groups)),
         "probes": probe_metrics.aggregate(clip_probes),
         "probe_references": references,
         "heads": with_heads,
@@ -212,7 +221,11 @@ def run_evaluation(
     return {
         "out": str(out),
         "vsi_overall": metrics["vsi"]["overall"],
-        **({"vsi_blind_overall": metrics["vsi_blind"]["overall"]} if blind_rows else {}),
+        **{
+            f"{key}_overall": metrics[key]["overall"]
+            for key in ("vsi_debiased", "vsi_blind")
+            if key in metrics
+        },
         "probes": metrics["probes"],
         "questions": len(rows),
         "clips": len(groups),

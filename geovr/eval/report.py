@@ -205,6 +205,8 @@ def _headline(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
     label = _benchmark_label(metrics)
     if "vsi" in metrics:
         cards.append((f"{label} overall", f"{metrics['vsi']['overall']:.1f}"))
+    if "vsi_debiased" in metrics:
+        cards.append(("VSI-Bench-Debiased overall", f"{metrics['vsi_debiased']['overall']:.1f}"))
     if "vsi_blind" in metrics:
         cards.append((f"{label}, vision disabled", f"{metrics['vsi_blind']['overall']:.1f}"))
     leakage = metrics.get("leakage", {})
@@ -231,13 +233,14 @@ def build_report(
         "benchmark": _benchmark_label(metrics),
         "vsi": vsi,
         "blind": metrics.get("vsi_blind"),
+        "debiased": metrics.get("vsi_debiased"),
         "references": metrics.get("probe_references", {}),
         "leakage": metrics.get("leakage"),
         "no_heads": metrics.get("heads") is False,
         "tasks": [task for task in TASKS if vsi and task in vsi["per_task"]],
         "chart": task_chart(vsi) if vsi and vsi.get("per_task") else None,
         "probes": metrics.get("probes", {}),
-        "run": _scalars(metrics, ("vsi", "vsi_blind", "probes")),
+        "run": _scalars(metrics, ("vsi", "vsi_blind", "vsi_debiased", "probes")),
         "task_count": task_question_count,
         "examples": [
             {
@@ -290,9 +293,9 @@ img { max-width: 100%; background: #fff; border: 1px solid #e2e8f0; border-radiu
 <h2>{{ benchmark }}</h2>
 {% if chart %}<img src="{{ chart }}" alt="VSI-Bench per-task scores">{% endif %}
 <div class="tables">
-<table><tr><th>task</th><th>score (%)</th>{% if blind %}<th>{{ benchmark }}, vision disabled (%)</th>{% endif %}<th>questions</th></tr>
-{% for task in tasks %}<tr><td>{{ task }}</td><td class="num">{{ "%.1f"|format(vsi.per_task[task]) }}</td>{% if blind %}<td class="num">{{ "%.1f"|format(blind.per_task.get(task, 0)) }}</td>{% endif %}<td class="num">{{ task_count(vsi.counts, task) }}</td></tr>
-{% endfor %}<tr><th>overall (unweighted mean)</th><th class="num">{{ "%.1f"|format(vsi.overall) }}</th>{% if blind %}<th class="num">{{ "%.1f"|format(blind.overall) }}</th>{% endif %}<th class="num">{{ vsi.counts.total }}</th></tr>
+<table><tr><th>task</th><th>score (%)</th>{% if debiased %}<th>VSI-Bench-Debiased (%)</th>{% endif %}{% if blind %}<th>{{ benchmark }}, vision disabled (%)</th>{% endif %}<th>questions</th></tr>
+{% for task in tasks %}<tr><td>{{ task }}</td><td class="num">{{ "%.1f"|format(vsi.per_task[task]) }}</td>{% if debiased %}<td class="num">{{ "%.1f"|format(debiased.per_task.get(task, 0)) }}</td>{% endif %}{% if blind %}<td class="num">{{ "%.1f"|format(blind.per_task.get(task, 0)) }}</td>{% endif %}<td class="num">{{ task_count(vsi.counts, task) }}</td></tr>
+{% endfor %}<tr><th>overall (unweighted mean)</th><th class="num">{{ "%.1f"|format(vsi.overall) }}</th>{% if debiased %}<th class="num">{{ "%.1f"|format(debiased.overall) }}</th>{% endif %}{% if blind %}<th class="num">{{ "%.1f"|format(blind.overall) }}</th>{% endif %}<th class="num">{{ vsi.counts.total }}</th></tr>
 </table>
 {% if vsi.rel_direction_levels %}<table><tr><th>object_rel_direction level</th><th>accuracy (%)</th></tr>
 {% for level, value in vsi.rel_direction_levels.items() %}<tr><td>{{ level }}</td><td class="num">{{ "%.1f"|format(value) }}</td></tr>

@@ -244,6 +244,7 @@ def read_vsibench(
     Columns: id, dataset, scene_name, question_type, question, options (list or null),
     ground_truth. Ids become strings; missing videos are an error unless check_videos=False.
     `debiased`: the VSI-Bench-Debiased table instead; each row's `benchmark` says which.
+    Reading the full table beside test_debiased.parquet marks its rows `in_debiased`.
     """
     root = Path(root)
     path = Path(table) if table is not None else _find_table(root, debiased)
@@ -273,4 +274,20 @@ def read_vsibench(
     absent = sorted({r["video"] for r in rows if check_videos and not Path(r["video"]).is_file()})
     if absent:
         raise GeoVRError(f"{len(absent)} videos missing under {root}, e.g. {absent[0]}")
+    if table is None and not debiased and (root / DEBIASED_TABLE).is_file():
+        _mark_debiased(rows, _read_table(root / DEBIASED_TABLE))
     return rows
+
+
+def _question_key(row: Mapping[str, Any]) -> tuple[str, str, str]:
+    return str(row["id"]), str(row["question"]), str(row["ground_truth"])
+
+
+def _mark_debiased(rows: list[dict[str, Any]], debiased: list[dict[str, Any]]) -> None:
+    """Set `in_debiased` on the full table's rows when the debiased table is a subset of it
+    (same id, question and answer), so one evaluation also scores VSI-Bench-Debiased."""
+    kept = {_question_key(row) for row in debiased}
+    if not kept <= {_question_key(row) for row in rows}:
+        return  # not a subset: only `--debiased` (its own evaluation) can score it
+    for row in rows:
+        row["in_debiased"] = _question_key(row) in kept

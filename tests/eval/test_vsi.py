@@ -310,8 +310,17 @@ def test_the_release_layout_reads_the_full_table_or_with_one_flag_the_debiased_o
     full = read_vsibench(tmp_path)
     _check_rows(full, tmp_path)
     assert {r["benchmark"] for r in full} == {"vsi-bench"}
+    assert [r["in_debiased"] for r in full] == [False, True]  # one evaluation scores both
     debiased = read_vsibench(tmp_path, debiased=True)
     assert [(r["id"], r["benchmark"]) for r in debiased] == [("1", "vsi-bench-debiased")]
     (tmp_path / "test_debiased.parquet").unlink()
     with pytest.raises(GeoVRError, match="no test_debiased.parquet"):
         read_vsibench(tmp_path, debiased=True)
+
+
+def test_a_debiased_table_that_is_not_a_subset_marks_nothing(tmp_path):
+    _videos(tmp_path)
+    pq.write_table(pa.Table.from_pylist(QUESTIONS), tmp_path / "test-00000-of-00001.parquet")
+    changed = [{**QUESTIONS[1], "ground_truth": "A"}]  # same id, another answer
+    pq.write_table(pa.Table.from_pylist(changed), tmp_path / "test_debiased.parquet")
+    assert all("in_debiased" not in r for r in read_vsibench(tmp_path))
