@@ -88,7 +88,7 @@ def _checkpoint_meta(checkpoint: str) -> dict[str, Any] | None:
     return read_meta(checkpoint, "checkpoint") if has_meta else None
 
 
-def _vsi_metrics(rows: list[dict], blind_rows: list[dict], debiased: set[str]) -> dict[str, Any]:
+def vsi_metrics(rows: list[dict], blind_rows: list[dict], debiased: set[str]) -> dict[str, Any]:
     """`vsi`; `vsi_debiased` when the questions carry VSI-Bench-Debiased membership; with the
     vision-disabled baseline `vsi_blind` and what vision adds."""
     vsi = {"vsi": score_predictions(rows)}
@@ -178,7 +178,7 @@ def run_evaluation(
         "splits": ",".join(splits),
         "benchmark": benchmark_name(groups),
         "frame_budget": frames or 0,  # 0: every stored frame
-        **_vsi_metrics(rows, blind_rows, debiased_ids(groups)),
+        **vsi_metrics(rows, blind_rows, debiased_ids(groups)),
         "probes": probe_metrics.aggregate(clip_probes),
         "probe_references": references,
         "heads": with_heads,

@@ -280,7 +280,7 @@ def test_leakage_counts_the_evaluated_clips_the_checkpoint_was_trained_on(data, 
 
 
 def test_questions_marked_debiased_are_also_scored_alone():
-    from geovr.eval.evaluate import _vsi_metrics, debiased_ids
+    from geovr.eval.evaluate import debiased_ids, vsi_metrics
 
     # qa rows as import-vsibench + ingest write them beside test_debiased.parquet
     qa = [
@@ -291,10 +291,10 @@ def test_questions_marked_debiased_are_also_scored_alone():
         {"id": "0", "question_type": "object_counting", "prediction": "4", "ground_truth": "4"},
         {"id": "1", "question_type": "object_counting", "prediction": "2", "ground_truth": "4"},
     ]
-    metrics = _vsi_metrics(rows, [], debiased_ids([({"clip_id": "s"}, qa)]))
+    metrics = vsi_metrics(rows, [], debiased_ids([({"clip_id": "s"}, qa)]))
     # question 1: |2 - 4| / 4 = 0.5 passes t = .50 only: 0.1
     # full: counting (1.0 + 0.1) / 2 = 0.55 -> overall (0.55 + 0 rel_direction) / 2 = 27.5;
     # debiased: question 1 alone: (0.1 + 0) / 2 = 5
     assert metrics["vsi"]["overall"] == pytest.approx(27.5)
     assert metrics["vsi_debiased"]["overall"] == pytest.approx(5.0)
-    assert "vsi_debiased" not in _vsi_metrics(rows, [], debiased_ids([({}, qa[:1])]))
+    assert "vsi_debiased" not in vsi_metrics(rows, [], debiased_ids([({}, qa[:1])]))
