@@ -2,10 +2,13 @@
 
     geovr evaluate --checkpoint runs/train/checkpoint --clips runs/clips --targets runs/targets --out runs/eval
     geovr evaluate ... --splits test --max-questions 200 --tracking-uri http://mlflow:5000
-    geovr evaluate ... --blank-frames     # the same questions without vision: what priors score
+    geovr evaluate ... --frames 32 --blind-baseline   # VSI-Bench protocol: 32 uniform frames,
+                                                     # and the same questions without the video
+    geovr evaluate ... --blank-frames     # black frames instead of the video (a diagnostic)
 
-Writes metrics.json, predictions.jsonl, report.html and meta.json under --out; the last stdout
-line is the JSON summary (VSI overall, probes, counts, eval set id).
+Writes metrics.json, predictions.jsonl (with each prompt and frame indices), report.html and
+meta.json under --out; the last stdout line is the JSON summary (VSI overall, probes, counts,
+eval set id).
 """
 
 from __future__ import annotations
@@ -35,6 +38,16 @@ from geovr.cli import emit
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option(
     "--max-side", type=click.IntRange(min=16), help="cap the frames' longest side (as in training)"
+)
+@click.option(
+    "--frames",
+    type=click.IntRange(min=1),
+    help="uniform frame budget per clip (published tables: 16, 32, 64, 128; default: all stored)",
+)
+@click.option(
+    "--blind-baseline",
+    is_flag=True,
+    help="also answer without the video (VSI-Bench's vision-disabled baseline): vsi_blind",
 )
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
 @click.option(

@@ -2,6 +2,7 @@
 evaluate --splits test` score the real benchmark with the same code as the synthetic one.
 
     geovr data import-vsibench --root /data/VSI-Bench --out /data/vsibench-geovr
+    geovr data import-vsibench --root /data/VSI-Bench --debiased --out /data/vsibench-debiased
     geovr ingest --data /data/vsibench-geovr --out runs/vsi-clips --frames 32
     geovr evaluate --checkpoint runs/train/checkpoint --clips runs/vsi-clips --splits test --out runs/vsi-eval
 
@@ -19,7 +20,8 @@ from typing import Any
 from geovr.artifacts import atomic_dir, write_jsonl
 from geovr.eval.vsi import read_vsibench
 
-QA_KEYS = ("id", "scene_name", "question_type", "question", "options", "ground_truth")
+QA_KEYS = ("id", "scene_name", "question_type", "question", "options", "ground_truth", "benchmark",
+           "in_debiased")
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -29,9 +31,11 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def import_vsibench(root: str | Path, out: str | Path, table: str | Path | None = None) -> dict[str, Any]:
-    """Write `out` (videos/, clips.jsonl, qa.jsonl) from a VSI-Bench download; returns counts."""
-    rows = read_vsibench(root, table=table)
+def import_vsibench(root: str | Path, out: str | Path, table: str | Path | None = None,
+                    debiased: bool = False) -> dict[str, Any]:
+    """Write `out` (videos/, clips.jsonl, qa.jsonl) from a VSI-Bench download (`debiased`: its
+    VSI-Bench-Debiased table); returns counts."""
+    rows = read_vsibench(root, table=table, debiased=debiased)
     videos = {r["scene_name"]: (Path(r["video"]), r["dataset"]) for r in rows}
     with atomic_dir(out) as staging:
         (staging / "videos").mkdir()
@@ -40,5 +44,5 @@ def import_vsibench(root: str | Path, out: str | Path, table: str | Path | None 
             _link_or_copy(video, staging / "videos" / f"{scene}.mp4")
             clips.append({"clip_id": scene, "video": f"videos/{scene}.mp4", "split": "test", "source": dataset})
         write_jsonl(staging / "clips.jsonl", clips)
-        write_jsonl(staging / "qa.jsonl", [{k: r[k] for k in QA_KEYS} for r in rows])
-    return {"out": str(out), "clips": len(clips), "questions": len(rows)}
+        write_jsonl(staging / "qa.jsonl", [{k: r[k] for k in QA_KEYS if k in r} for r in rows])
+    return {"out": str(out), "clips": len(clips), "questions": len(rows), "benchmark": rows[0]["benchmark"]}

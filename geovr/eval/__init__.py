@@ -1,2 +1,3 @@
-"""Evaluation: the VSI-Bench scorer (vsi.py), geometry probe metrics (geometry.py) and the
-HTML report (report.py)."""
+"""Evaluation: the VSI-Bench scorer (vsi.py), answering under the official protocol
+(answering.py), geometry probes (probing.py runs the heads, probes.py and geometry.py score
+them), train/eval leakage (leakage.py) and the HTML report (report.py)."""

@@ -5,22 +5,22 @@ score them with the VSI-Bench rules, probe the geometry heads, write metrics + r
     summary = run_evaluation("runs/train/checkpoint", "runs/clips", "runs/eval", targets="runs/targets")
 
 `out` (written whole or not at all): `metrics.json` (contract 4: `eval_set`, `vsi` per task and
-overall, `probes`, `counts`), `predictions.jsonl` (one line per question), `report.html`
-(self-contained), `meta.json`. Answers come from the plain student (no GeoVR token or head),
-prompted with the frames and chat template of training (geovr/model/inputs.py).
+overall, `vsi_blind`, `probes` and their `probe_references`, `leakage`, `counts`),
+`predictions.jsonl` (one line per question, with the exact prompt and the frame indices),
+`predictions_blind.jsonl` (with --blind-baseline), `report.html` (self-contained),
+`meta.json`. Answers come from the plain student (no GeoVR token or head), prompted with
+VSI-Bench's official text (geovr/model/prompt.py) and greedy decoding (geovr/eval/answering.py).
 """
 
 from __future__ import annotations
 
-import sys
+import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from tqdm import tqdm
 
 from geovr.artifacts import (
     atomic_dir,
@@ -34,14 +34,15 @@ from geovr.artifacts import (
 from geovr.data.shards import ShardReader
 from geovr.errors import ArtifactError, GeoVRError
 from geovr.eval import probes as probe_metrics
-from geovr.eval.report import ReportExample, build_report
+from geovr.eval.answering import AnswerSettings, answer_questions
+from geovr.eval.leakage import leakage_report
+from geovr.eval.probing import has_trained_heads, probe_clips
+from geovr.eval.report import build_report
 from geovr.eval.tracking import log_evaluation
 from geovr.eval.vsi import score_predictions
-from geovr.model import collate, generate_answers, load_geovr, make_example, to_device
+from geovr.model import GeoVRConfig, load_geovr
 from geovr.model.dataset import Item, load_items
 from geovr.teachers.store import TargetStore
-
-QUESTIONS_PER_CALL = 8  # questions about one clip answered in one batched generate
 
 
 def resolve_device(device: str) -> torch.device:
@@ -62,110 +63,46 @@ def questions_by_clip(
     return list(grouped.values())
 
 
-def answer(
-    geo,
-    processor,
-    reader: ShardReader,
-    groups,
-    *,
-    max_new_tokens: int,
-    max_side: int | None,
-    progress: bool,
-    blank_frames: bool = False,
-) -> list[dict[str, Any]]:
-    """Prediction rows (`id, clip_id, question_type, question, prediction, ground_truth`).
-    `blank_frames`: every frame black, same size, so only the pixels differ from a real run."""
-    rows = []
-    bar = tqdm(
-        total=sum(len(q) for _, q in groups),
-        desc="questions",
-        file=sys.stderr,
-        disable=not progress,
-    )
-    for clip, questions in groups:
-        frames = reader.get(clip["clip_id"])[0]["frames"]
-        if blank_frames:
-            frames = np.zeros_like(frames)
-        for start in range(0, len(questions), QUESTIONS_PER_CALL):
-            chunk = questions[start : start + QUESTIONS_PER_CALL]
-            answers = generate_answers(
-                geo.student,
-                processor,
-                frames,
-                chunk,
-                timestamps=clip.get("timestamps"),
-                max_side=max_side,
-                max_new_tokens=max_new_tokens,
-            )
-            rows += [
-                {
-                    "id": qa["id"],
-                    "clip_id": clip["clip_id"],
-                    "question_type": qa["question_type"],
-                    "question": qa["question"],
-                    "prediction": text.strip(),
-                    "ground_truth": qa["ground_truth"],
-                }
-                for qa, text in zip(chunk, answers, strict=True)
-            ]
-            bar.update(len(chunk))
-    bar.close()
-    return rows
+def benchmark_name(groups: Sequence[tuple[dict, list[dict]]]) -> str:
+    """The question table the rows come from (import-vsibench labels them), else "custom"."""
+    names = sorted({qa.get("benchmark") or "custom" for _, questions in groups for qa in questions})
+    return "+".join(names)
 
 
-def probe(
-    geo,
-    processor,
-    reader: ShardReader,
-    store: TargetStore,
-    clips: Sequence[dict],
-    device,
-    max_side: int | None,
-) -> tuple[list[probe_metrics.ClipProbe], list[ReportExample]]:
-    """Run the heads on every clip; return per-clip probes and report pictures' inputs."""
-    found, examples = [], []
-    for clip in clips:
-        frames = reader.get(clip["clip_id"])[0]["frames"]
-        targets = store.get(clip["clip_id"], sha256=clip["sha256"])
-        qa = {"question": "Describe the room.", "options": None, "ground_truth": None}
-        example = make_example(
-            processor,
-            frames,
-            qa,
-            targets,
-            timestamps=clip.get("timestamps"),
-            max_side=max_side,
-            layers=store.layers,
-            with_answer=False,
-        )
-        batch = to_device(collate([example], processor.tokenizer.pad_token_id), device)
-        preds = geo.predict(batch, layer_names=list(store.layers))
-        one = probe_metrics.ClipProbe.from_predictions(clip["clip_id"], preds, targets)
-        found.append(one)
-        if one.depth_pred is not None and one.pose_pred is not None:
-            examples.append(
-                ReportExample(
-                    clip["clip_id"],
-                    frames,
-                    one.depth_pred,
-                    one.depth_target,
-                    one.pose_pred,
-                    one.pose_target,
-                )
-            )
-    return found, examples
+def eval_set_id(
+    clips_meta: dict, splits: Sequence[str], rows: Sequence[dict], frames: int | None = None
+) -> str:
+    """Same clip set, splits, questions and frame budget -> same id (the gate compares only
+    within one); without a budget the id is the one of earlier versions."""
+    identity = {
+        "clips": clips_meta["config_hash"],
+        "inputs": clips_meta.get("inputs", {}),
+        "splits": sorted(splits),
+        "questions": sorted(r["id"] for r in rows),
+    }
+    return config_hash({**identity, "frames": frames} if frames else identity)
 
 
-def eval_set_id(clips_meta: dict, splits: Sequence[str], rows: Sequence[dict]) -> str:
-    """Same clip set, splits and questions -> same id (the gate compares only within one)."""
-    return config_hash(
-        {
-            "clips": clips_meta["config_hash"],
-            "inputs": clips_meta.get("inputs", {}),
-            "splits": sorted(splits),
-            "questions": sorted(r["id"] for r in rows),
-        }
-    )
+def _checkpoint_meta(checkpoint: str) -> dict[str, Any] | None:
+    has_meta = (Path(checkpoint) / "meta.json").is_file()
+    return read_meta(checkpoint, "checkpoint") if has_meta else None
+
+
+def vsi_metrics(rows: list[dict], blind_rows: list[dict], debiased: set[str]) -> dict[str, Any]:
+    """`vsi`; `vsi_debiased` when the questions carry VSI-Bench-Debiased membership; with the
+    vision-disabled baseline `vsi_blind` and what vision adds."""
+    vsi = {"vsi": score_predictions(rows)}
+    if debiased:
+        vsi["vsi_debiased"] = score_predictions(r for r in rows if r["id"] in debiased)
+    if blind_rows:
+        vsi["vsi_blind"] = score_predictions(blind_rows)
+        vsi["vision_gain"] = vsi["vsi"]["overall"] - vsi["vsi_blind"]["overall"]
+    return vsi
+
+
+def debiased_ids(groups: Sequence[tuple[dict, list[dict]]]) -> set[str]:
+    """Ids of the questions import-vsibench marked as part of VSI-Bench-Debiased."""
+    return {qa["id"] for _, questions in groups for qa in questions if qa.get("in_debiased")}
 
 
 def run_evaluation(
@@ -179,6 +116,8 @@ def run_evaluation(
     max_new_tokens: int = 16,
     device: str = "auto",
     max_side: int | None = None,
+    frames: int | None = None,
+    blind_baseline: bool = False,
     report_examples: int = 2,
     tracking_uri: str | None = None,
     experiment: str = "geovr-eval",
@@ -188,10 +127,13 @@ def run_evaluation(
 ) -> dict[str, Any]:
     """Evaluate `checkpoint` on the `splits` of the clip set; return the summary.
 
-    `blank_frames` answers every question with black frames instead of the video (VSI-Bench's
-    "vision disabled" comparison): the score a model reaches from the question and its priors
-    alone. Such metrics say `"blank_frames": true`, have no probes, and the registry refuses
-    them."""
+    `frames`: a uniform frame budget per clip (16/32/64/128 in published tables; None: every
+    stored frame). `blind_baseline` also answers every question without the video (VSI-Bench's
+    vision-disabled baseline) and reports it as `vsi_blind`. `blank_frames` answers with black
+    frames instead of the video (a diagnostic): such metrics say `"blank_frames": true`, have
+    no probes, and the registry refuses them. A checkpoint without trained GeoVR heads (base
+    model, SFT baseline) gets VSI scores and no probes. Probes always see every stored frame:
+    the teacher targets are per stored frame, whatever the answering budget."""
     start = time.perf_counter()
     if not (Path(checkpoint) / "config.json").is_file():
         raise ArtifactError(f"{checkpoint} is not a checkpoint directory (no config.json)")
@@ -200,23 +142,28 @@ def run_evaluation(
     if not items:
         raise GeoVRError(f"{clips}: no question in splits {', '.join(splits)}")
     torch_device = resolve_device(device)
-    geo, processor = load_geovr(checkpoint)
+    with_heads = has_trained_heads(checkpoint)
+    # No heads to restore: build none, rather than fresh ones that would be probed.
+    geo, processor = load_geovr(
+        checkpoint, config=None if with_heads else GeoVRConfig(objectives=("lm",))
+    )
     geo.to(torch_device).eval()
     reader = ShardReader(clips)
     groups = questions_by_clip(items, max_questions)
-    rows = answer(
-        geo,
-        processor,
-        reader,
-        groups,
-        max_new_tokens=max_new_tokens,
-        max_side=max_side,
-        progress=progress,
-        blank_frames=blank_frames,
+    settings = AnswerSettings(
+        max_new_tokens, max_side, frames, "blank" if blank_frames else "video", progress
     )
-    clip_probes, examples = [], []
-    if targets and geo.config.geometry and not blank_frames:
-        clip_probes, examples = probe(
+    rows = answer_questions(geo.student, processor, reader, groups, settings)
+    blind_rows = (
+        answer_questions(
+            geo.student, processor, reader, groups, dataclasses.replace(settings, vision="none")
+        )
+        if blind_baseline
+        else []
+    )
+    clip_probes, examples, references = [], [], {}
+    if targets and with_heads and not blank_frames:
+        clip_probes, examples, references = probe_clips(
             geo,
             processor,
             reader,
@@ -225,11 +172,17 @@ def run_evaluation(
             torch_device,
             max_side,
         )
+    checkpoint_meta = _checkpoint_meta(checkpoint)
     metrics = {
-        "eval_set": eval_set_id(clips_meta, splits, rows),
+        "eval_set": eval_set_id(clips_meta, splits, rows, frames),
         "splits": ",".join(splits),
-        "vsi": score_predictions(rows),
+        "benchmark": benchmark_name(groups),
+        "frame_budget": frames or 0,  # 0: every stored frame
+        **vsi_metrics(rows, blind_rows, debiased_ids(groups)),
         "probes": probe_metrics.aggregate(clip_probes),
+        "probe_references": references,
+        "heads": with_heads,
+        "leakage": leakage_report(checkpoint_meta, [c for c, _ in groups]),
         "counts": {"questions": len(rows), "clips": len(groups), "probed_clips": len(clip_probes)},
         "objectives": ",".join(geo.config.objectives),
         "blank_frames": blank_frames,
@@ -238,11 +191,11 @@ def run_evaluation(
     with atomic_dir(out) as staging:
         atomic_write_json(staging / "metrics.json", metrics)
         write_jsonl(staging / "predictions.jsonl", rows)
+        if blind_rows:
+            write_jsonl(staging / "predictions_blind.jsonl", blind_rows)
         build_report(metrics, examples[:report_examples], staging / "report.html")
         inputs = {
-            "checkpoint": config_hash(read_meta(checkpoint, "checkpoint"))
-            if (Path(checkpoint) / "meta.json").is_file()
-            else "",
+            "checkpoint": config_hash(checkpoint_meta) if checkpoint_meta else "",
             "clips": clips_meta["config_hash"],
             "targets": config_hash(read_meta(targets, "targets")) if targets else "",
         }
@@ -256,6 +209,8 @@ def run_evaluation(
                     "max_questions": max_questions,
                     "max_new_tokens": max_new_tokens,
                     "blank_frames": blank_frames,
+                    "frames": frames,
+                    "blind_baseline": blind_baseline,
                 },
                 inputs,
             ),
@@ -266,10 +221,16 @@ def run_evaluation(
     return {
         "out": str(out),
         "vsi_overall": metrics["vsi"]["overall"],
+        **{
+            f"{key}_overall": metrics[key]["overall"]
+            for key in ("vsi_debiased", "vsi_blind")
+            if key in metrics
+        },
         "probes": metrics["probes"],
         "questions": len(rows),
         "clips": len(groups),
         "eval_set": metrics["eval_set"],
+        "leakage_overlapping_clips": metrics["leakage"]["overlapping_clips"],
         "tracking": tracking,
         "seconds": round(time.perf_counter() - start, 2),
     }

@@ -3,7 +3,7 @@ scale and feature distillation, all on numpy arrays of one sequence (clip).
 
     from geovr.eval import geometry as g
     g.depth_metrics(pred_depth, gt_depth)      # {"depth_absrel", "depth_delta1", "depth_scale"}
-    g.pose_metrics(pred_pose, gt_pose)         # {"pose_rra5", ..., "pose_rta30", "pose_auc30"}
+    g.pose_metrics(pred_pose, gt_pose)         # {"pose_rra5", ..., "pose_auc30", "pose_auc3"}
     g.scale_rel_error(pred_scale, gt_scale)    # |s^ - s| / s
     g.feature_cosine(pred_feats, gt_feats)     # {"feat_cos_<layer>", "feat_cos_mean"}
 
@@ -24,6 +24,7 @@ from geovr.teachers.pose import quat_from_rotmat, rotmat_from_quat
 DELTA1 = 1.25
 POSE_THRESHOLDS_DEG = (5, 15, 30)
 AUC_MAX_DEG = 30
+AUC_MAX_DEGS = (30, 3)  # VGGT reports both: AUC@30 and the strict AUC@3
 
 
 def _valid_pixels(pred: np.ndarray, target: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -98,10 +99,11 @@ def camera_centres(poses: np.ndarray) -> np.ndarray:
 
 
 def _pairs_relative(ext: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Relative pose camera i -> camera j for every pair i<j: R_ij = R_j R_i^T, t_ij = t_j - R_ij t_i."""
+    """E_i E_j^-1 for every pair i<j, the VGGT evaluation's convention: R = R_i R_j^T,
+    t = t_i - R t_j (the rotation error is the same either way, the translation's is not)."""
     i, j = np.triu_indices(len(ext), k=1)
-    rot = ext[j, :, :3] @ np.swapaxes(ext[i, :, :3], -1, -2)
-    t = ext[j, :, 3] - np.einsum("pab,pb->pa", rot, ext[i, :, 3])
+    rot = ext[i, :, :3] @ np.swapaxes(ext[j, :, :3], -1, -2)
+    t = ext[i, :, 3] - np.einsum("pab,pb->pa", rot, ext[j, :, 3])
     return rot, t
 
 
@@ -146,7 +148,7 @@ def pose_auc(rot_err: np.ndarray, trans_err: np.ndarray, max_deg: int = AUC_MAX_
 
 
 def pose_metrics_from_errors(rot_err: np.ndarray, trans_err: np.ndarray) -> dict[str, float]:
-    """RRA@t, RTA@t (fraction of pairs with error < t) for t in 5/15/30, and AUC@30."""
+    """RRA@t, RTA@t (fraction of pairs with error < t) for t in 5/15/30, AUC@30 and AUC@3."""
     rot_err, trans_err = np.asarray(rot_err), np.asarray(trans_err)
     if rot_err.size == 0:
         raise ValueError("no frame pairs")
@@ -154,7 +156,8 @@ def pose_metrics_from_errors(rot_err: np.ndarray, trans_err: np.ndarray) -> dict
     for t in POSE_THRESHOLDS_DEG:
         metrics[f"pose_rra{t}"] = float(np.mean(rot_err < t))
         metrics[f"pose_rta{t}"] = float(np.mean(trans_err < t))
-    metrics[f"pose_auc{AUC_MAX_DEG}"] = pose_auc(rot_err, trans_err)
+    for max_deg in AUC_MAX_DEGS:
+        metrics[f"pose_auc{max_deg}"] = pose_auc(rot_err, trans_err, max_deg)
     return metrics
 
 

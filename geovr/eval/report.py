@@ -195,10 +195,23 @@ def _scalars(tree: Mapping[str, Any], skip: tuple[str, ...]) -> dict[str, Any]:
     return {k: v for k, v in tree.items() if k not in skip and not isinstance(v, Mapping | list)}
 
 
+def _benchmark_label(metrics: Mapping[str, Any]) -> str:
+    """"VSI-Bench-Debiased" when the questions come from that table, else "VSI-Bench"."""
+    return "VSI-Bench-Debiased" if "debiased" in str(metrics.get("benchmark", "")) else "VSI-Bench"
+
+
 def _headline(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
     cards = []
+    label = _benchmark_label(metrics)
     if "vsi" in metrics:
-        cards.append(("VSI-Bench overall", f"{metrics['vsi']['overall']:.1f}"))
+        cards.append((f"{label} overall", f"{metrics['vsi']['overall']:.1f}"))
+    if "vsi_debiased" in metrics:
+        cards.append(("VSI-Bench-Debiased overall", f"{metrics['vsi_debiased']['overall']:.1f}"))
+    if "vsi_blind" in metrics:
+        cards.append((f"{label}, vision disabled", f"{metrics['vsi_blind']['overall']:.1f}"))
+    leakage = metrics.get("leakage", {})
+    if leakage.get("overlapping_clips", 0) > 0:
+        cards.append(("Clips seen in training", str(leakage["overlapping_clips"])))
     probes = metrics.get("probes", {})
     cards += [
         (label, fmt.format(probes[key])) for key, label, fmt in HEADLINE_PROBES if key in probes
@@ -217,11 +230,17 @@ def build_report(
     context = {
         "title": title,
         "headline": _headline(metrics),
+        "benchmark": _benchmark_label(metrics),
         "vsi": vsi,
+        "blind": metrics.get("vsi_blind"),
+        "debiased": metrics.get("vsi_debiased"),
+        "references": metrics.get("probe_references", {}),
+        "leakage": metrics.get("leakage"),
+        "no_heads": metrics.get("heads") is False,
         "tasks": [task for task in TASKS if vsi and task in vsi["per_task"]],
         "chart": task_chart(vsi) if vsi and vsi.get("per_task") else None,
         "probes": metrics.get("probes", {}),
-        "run": _scalars(metrics, ("vsi", "probes")),
+        "run": _scalars(metrics, ("vsi", "vsi_blind", "vsi_debiased", "probes")),
         "task_count": task_question_count,
         "examples": [
             {
@@ -271,20 +290,23 @@ img { max-width: 100%; background: #fff; border: 1px solid #e2e8f0; border-radiu
 {% for label, value in headline %}<div class="card"><div class="label">{{ label }}</div><div class="value">{{ value }}</div></div>
 {% endfor %}</div>{% endif %}
 {% if vsi %}
-<h2>VSI-Bench</h2>
+<h2>{{ benchmark }}</h2>
 {% if chart %}<img src="{{ chart }}" alt="VSI-Bench per-task scores">{% endif %}
 <div class="tables">
-<table><tr><th>task</th><th>score (%)</th><th>questions</th></tr>
-{% for task in tasks %}<tr><td>{{ task }}</td><td class="num">{{ "%.1f"|format(vsi.per_task[task]) }}</td><td class="num">{{ task_count(vsi.counts, task) }}</td></tr>
-{% endfor %}<tr><th>overall (unweighted mean)</th><th class="num">{{ "%.1f"|format(vsi.overall) }}</th><th class="num">{{ vsi.counts.total }}</th></tr>
+<table><tr><th>task</th><th>score (%)</th>{% if debiased %}<th>VSI-Bench-Debiased (%)</th>{% endif %}{% if blind %}<th>{{ benchmark }}, vision disabled (%)</th>{% endif %}<th>questions</th></tr>
+{% for task in tasks %}<tr><td>{{ task }}</td><td class="num">{{ "%.1f"|format(vsi.per_task[task]) }}</td>{% if debiased %}<td class="num">{{ "%.1f"|format(debiased.per_task.get(task, 0)) }}</td>{% endif %}{% if blind %}<td class="num">{{ "%.1f"|format(blind.per_task.get(task, 0)) }}</td>{% endif %}<td class="num">{{ task_count(vsi.counts, task) }}</td></tr>
+{% endfor %}<tr><th>overall (unweighted mean)</th><th class="num">{{ "%.1f"|format(vsi.overall) }}</th>{% if debiased %}<th class="num">{{ "%.1f"|format(debiased.overall) }}</th>{% endif %}{% if blind %}<th class="num">{{ "%.1f"|format(blind.overall) }}</th>{% endif %}<th class="num">{{ vsi.counts.total }}</th></tr>
 </table>
 {% if vsi.rel_direction_levels %}<table><tr><th>object_rel_direction level</th><th>accuracy (%)</th></tr>
 {% for level, value in vsi.rel_direction_levels.items() %}<tr><td>{{ level }}</td><td class="num">{{ "%.1f"|format(value) }}</td></tr>
 {% endfor %}</table>{% endif %}
 </div>
 {% endif %}
+{% if leakage and leakage.overlapping_clips > 0 %}<p><strong>{{ leakage.overlapping_clips }} evaluated clips were in the checkpoint's training data</strong> ({{ leakage.overlap|join(", ") }}).</p>{% endif %}
 {% if probes or run %}
 <h2>Geometry probes</h2>
+{% if no_heads %}<p class="muted">Probes absent: the checkpoint has no trained GeoVR heads (a base model or an SFT baseline).</p>{% endif %}
+{% if references %}<p class="muted">Reference per probe: {% for part, counts in references.items() %}{{ part }} {% for name, n in counts.items() %}{{ name|replace("_", " ") }} ({{ n }} clips){% if not loop.last %}, {% endif %}{% endfor %}{% if not loop.last %}; {% endif %}{% endfor %}.</p>{% endif %}
 <div class="tables">
 {% if probes %}<table><tr><th>probe metric</th><th>value</th></tr>
 {% for key, value in probes.items() %}<tr><td>{{ key }}</td><td class="num">{{ value|num }}</td></tr>

@@ -37,6 +37,8 @@ def log_evaluation(
                     "eval_set": metrics["eval_set"],
                     "splits": metrics["splits"],
                     "blank_frames": metrics.get("blank_frames", False),
+                    "benchmark": metrics.get("benchmark", ""),
+                    "frame_budget": metrics.get("frame_budget", 0),
                 }
             )
             for name in ("metrics.json", "report.html"):

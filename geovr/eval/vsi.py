@@ -1,5 +1,5 @@
-"""The official VSI-Bench scorer (GEOVR_METHOD.md, "VSI-Bench protocol") and a reader for the
-public benchmark's files.
+"""The official VSI-Bench scorer (GEOVR_METHOD.md, "VSI-Bench protocol"), to the float, and a
+reader for the public benchmark's files.
 
     from geovr.eval.vsi import score_predictions, read_vsibench
     scores = score_predictions(rows)   # rows: {id, question_type, prediction, ground_truth}
@@ -8,23 +8,27 @@ public benchmark's files.
 
 or from the shell: `geovr score-vsi --predictions preds.jsonl --out scores.json`.
 
-Rules:
-- numeric tasks score the Mean Relative Accuracy (MRA): the mean over t in 0.50, 0.55, ...,
-  0.95 of [ |pred - gt| / gt <= 1 - t ];
-- multiple-choice tasks score exact match;
-- a prediction is its first whitespace-separated word with trailing '.' removed ("3.",
-  "B. sofa" -> "3", "B"); a numeric answer that does not parse scores 0;
-- object_rel_direction = mean of its easy/medium/hard accuracies; overall = unweighted mean of
-  the task scores present (8 tasks on the full benchmark).
+Rules (those of the official lmms-eval task, reimplemented from its description):
+- the answer is `prediction.split(" ")[0].rstrip(".").strip()`: split on one space only, so
+  " 3" extracts "" and "3\nThree" extracts "3\nThree" (both score 0);
+- numeric tasks: MRA in float64, the mean over the 10 thresholds t of
+  `abs(p - g) / g <= 1 - t` (t from np.linspace(0.5, 0.95, 10)); float rounding decides
+  the boundaries (gt 5, pred 4 scores 0.6); an answer that `float()` rejects scores 0;
+- multiple choice: `answer.lower() == ground_truth.lower()` (the ground truth as given);
+- aggregation: the mean per question type; object_rel_direction = (easy + medium + hard) / 3
+  with a missing level counting 0; overall = the mean of the task scores present, where
+  object_rel_direction is always one of them; x 100.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
-from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation, localcontext
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from geovr.errors import GeoVRError
 
@@ -56,16 +60,9 @@ TASKS = (
 )
 REL_DIRECTION = "object_rel_direction"
 
-# 1 - t for t = 0.50 ... 0.95 is k/20 for k = 10 ... 1; kept as integers so that the
-# comparison is exact (see relative_accuracy).
-_TOLERANCE_TWENTIETHS = tuple(range(10, 0, -1))
-
-# Wide exponent range and 100 digits: no overflow on answers like "1e999999", and rounding
-# only beyond 100 significant digits (the default context rounds at 28).
-_EXACT = Context(prec=100, Emax=MAX_EMAX, Emin=MIN_EMIN)
-
-# Percentages are rounded to 1e-6 so that a sum of tenths reads 55.0, not 55.00000000000001.
-_DIGITS = 6
+# Built as the official code builds it: int() truncates 10.999... to 10 points, and the
+# float64 values (0.8 - 1 is not exactly 0.2, ...) decide boundary answers.
+MRA_THRESHOLDS = np.linspace(0.5, 0.95, int((0.95 - 0.5) / 0.05 + 2))
 
 QUESTION_COLUMNS = (
     "id",
@@ -78,54 +75,43 @@ QUESTION_COLUMNS = (
 )
 
 
-def first_word(answer: Any) -> str:
-    """The official answer extraction: first whitespace-separated word, trailing '.' removed."""
-    words = str(answer).split()
-    return words[0].rstrip(".") if words else ""
+def extract_answer(prediction: Any) -> str:
+    """The official extraction: first space-separated word, trailing dots, then whitespace, off."""
+    return str(prediction).split(" ")[0].rstrip(".").strip()
 
 
-def parse_number(answer: Any) -> Decimal | None:
-    """A finite number from an answer's first word, or None if it does not parse.
-
-    Decimal, not float: "1.45" is then exactly 1.45, so thresholds hit on the boundary count.
-    Floats are read through their shortest repr (0.1 -> "0.1"), i.e. as the number they print as.
-    """
+def to_number(text: str) -> float | None:
+    """Python float() of the text, None where it refuses (as the official to_float)."""
     try:
-        value = Decimal(first_word(answer))
-    except InvalidOperation:
+        return float(text)
+    except (TypeError, ValueError):
         return None
-    return value if value.is_finite() else None
+
+
+def _ground_truth_number(ground_truth: Any) -> float:
+    value = to_number(ground_truth) if ground_truth is not None else None
+    if value is None or not math.isfinite(value) or value <= 0:
+        raise GeoVRError(f"numeric ground truth must be a positive number, got {ground_truth!r}")
+    return value
 
 
 def relative_accuracy(prediction: Any, ground_truth: Any) -> float:
-    """MRA of one numeric answer, in [0, 1]; 0 when the prediction is not a number."""
-    gt = parse_number(ground_truth)
-    if gt is None or gt <= 0:
-        raise GeoVRError(f"numeric ground truth must be a positive number, got {ground_truth!r}")
-    pred = parse_number(prediction)
+    """MRA of one numeric answer, in [0, 1]; 0 when the extracted answer is not a number."""
+    truth = _ground_truth_number(ground_truth)
+    pred = to_number(extract_answer(prediction))
     if pred is None:
         return 0.0
-    # |pred - gt| / gt <= k/20  <=>  20 |pred - gt| <= k gt: exact in Decimal, so the
-    # `<=` of the protocol holds on the boundary (pred 1.5, gt 1.0 passes t = 0.50), where a
-    # float computation of 1 - t and of the ratio may land on either side.
-    with localcontext(_EXACT):
-        error = 20 * abs(pred - gt)
-        hits = sum(error <= k * gt for k in _TOLERANCE_TWENTIETHS)
-    return hits / len(_TOLERANCE_TWENTIETHS)
+    # inf and nan compare False with every threshold: they score 0, as officially.
+    return float(np.mean(abs(pred - truth) / truth <= 1 - MRA_THRESHOLDS))
 
 
 def choice_accuracy(prediction: Any, ground_truth: Any) -> float:
-    """1.0 when the answer's first word (trailing '.' removed) equals the ground truth letter.
-
-    Case-insensitive, as the official scorer; both sides go through first_word, so "B",
-    "b", "B." and "B. sofa" all match "B". "(B)" or "Answer: B" do not (official behaviour).
-    """
-    truth = "" if ground_truth is None else first_word(ground_truth)
-    if not truth:
+    """1.0 when the extracted answer equals the ground truth letter, case aside."""
+    if ground_truth is None or not str(ground_truth).strip():
         raise GeoVRError(
             f"multiple-choice ground truth must be an option letter, got {ground_truth!r}"
         )
-    return float(first_word(prediction).lower() == truth.lower())
+    return float(extract_answer(prediction).lower() == str(ground_truth).lower())
 
 
 def score_row(row: Mapping[str, Any]) -> float:
@@ -145,35 +131,33 @@ def score_row(row: Mapping[str, Any]) -> float:
         raise GeoVRError(f"row {row.get('id')!r}: {e}") from e
 
 
-def _mean(values: Iterable[float]) -> float:
-    values = list(values)
-    return sum(values) / len(values)
-
-
 def score_predictions(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Score prediction rows (`id, question_type, prediction, ground_truth`).
 
     Returns `{"per_task": {task: percent}, "overall": percent, "counts": {question_type: n},
-    "rel_direction_levels": {level: percent}}`; per_task holds the reported tasks present
-    (object_rel_direction combines the levels present), overall is their unweighted mean.
+    "rel_direction_levels": {level: percent}}`; per_task holds the reported tasks present and
+    always object_rel_direction (0 when no level is present, as the official aggregation).
     """
     by_type: dict[str, list[float]] = {}
     for row in rows:
         by_type.setdefault(row.get("question_type"), []).append(score_row(row))
     if not by_type:
         raise GeoVRError("no predictions to score")
-    accuracy = {task: 100.0 * _mean(scores) for task, scores in by_type.items()}
+    accuracy = {task: float(np.mean(scores)) for task, scores in by_type.items()}
     levels = {level: accuracy[level] for level in REL_DIRECTION_LEVELS if level in accuracy}
-    if levels:
-        # Official aggregation: the three difficulty levels weigh equally, whatever their sizes.
-        accuracy[REL_DIRECTION] = _mean(levels.values())
+    # The three levels weigh equally whatever their sizes; a missing one counts 0.
+    accuracy[REL_DIRECTION] = sum(levels.values()) / len(REL_DIRECTION_LEVELS)
     per_task = {task: accuracy[task] for task in TASKS if task in accuracy}
     counts = {task: len(by_type[task]) for task in QUESTION_TYPES if task in by_type}
+    # Summed in the official order (question types sorted, object_rel_direction last), then
+    # x 100: the same float operations, so the same float.
+    order = [*sorted(t for t in per_task if t != REL_DIRECTION), REL_DIRECTION]
+    overall = sum(per_task[task] for task in order) / len(order) * 100.0
     return {
-        "per_task": _rounded(per_task),
-        "overall": round(_mean(per_task.values()), _DIGITS),
+        "per_task": _percent(per_task),
+        "overall": overall,
         "counts": {**counts, "total": sum(counts.values())},
-        "rel_direction_levels": _rounded(levels),
+        "rel_direction_levels": _percent(levels),
     }
 
 
@@ -184,8 +168,8 @@ def task_question_count(counts: Mapping[str, int], task: str) -> int:
     return counts.get(task, 0)
 
 
-def _rounded(scores: Mapping[str, float]) -> dict[str, float]:
-    return {task: round(value, _DIGITS) for task, value in scores.items()}
+def _percent(scores: Mapping[str, float]) -> dict[str, float]:
+    return {task: 100.0 * value for task, value in scores.items()}
 
 
 def _read_table(path: Path) -> list[dict[str, Any]]:
@@ -217,8 +201,26 @@ def _options(value: Any) -> list[str] | None:
     return [str(option) for option in value]
 
 
-def _find_table(root: Path) -> Path:
-    tables = sorted(p for ext in ("parquet", "jsonl", "csv") for p in root.glob(f"*.{ext}"))
+DEBIASED_TABLE = "test_debiased.parquet"
+BENCHMARKS = {False: "vsi-bench", True: "vsi-bench-debiased"}
+
+
+def _find_table(root: Path, debiased: bool = False) -> Path:
+    """The release's full question table, or with `debiased` VSI-Bench-Debiased's
+    (test_debiased.parquet, beside the full one in the release)."""
+    if debiased:
+        if not (root / DEBIASED_TABLE).is_file():
+            raise GeoVRError(f"{root}: no {DEBIASED_TABLE} (VSI-Bench-Debiased) in this download")
+        return root / DEBIASED_TABLE
+    tables = sorted(
+        p
+        for ext in ("parquet", "jsonl", "csv")
+        for p in root.glob(f"*.{ext}")
+        if "debiased" not in p.name
+    )
+    # The release may carry the same table twice (parquet and jsonl): parquet is the reference.
+    if len(tables) > 1:
+        tables = [p for p in tables if p.suffix == ".parquet"] or tables
     if len(tables) != 1:
         raise GeoVRError(
             f"{root}: expected exactly one question table (*.parquet|*.jsonl|*.csv), found {len(tables)}"
@@ -227,7 +229,10 @@ def _find_table(root: Path) -> Path:
 
 
 def read_vsibench(
-    root: str | Path, table: str | Path | None = None, check_videos: bool = True
+    root: str | Path,
+    table: str | Path | None = None,
+    check_videos: bool = True,
+    debiased: bool = False,
 ) -> list[dict[str, Any]]:
     """Read the public VSI-Bench release as qa.jsonl rows, each with its `video` path.
 
@@ -238,9 +243,11 @@ def read_vsibench(
 
     Columns: id, dataset, scene_name, question_type, question, options (list or null),
     ground_truth. Ids become strings; missing videos are an error unless check_videos=False.
+    `debiased`: the VSI-Bench-Debiased table instead; each row's `benchmark` says which.
+    Reading the full table beside test_debiased.parquet marks its rows `in_debiased`.
     """
     root = Path(root)
-    path = Path(table) if table is not None else _find_table(root)
+    path = Path(table) if table is not None else _find_table(root, debiased)
     rows = []
     for raw in _read_table(path):
         missing = [c for c in QUESTION_COLUMNS if c not in raw]
@@ -260,10 +267,27 @@ def read_vsibench(
                 "question": raw["question"],
                 "options": _options(raw["options"]),
                 "ground_truth": str(raw["ground_truth"]),
+                "benchmark": BENCHMARKS[debiased],
                 "video": str(video),
             }
         )
     absent = sorted({r["video"] for r in rows if check_videos and not Path(r["video"]).is_file()})
     if absent:
         raise GeoVRError(f"{len(absent)} videos missing under {root}, e.g. {absent[0]}")
+    if table is None and not debiased and (root / DEBIASED_TABLE).is_file():
+        _mark_debiased(rows, _read_table(root / DEBIASED_TABLE))
     return rows
+
+
+def _question_key(row: Mapping[str, Any]) -> tuple[str, str, str]:
+    return str(row["id"]), str(row["question"]), str(row["ground_truth"])
+
+
+def _mark_debiased(rows: list[dict[str, Any]], debiased: list[dict[str, Any]]) -> None:
+    """Set `in_debiased` on the full table's rows when the debiased table is a subset of it
+    (same id, question and answer), so one evaluation also scores VSI-Bench-Debiased."""
+    kept = {_question_key(row) for row in debiased}
+    if not kept <= {_question_key(row) for row in rows}:
+        return  # not a subset: only `--debiased` (its own evaluation) can score it
+    for row in rows:
+        row["in_debiased"] = _question_key(row) in kept

@@ -10,8 +10,8 @@ family's real processor.
   real frame's time is given for both copies, so the text shows the real time); Qwen2.5-VL's
   `second_per_grid_ts` is set to the real interval between frames.
 - Prompt: the processor's chat template with one user turn `[video, question]`; the question
-  gets VSI-Bench's post-prompt (options + "Answer with the option's letter ..." for multiple
-  choice, "Please answer ... single word or phrase." otherwise). Training appends
+  is VSI-Bench's official text (geovr/model/prompt.py: pre-prompt, question, options and
+  post-prompt). Training appends
   `answer + <|im_end|>` as the only labelled tokens.
 """
 
@@ -26,25 +26,20 @@ import torch.nn.functional as F
 from transformers.video_utils import VideoMetadata
 
 from geovr.model.adapters import adapter_for
+from geovr.model.prompt import vsi_question_text
 from geovr.model.tokens import IGNORE
 
 TARGET_PREFIX = "target_"
 
-MC_POST_PROMPT = "Answer with the option's letter from the given choices directly."
-NUMERIC_POST_PROMPT = "Please answer the question using a single word or phrase."
 DEFAULT_FPS = 2.0  # the paper samples frames at 2 fps
 
 
-def question_text(question: str, options: Sequence[str] | None = None) -> str:
-    if options:
-        return "\n".join([question, "Options:", *options, MC_POST_PROMPT])
-    return f"{question}\n{NUMERIC_POST_PROMPT}"
-
-
-def prompt(processor, qa: Mapping[str, Any]) -> str:
-    """The chat-template prompt (generation prompt included) for one VSI-schema QA item."""
-    text = question_text(str(qa["question"]), qa.get("options"))
-    messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": text}]}]
+def prompt(processor, qa: Mapping[str, Any], with_video: bool = True) -> str:
+    """The chat-template prompt (generation prompt included) for one VSI-schema QA item;
+    `with_video=False`: the question alone (VSI-Bench's vision-disabled baseline)."""
+    text = vsi_question_text(str(qa["question"]), qa.get("options"))
+    video = [{"type": "video"}] if with_video else []
+    messages = [{"role": "user", "content": [*video, {"type": "text", "text": text}]}]
     return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from geovr.artifacts import atomic_write_text, config_hash, make_meta, read_meta
 from geovr.errors import GeoVRError
+from geovr.eval.leakage import training_clips
 from geovr.model.config import parse_objectives, teacher_feature_dim
 from geovr.train.config import TrainConfig
 from geovr.train.launch import launch
@@ -102,6 +103,8 @@ def checkpoint_meta(
         teacher=teacher,
         student_base=student,
         data_version=dict(data_version or {}),
+        # what evaluation checks its clips against (train/eval leakage)
+        training_clips=training_clips(options["clips"], options["splits"]),
     )
 
 

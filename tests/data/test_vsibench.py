@@ -28,7 +28,8 @@ def _geovr(*args: str, cwd) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_import_then_ingest_puts_every_question_in_the_test_split(tmp_path):
+def _release(tmp_path):
+    """A VSI-Bench download in the release layout: the question table and real videos."""
     root = tmp_path / "VSI-Bench"
     rng = np.random.default_rng(0)
     for q in QUESTIONS:
@@ -37,6 +38,11 @@ def test_import_then_ingest_puts_every_question_in_the_test_split(tmp_path):
         if not video.exists():
             encode_video(video, rng.integers(0, 255, (6, 32, 48, 3), dtype=np.uint8))
     pq.write_table(pa.Table.from_pylist(QUESTIONS), root / "test-00000-of-00001.parquet")
+    return root
+
+
+def test_import_then_ingest_puts_every_question_in_the_test_split(tmp_path):
+    root = _release(tmp_path)
 
     summary = _geovr("data", "import-vsibench", "--root", str(root), "--out", "vsi", cwd=tmp_path)
     assert (summary["clips"], summary["questions"]) == (2, 3)
@@ -46,3 +52,20 @@ def test_import_then_ingest_puts_every_question_in_the_test_split(tmp_path):
         ("scene0011_00", "test", "scannet"), ("41069025", "test", "arkitscenes")}
     qa = [json.loads(line) for line in (tmp_path / "clips" / "qa.jsonl").read_text().splitlines()]
     assert sorted(q["id"] for q in qa) == ["0", "1", "2"] and qa[0]["scene_name"]
+    assert {q["benchmark"] for q in qa} == {"vsi-bench"}  # evaluation reports the table scored
+    assert "in_debiased" not in qa[0]  # no debiased table in this download
+
+
+def test_import_debiased_is_one_flag_and_labels_every_question(tmp_path):
+    root = _release(tmp_path)
+    pq.write_table(pa.Table.from_pylist(QUESTIONS[1:]), root / "test_debiased.parquet")
+
+    summary = _geovr("data", "import-vsibench", "--root", str(root), "--debiased", "--out", "d", cwd=tmp_path)
+    assert (summary["questions"], summary["benchmark"]) == (2, "vsi-bench-debiased")
+    qa = [json.loads(line) for line in (tmp_path / "d" / "qa.jsonl").read_text().splitlines()]
+    assert [(q["id"], q["benchmark"]) for q in qa] == [("1", "vsi-bench-debiased"), ("2", "vsi-bench-debiased")]
+    # the full import beside it marks the debiased questions, and ingest keeps the mark
+    _geovr("data", "import-vsibench", "--root", str(root), "--out", "full", cwd=tmp_path)
+    _geovr("ingest", "--data", "full", "--out", "clips", "--frames", "4", "--no-progress", cwd=tmp_path)
+    qa = [json.loads(line) for line in (tmp_path / "clips" / "qa.jsonl").read_text().splitlines()]
+    assert sorted((q["id"], q["in_debiased"]) for q in qa) == [("0", False), ("1", True), ("2", True)]

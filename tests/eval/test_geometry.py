@@ -115,7 +115,9 @@ def test_depth_errors():
 def test_pose_hand_values():
     target = extrinsics([np.eye(3), np.eye(3)], [[0, 0, 0], [-1, 0, 0]])
     cases = [  # (pred camera 1 rotation, translation) -> (rotation error, translation error)
-        (rot_y(10), [-1, 0, 0], 10.0, 0.0),
+        # E_0 E_1^-1 = E_1^-1: translation -R^T t, so the target's [1, 0, 0] meets
+        # rot_y(10)^T [1, 0, 0], 10 degrees off (E_1 E_0^-1 would compare t itself: 0)
+        (rot_y(10), [-1, 0, 0], 10.0, 10.0),
         (np.eye(3), [-1, 0, -1], 0.0, 45.0),
         (np.eye(3), [1, 0, 0], 0.0, 0.0),  # opposite direction folds to 0: min(180, 0)
         (rot_y(170), [0, 3, 0], 170.0, 90.0),
@@ -131,19 +133,23 @@ def test_pose_hand_values():
     assert g.pose_metrics(pred, target) == pytest.approx(
         {
             "pose_rra5": 0.0,
-            "pose_rta5": 1.0,
+            "pose_rta5": 0.0,
             "pose_rra15": 1.0,
             "pose_rta15": 1.0,
             "pose_rra30": 1.0,
             "pose_rta30": 1.0,
             "pose_auc30": 2 / 3,
+            "pose_auc3": 0.0,
         }
-    )  # worst 10: bins 10..29 of 0..29
+    )  # worst 10: bins 10..29 of 0..29; nothing under 3
 
 
 def test_auc_hand_value_and_thresholds_are_strict():
     # worst errors 0.5 (bin 0), 10.2 (bin 10), 40 (outside): (10 * 1/3 + 20 * 2/3) / 30 = 5/9
     assert g.pose_auc(np.array([0.5, 10.2, 40.0]), np.zeros(3)) == pytest.approx(5 / 9)
+    # AUC@3, bins [0,1) [1,2) [2,3]: 0.5 and 2.2 fall in, 40 not: (1/3 + 1/3 + 2/3) / 3 = 4/9
+    errors = g.pose_metrics_from_errors(np.array([0.5, 2.2, 40.0]), np.zeros(3))
+    assert errors["pose_auc3"] == pytest.approx(4 / 9)
     m = g.pose_metrics_from_errors(np.array([5.0, 4.99]), np.array([15.0, 30.0]))
     assert (m["pose_rra5"], m["pose_rta15"], m["pose_rta30"]) == (0.5, 0.0, 0.5)
 

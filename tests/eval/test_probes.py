@@ -101,3 +101,33 @@ def test_invalid_targets_are_skipped_and_missing_heads_give_no_key():
     )
     assert masked == {}
     assert aggregate([ClipProbe("c")]) == {}
+
+
+def test_ground_truth_scale_is_the_least_squares_fit_of_gt_to_teacher_depth():
+    from geovr.eval.probing import ground_truth_scale
+
+    teacher = np.array([[[1.0, 2.0], [3.0, 0.0]]])
+    gt = np.array([[[2.0, 4.0], [0.0, 9.0]]])  # no gt at the third pixel, no teacher at the fourth
+    # valid pixels 1 and 2: <m, d> / <d, d> = (2 + 8) / (1 + 4) = 2
+    assert ground_truth_scale(gt, teacher) == pytest.approx(2.0)
+    assert ground_truth_scale(np.zeros_like(gt), teacher) is None
+
+
+def test_clips_with_ground_truth_are_scored_against_it_not_the_teacher():
+    from geovr.eval.geometry import to_extrinsics
+    from geovr.eval.probing import _against_ground_truth
+
+    rng = np.random.default_rng(4)
+    depth = rng.uniform(0.5, 3.0, (4, 8, 8))
+    poses = _poses(4, 10.0)
+    # the teacher is off (depth halved at one pixel row, frames' poses reversed), the head exact
+    teacher_depth = depth.copy()
+    teacher_depth[:, 0] *= 0.5
+    probe = _probe(depth, teacher_depth, poses, poses[::-1], scale_pred=1.0, scale_target=5.0)
+    teacher_scored = aggregate([probe])
+    assert teacher_scored["depth_absrel"] > 0.01 and teacher_scored["pose_rra5"] < 1.0
+    gt = {"depth": depth.astype(np.float32), "extrinsics": to_extrinsics(poses)}
+    scored = aggregate([_against_ground_truth(probe, gt, depth)])
+    assert scored["depth_absrel"] == pytest.approx(0.0, abs=1e-6)
+    assert scored["pose_rra5"] == 1.0 and scored["pose_auc3"] == pytest.approx(1.0)
+    assert scored["scale_rel_err"] == pytest.approx(0.0, abs=1e-6)  # gt = 1 x the teacher depth

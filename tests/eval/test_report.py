@@ -85,3 +85,24 @@ def test_report_without_vsi_or_examples(tmp_path):
     out = build_report({"probes": {"depth_absrel": 0.3}}, [], tmp_path / "r.html")
     html = out.read_text()
     assert "depth_absrel" in html and "VSI-Bench" not in html and PNG_URI not in html
+
+
+def test_report_shows_the_debiased_table_the_blind_baseline_leakage_and_absent_probes(
+    tmp_path, metrics
+):
+    blind = {**metrics["vsi"], "overall": 31.25}
+    tree = {
+        **metrics,
+        "benchmark": "vsi-bench-debiased",
+        "vsi_blind": blind,
+        "vsi_debiased": {**metrics["vsi"], "overall": 42.5},
+        "heads": False,
+        "probes": {},
+        "leakage": {"training_clips": 3, "overlapping_clips": 1, "overlap": ["scene-9"]},
+    }
+    html = build_report(tree, [], tmp_path / "r.html").read_text()
+    assert "VSI-Bench-Debiased overall" in html and "VSI-Bench-Debiased, vision disabled" in html
+    assert "31.2" in html and "42.5" in html  # blind and debiased overalls
+    assert "<th>VSI-Bench-Debiased (%)</th>" in html  # the per-task column
+    assert "1 evaluated clips were in the checkpoint's training data" in html and "scene-9" in html
+    assert "Probes absent: the checkpoint has no trained GeoVR heads" in html
