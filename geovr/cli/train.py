@@ -87,7 +87,7 @@ def _switch(name: str, value: bool | None) -> dict[str, str]:
     type=click.Choice(["auto", "fp32", "bf16"]),
     default="auto",
     show_default=True,
-    help="auto: bf16 autocast on GPU, fp32 on CPU",
+    help="compute precision (weights always train in fp32): auto = bf16 autocast on GPU, fp32 on CPU",
 )
 @click.option(
     "--attn-implementation",

@@ -117,8 +117,8 @@ def _decay_split(params: list, no_decay: set[int]) -> tuple[list, list]:
     in a transformer those are exactly the parameters of fewer than 2 dimensions (a DTensor
     shard reports its global shape). ``no_decay``: ids of further parameters to spare."""
     spared = [p for p in params if p.ndim < 2 or id(p) in no_decay]
-    kept = {id(p) for p in spared}
-    return [p for p in params if id(p) not in kept], spared
+    spared_ids = {id(p) for p in spared}
+    return [p for p in params if id(p) not in spared_ids], spared
 
 
 def build_optimizer(
