@@ -32,7 +32,8 @@ def train(
     lr_model: float = 2e-5,
     lr_heads: float = 1e-4,
     parallelism: str = "ddp",
-    gradient_checkpointing: bool = False,
+    gradient_checkpointing: str = "",
+    attn_implementation: str = "",
     num_nodes: int = 1,
     gpus_per_node: int = 0,
     cpu_ranks: int = 2,
@@ -49,6 +50,8 @@ def train(
 
     `work_dir` (e.g. a mounted volume) keeps the resumable DCP checkpoints across retries:
     a retried step resumes there. `launcher`: auto | local | trainjob.
+    `gradient_checkpointing` (auto | on | off) and `attn_implementation` (sdpa | eager |
+    flash_attention_2): "" leaves geovr.train.config.TrainConfig's default.
     """
     import json
     import os
@@ -61,12 +64,16 @@ def train(
     on_cluster = launcher == "trainjob" or (launcher == "auto" and num_nodes > 1)
     work = work_dir or tempfile.mkdtemp(prefix="geovr-train-")
     weights = dict(pair.split("=") for pair in loss_weights.split(",")) if loss_weights else {}
+    model_options = {
+        "gradient_checkpointing": gradient_checkpointing,
+        "attn_implementation": attn_implementation,
+    }
     summary = run_training(
         clips.uri if on_cluster else clips.path, targets.uri if on_cluster else targets.path, work,
         nproc=gpus_per_node or cpu_ranks, student=student,
         objectives=objectives, loss_weights={k: float(v) for k, v in weights.items()}, steps=steps,
         batch_size=batch_size, grad_accum=grad_accum, lr_model=lr_model, lr_heads=lr_heads, parallelism=parallelism,
-        gradient_checkpointing=gradient_checkpointing, num_nodes=num_nodes, launcher=launcher,
+        **{k: v for k, v in model_options.items() if v}, num_nodes=num_nodes, launcher=launcher,
         checkpoint_every=checkpoint_every, tracking_uri=tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"),
         kfp_run_id=kfp_run_id, data_version={"dvc_md5": dvc_md5, "git_rev": git_rev},
         resume=bool(work_dir),

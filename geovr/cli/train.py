@@ -2,7 +2,7 @@
 
     geovr train --clips runs/clips --targets runs/targets --out runs/train --nproc 2 --steps 20
     geovr train --clips C --targets T --out runs/sft --objectives lm          # the SFT baseline
-    geovr train ... --student Qwen/Qwen3-VL-2B-Instruct --parallelism fsdp2 --gradient-checkpointing
+    geovr train ... --student Qwen/Qwen3-VL-2B-Instruct --parallelism fsdp2 --no-gradient-checkpointing
     geovr train ... --resume                                                  # after a crash
 
 The last stdout line is the JSON summary (checkpoint path, steps, final losses, MLflow run).
@@ -11,11 +11,13 @@ The last stdout line is the JSON summary (checkpoint path, steps, final losses, 
 from __future__ import annotations
 
 import os
+from typing import get_args
 
 import click
 
 from geovr.cli import emit
 from geovr.errors import GeoVRError
+from geovr.train.config import GRADIENT_CHECKPOINTING_ABOVE, AttnImplementation, TrainConfig
 
 
 def _weights(text: str | None) -> dict[str, float]:
@@ -25,6 +27,11 @@ def _weights(text: str | None) -> dict[str, float]:
         return {k: float(v) for k, v in (pair.split("=") for pair in text.split(","))}
     except ValueError:
         raise GeoVRError(f"--loss-weights {text!r}: expected e.g. cam=2.5,depth=1") from None
+
+
+def _switch(name: str, value: bool | None) -> dict[str, str]:
+    """An on/off flag pair as a TrainConfig switch; neither flag: the config's default."""
+    return {} if value is None else {name: "on" if value else "off"}
 
 
 @click.command("train")
@@ -80,9 +87,21 @@ def _weights(text: str | None) -> dict[str, float]:
     type=click.Choice(["auto", "fp32", "bf16"]),
     default="auto",
     show_default=True,
-    help="auto: bf16 autocast on GPU, fp32 on CPU",
+    help="compute precision (weights always train in fp32): auto = bf16 autocast on GPU, fp32 on CPU",
 )
-@click.option("--gradient-checkpointing", is_flag=True, help="recompute decoder layers in backward")
+@click.option(
+    "--attn-implementation",
+    type=click.Choice(get_args(AttnImplementation)),
+    default=TrainConfig.attn_implementation,
+    show_default=True,
+    help="the student's attention kernels (flash_attention_2 needs flash-attn installed)",
+)
+@click.option(
+    "--gradient-checkpointing/--no-gradient-checkpointing",
+    default=None,
+    help="recompute decoder layers in backward "
+    f"[default: on for students over {GRADIENT_CHECKPOINTING_ABOVE:,} parameters]",
+)
 @click.option(
     "--splits",
     default="train",
@@ -146,7 +165,7 @@ def train(
         loss_weights=_weights(loss_weights),
         max_side=max_side,
         splits=tuple(s.strip() for s in splits.split(",") if s.strip()),
-        gradient_checkpointing=gradient_checkpointing,
+        **_switch("gradient_checkpointing", gradient_checkpointing),
         data_version={"dvc_md5": data_dvc_md5, "git_rev": data_git_rev},
         **config,
     )

@@ -83,6 +83,10 @@ class GeoVRModel(nn.Module):
         return {"model": [p for p in self.student.parameters() if p.requires_grad],
                 "heads": [p for _, p in self.new_parameters()]}
 
+    def geometry_tokens(self) -> list[nn.Parameter]:
+        """The learnable camera/scale token embeddings that are on."""
+        return [p for p in (self.camera_tokens, self.scale_token) if p is not None]
+
     def parameter_counts(self) -> dict[str, int]:
         """Parameters of the student, of each head, of the tokens (works on the meta device)."""
         counts = {"student": sum(p.numel() for p in self.student.parameters())}

@@ -11,10 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Parallelism = Literal["ddp", "fsdp2"]
 Precision = Literal["auto", "fp32", "bf16"]
+AttnImplementation = Literal["sdpa", "eager", "flash_attention_2"]
+Switch = Literal["auto", "on", "off"]
+
+# Students larger than this recompute their decoder layers in backward by default: from about
+# 1 B parameters a long video sequence's activations no longer fit beside the fp32 weights and
+# AdamW states (docs/decisions.md, "Precision and memory"); smaller students skip the recompute.
+GRADIENT_CHECKPOINTING_ABOVE = 1_000_000_000
 
 
 @dataclass
@@ -28,11 +35,13 @@ class TrainConfig:
     lr_heads: float = 1e-4
     warmup_ratio: float = 0.03
     schedule: Literal["cosine"] = "cosine"
-    weight_decay: float = 0.01
+    weight_decay: float = 0.01  # on matrices only: never norms, biases, geometry tokens
     grad_clip: float = 1.0
     seed: int = 0
     parallelism: Parallelism = "ddp"
     precision: Precision = "auto"
+    attn_implementation: AttnImplementation = "sdpa"
+    gradient_checkpointing: Switch = "auto"
     num_workers: int = 2
     prefetch: int = 4
     checkpoint_every: int = 500
@@ -47,6 +56,15 @@ class TrainConfig:
             raise ValueError(f"parallelism must be 'ddp' or 'fsdp2', got {self.parallelism!r}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.attn_implementation not in get_args(AttnImplementation):
+            raise ValueError(
+                f"attn_implementation must be one of {', '.join(get_args(AttnImplementation))}"
+                f", got {self.attn_implementation!r}"
+            )
+        if self.gradient_checkpointing not in get_args(Switch):
+            raise ValueError(
+                f"gradient_checkpointing must be auto, on or off, got {self.gradient_checkpointing!r}"
+            )
         if self.num_workers < 0:
             raise ValueError("num_workers must be >= 0")
         if self.schedule != "cosine":
@@ -64,6 +82,12 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError("warmup_ratio must be in [0, 1)")
+
+    def wants_gradient_checkpointing(self, student_parameters: int) -> bool:
+        """Whether a student of this many parameters recomputes its layers in backward."""
+        if self.gradient_checkpointing == "auto":
+            return student_parameters > GRADIENT_CHECKPOINTING_ABOVE
+        return self.gradient_checkpointing == "on"
 
     def to_dict(self) -> dict[str, Any]:
         """A flat dict of every field (all values are JSON scalars)."""

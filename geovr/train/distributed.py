@@ -6,7 +6,7 @@ ranks use gloo::
 
     env = init_distributed()
     seed_everything(cfg.seed, env.rank)
-    model = wrap_model(task.build_model(), "fsdp2", env)
+    model = wrap_model(master_weights(task.build_model(cfg)), "fsdp2", env)
     ...
     teardown()
 """

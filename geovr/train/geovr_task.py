@@ -20,6 +20,7 @@ from torch import nn
 from geovr.model import GeoVRModel, collate, load_student, save_student
 from geovr.model.dataset import ClipQADataset
 from geovr.model.inputs import IGNORE
+from geovr.train.config import TrainConfig
 from geovr.train.outputs import CHECKPOINT_DIR
 from geovr.train.task_config import GeoVRTaskConfig
 
@@ -56,8 +57,8 @@ class GeoVRTask:
         if dist.is_initialized():
             dist.barrier()
 
-    def _load(self) -> tuple[nn.Module, Any]:
-        student, processor = load_student(self.config.student)
+    def _load(self, **model_options: Any) -> tuple[nn.Module, Any]:
+        student, processor = load_student(self.config.student, **model_options)
         self._processor = processor
         return student, processor
 
@@ -67,17 +68,20 @@ class GeoVRTask:
             self._load()
         return self._processor
 
-    def build_model(self) -> nn.Module:
-        student, _ = self._load()
-        if self.config.gradient_checkpointing:
+    def build_model(self, cfg: TrainConfig) -> nn.Module:
+        """The student in the dtype it was saved in (the loop trains fp32 master weights)."""
+        student, _ = self._load(attn_implementation=cfg.attn_implementation)
+        if cfg.wants_gradient_checkpointing(sum(p.numel() for p in student.parameters())):
             # recompute each decoder layer in backward: activation memory O(layers) -> O(1)
-            student.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={"use_reentrant": False}
-            )
+            student.activation_checkpointing_enable({"use_reentrant": False})
         return GeoVRModel(student, self.config.geovr_config())
 
     def param_groups(self, model: nn.Module) -> dict[str, list]:
         return model.param_groups()
+
+    def no_weight_decay(self, model: nn.Module) -> list[nn.Parameter]:
+        """The camera/scale tokens: embeddings, which decay would pull towards zero."""
+        return model.geometry_tokens()
 
     def fsdp_units(self, model: nn.Module) -> list[nn.Module]:
         """Shard per decoder layer (and per head): one all-gather per layer, as FSDP2 intends."""

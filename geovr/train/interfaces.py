@@ -16,6 +16,8 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+from geovr.train.config import TrainConfig
+
 
 @runtime_checkable
 class TrainTask(Protocol):
@@ -23,10 +25,14 @@ class TrainTask(Protocol):
     ``fsdp_units(model) -> list[nn.Module]``, the modules FSDP2 shards one by one;
     ``loss_items(batch) -> Tensor``, how many items (e.g. labelled tokens) a batch's mean loss
     averages over: the loop then passes ``num_items_in_batch`` to ``forward`` so that the loss
-    is one mean over the whole step, however it is split over ranks and micro-steps."""
+    is one mean over the whole step, however it is split over ranks and micro-steps;
+    ``no_weight_decay(model) -> list[Parameter]``, matrices that must not decay (norms and
+    biases never do)."""
 
-    def build_model(self) -> torch.nn.Module:
-        """A fresh model; ``forward(**batch)`` returns a dict of loss tensors with key ``"total"``."""
+    def build_model(self, cfg: TrainConfig) -> torch.nn.Module:
+        """A fresh model in the dtype its weights are stored in (the loop trains an fp32 copy
+        and saves in this dtype); ``forward(**batch)`` returns a dict of loss tensors with key
+        ``"total"``. ``cfg`` carries the model-side options (attention, gradient checkpointing)."""
         ...
 
     def param_groups(self, model: torch.nn.Module) -> dict[str, list]:

@@ -1,5 +1,7 @@
-"""The generic training loop: AdamW with two LR groups, warm-up + cosine, grad accumulation,
-grad clipping, a deterministic resumable data order, DCP checkpoints and MLflow tracking.
+"""The generic training loop: AdamW with two LR groups (no weight decay on norms, biases and
+the task's ``no_weight_decay``), warm-up + cosine, fp32 master weights (geovr.train.precision),
+grad accumulation, grad clipping, a deterministic resumable data order, DCP checkpoints and
+MLflow tracking.
 
 Called by :mod:`geovr.train.worker` on every rank of a torchrun job::
 
@@ -36,6 +38,7 @@ from geovr.train.distributed import (
 )
 from geovr.train.interfaces import TrainTask
 from geovr.train.outputs import CHECKPOINTS_DIR, SUMMARY_NAME, latest_checkpoint
+from geovr.train.precision import autocast, master_weights
 from geovr.train.tracking import Tracker
 
 
@@ -97,13 +100,6 @@ def batches(task: TrainTask, dataset, sampler: RankBatches, cfg: TrainConfig):
     )  # fmt: skip
 
 
-def autocast(cfg: TrainConfig, env: DistEnv):
-    """bf16 autocast on GPU (``precision`` auto or bf16); full fp32 on CPU for exactness."""
-    if cfg.precision == "fp32" or (cfg.precision == "auto" and env.device.type != "cuda"):
-        return contextlib.nullcontext()
-    return torch.autocast(env.device.type, dtype=torch.bfloat16)
-
-
 def lr_lambda(warmup_steps: int, total_steps: int):
     """Linear warm-up to 1 over ``warmup_steps``, then cosine decay to 0 at ``total_steps``."""
 
@@ -116,22 +112,36 @@ def lr_lambda(warmup_steps: int, total_steps: int):
     return factor
 
 
+def _decay_split(params: list, no_decay: set[int]) -> tuple[list, list]:
+    """(decayed, not decayed): as in Hugging Face Trainer recipes, norms and biases never decay;
+    in a transformer those are exactly the parameters of fewer than 2 dimensions (a DTensor
+    shard reports its global shape). ``no_decay``: ids of further parameters to spare."""
+    spared = [p for p in params if p.ndim < 2 or id(p) in no_decay]
+    spared_ids = {id(p) for p in spared}
+    return [p for p in params if id(p) not in spared_ids], spared
+
+
 def build_optimizer(
     task: TrainTask, model: torch.nn.Module, cfg: TrainConfig
 ) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW over the task's ``heads``/``model`` groups (call after wrapping: FSDP2 swaps params)."""
-    groups = task.param_groups(unwrap(model))
+    """AdamW over the task's ``heads``/``model`` groups, each split into a decayed part and one
+    without weight decay (call after wrapping: FSDP2 swaps params)."""
+    plain = unwrap(model)
+    groups = task.param_groups(plain)
     if set(groups) != {"heads", "model"}:
         raise ValueError(f"param_groups must return keys 'heads' and 'model', got {sorted(groups)}")
+    spare = getattr(task, "no_weight_decay", None)
+    no_decay = {id(p) for p in spare(plain)} if spare is not None else set()
     lrs = {"heads": cfg.lr_heads, "model": cfg.lr_model}
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": groups[name], "lr": lrs[name], "name": name}
-            for name in ("heads", "model")
-            if groups[name]
-        ],
-        weight_decay=cfg.weight_decay,
-    )
+    param_groups = []
+    for name in ("heads", "model"):
+        decayed, spared = _decay_split(groups[name], no_decay)
+        for params, decay in ((decayed, cfg.weight_decay), (spared, 0.0)):
+            if params:
+                param_groups.append(
+                    {"params": params, "lr": lrs[name], "weight_decay": decay, "name": name}
+                )
+    optimizer = torch.optim.AdamW(param_groups)
     warmup = math.ceil(cfg.warmup_ratio * cfg.steps)
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(warmup, cfg.steps))
 
@@ -168,13 +178,16 @@ def _mean_across_ranks(values: dict[str, torch.Tensor], env: DistEnv) -> dict[st
     return dict(zip(keys, stacked.tolist(), strict=True))
 
 
-def _save_final(task: TrainTask, model: torch.nn.Module, out_dir: Path, env: DistEnv) -> None:
-    """Gather the full weights and hand an unwrapped CPU copy to ``task.save_final`` on rank 0."""
+def _save_final(
+    task: TrainTask, model: torch.nn.Module, out_dir: Path, env: DistEnv, cfg: TrainConfig
+) -> None:
+    """Gather the full weights and hand an unwrapped CPU copy to ``task.save_final`` on rank 0,
+    each parameter cast back to the dtype the task builds it in (geovr.train.precision)."""
     full = get_model_state_dict(
         model, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
     )
     if env.is_main:
-        plain = task.build_model()
+        plain = task.build_model(cfg)
         plain.load_state_dict(full)
         task.save_final(plain, out_dir)
     dist.barrier()
@@ -187,7 +200,12 @@ def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dic
     if env.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
-    model = wrap_model(task.build_model(), cfg.parallelism, env, getattr(task, "fsdp_units", None))
+    model = wrap_model(
+        master_weights(task.build_model(cfg)),
+        cfg.parallelism,
+        env,
+        getattr(task, "fsdp_units", None),
+    )
     optimizer, scheduler = build_optimizer(task, model, cfg)
     dataset = task.dataset()
     order = DataOrder(len(dataset), cfg.seed)
@@ -275,7 +293,7 @@ def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dic
     bar.close()
     tracker.close()
 
-    _save_final(task, model, out_dir, env)
+    _save_final(task, model, out_dir, env, cfg)
     summary = {
         "start_step": start_step,
         "final_step": step,

@@ -12,6 +12,7 @@ process starts in a fraction of a second.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -108,6 +109,15 @@ def checkpoint_meta(
     )
 
 
+def check_attention(implementation: str) -> None:
+    """flash_attention_2 needs the flash-attn package on the workers (the same image as here)."""
+    if implementation == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
+        raise GeoVRError(
+            "--attn-implementation flash_attention_2 needs the flash-attn package, which is not "
+            "installed in this environment; use sdpa (the default) or install flash-attn"
+        )
+
+
 def worker_args(out: Path, cfg: TrainConfig) -> list[str]:
     args = ["--task", TASK, "--task-config", str(out / "task.json"), "--out", str(out)]
     for key, value in cfg.to_dict().items():
@@ -156,7 +166,6 @@ def run_training(
     splits: tuple[str, ...] = ("train",),
     num_nodes: int = 1,
     launcher: str = "auto",
-    gradient_checkpointing: bool = False,
     data_version: dict[str, str] | None = None,
     timeout: float | None = None,
     **train_config: Any,
@@ -164,6 +173,7 @@ def run_training(
     """Train under torchrun with `nproc` local ranks; return the summary (last line of the CLI)."""
     out = Path(out)
     cfg = TrainConfig(**train_config)
+    check_attention(cfg.attn_implementation)
     if launcher not in ("auto", "local", "trainjob"):
         raise GeoVRError(f"--launcher {launcher!r}: choose auto, local or trainjob")
     on_cluster = launcher == "trainjob" or (launcher == "auto" and num_nodes > 1)
@@ -185,7 +195,6 @@ def run_training(
             loss_weights=loss_weights or {},
             max_side=max_side,
             splits=tuple(splits),
-            gradient_checkpointing=gradient_checkpointing,
         )
     except ValueError as e:
         raise GeoVRError(str(e)) from e

@@ -34,7 +34,6 @@ class GeoVRTaskConfig:
     head_widths: str = "paper"
     splits: tuple[str, ...] = ("train",)
     max_side: int | None = None
-    gradient_checkpointing: bool = False
     freeze_vision: bool = True
     storage_options: dict[str, Any] = field(default_factory=dict)
     checkpoint_meta: dict[str, Any] | None = None  # meta.json of the final checkpoint (contract 3)

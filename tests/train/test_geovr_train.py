@@ -47,7 +47,7 @@ def test_two_ranks_train_all_objectives_and_write_the_checkpoint_contract(
         2,
         batch_size=1,
         parallelism=parallelism,
-        gradient_checkpointing=True,
+        gradient_checkpointing="on",
         data_version={"dvc_md5": "abc.dir", "git_rev": "deadbeef"},
         tracking_uri=tracking,
     )

@@ -33,7 +33,7 @@ def test_config_roundtrip_and_validation():
 def test_resolve_task():
     task = resolve_task("tests.train.tiny_task:TinyTask")
     assert isinstance(task, TrainTask)
-    model = task.build_model()
+    model = task.build_model(TrainConfig())
     groups = task.param_groups(model)
     assert set(groups) == {"heads", "model"}
     batch = task.collate([task.dataset()[i] for i in range(4)])

@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from geovr.train.config import TrainConfig
+
 DIM, N_SAMPLES = 8, 64
 
 
@@ -43,7 +45,7 @@ class TinyDataset(torch.utils.data.Dataset):
 
 
 class TinyTask:
-    def build_model(self) -> nn.Module:
+    def build_model(self, cfg: TrainConfig) -> nn.Module:
         return TinyNet()
 
     def param_groups(self, model: nn.Module) -> dict[str, list]:
