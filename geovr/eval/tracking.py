@@ -12,18 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from geovr.registry.inputs import flatten_metrics
-from geovr.train.tracking import reachable
+from geovr.train.tracking import server_problem
 
 
 def log_evaluation(
     out: Path, metrics: dict[str, Any], tracking_uri: str, experiment: str, kfp_run_id: str = ""
 ) -> dict[str, Any]:
     """One MLflow run with the metrics and files of `out`; {"online", "run_id" | "error"}."""
-    if not reachable(tracking_uri):
-        print(
-            f"WARNING: MLflow at {tracking_uri} unreachable; results stay in {out}", file=sys.stderr
-        )
-        return {"online": False, "error": f"cannot connect to {tracking_uri}"}
+    if problem := server_problem(tracking_uri):
+        print(f"WARNING: MLflow unavailable ({problem}); results stay in {out}", file=sys.stderr)
+        return {"online": False, "error": problem}
     import mlflow
 
     try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -26,17 +25,27 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
 
 
-def reachable(uri: str, timeout: float = 2.0) -> bool:
-    """False only for an http(s) URI whose host:port refuses a TCP connection."""
-    parsed = urlparse(uri)
-    if parsed.scheme not in ("http", "https"):
-        return True
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+# an API route: MLflow exempts /health from its Host-header check and answers it even when
+# every API call would be refused (403 Invalid Host header), so a TCP or /health probe passes
+API_PROBE = "/api/2.0/mlflow/experiments/search"
+
+
+def server_problem(uri: str, timeout: float = 5.0) -> str | None:
+    """Why an http(s) tracking server cannot take our calls (refused connection, or an answer
+    such as "403 Invalid Host header"); None when its API answers or `uri` is not a server."""
+    if urlparse(uri).scheme not in ("http", "https"):
+        return None
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    try:  # MLflow's own client request: the same auth, TLS and proxy settings as its calls
+        response = http_request(get_default_host_creds(uri), API_PROBE, "GET", max_retries=0,
+                                timeout=timeout, params={"max_results": 1})
+    except Exception as exc:  # connection refused, DNS, TLS: anything means no server
+        return f"cannot connect to {uri} ({type(exc).__name__})"
+    if response.ok:
+        return None
+    return f"{uri} answered {response.status_code} {response.text.strip()[:120]}"
 
 
 class Tracker:
@@ -67,8 +76,8 @@ class Tracker:
             self._append({"type": "params", "experiment": self.experiment, "params": self.params})
             return
         try:
-            if not reachable(tracking_uri):
-                raise ConnectionError(f"cannot connect to {tracking_uri}")
+            if problem := server_problem(tracking_uri):
+                raise ConnectionError(problem)
             import mlflow
 
             mlflow.set_tracking_uri(tracking_uri)
