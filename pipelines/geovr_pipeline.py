@@ -47,6 +47,7 @@ class Outputs(NamedTuple):
 def geovr_pipeline(
     data_repo: str,
     data_rev: str = "main",
+    data_target: str = "data",
     dvc_remote: str = "s3",
     dvc_jobs: int = 8,
     frames: int = 16,
@@ -80,6 +81,7 @@ def geovr_pipeline(
     Args:
         data_repo: git URL (or local path) of the repository whose data.dvc versions the videos.
         data_rev: git revision of the data; a branch makes scheduled runs take the newest data.
+        data_target: the DVC-tracked directory of data_repo to fetch (its pointer is <data_target>.dvc).
         dvc_remote: DVC remote to download from ("" = the repository's default remote).
         dvc_jobs: parallel DVC downloads.
         frames: frames sampled per clip.
@@ -108,7 +110,9 @@ def geovr_pipeline(
         model_name: MLflow registered model the new version goes to.
         promotion_policy: promotion gate policy as JSON ("" = defaults: beat the champion on VSI overall).
     """
-    data = fetch_data(data_repo=data_repo, data_rev=data_rev, dvc_remote=dvc_remote, jobs=dvc_jobs)
+    data = fetch_data(data_repo=data_repo, data_rev=data_rev, dvc_remote=dvc_remote, jobs=dvc_jobs,
+                      target=data_target)
+    data.set_caching_options(False)  # same inputs every scheduled run, while the branch moves
     clips = ingest(data=data.outputs["data"], frames=frames, max_side=max_side, min_valid_fraction=min_valid_fraction)
     plan = plan_shard_ranges(clips=clips.outputs["clips"], tasks=distill_tasks)
     with dsl.ParallelFor(plan.output) as shard_range:

@@ -48,7 +48,7 @@ def test_dag_order_and_parameter_defaults():
     params = spec["root"]["inputDefinitions"]["parameters"]
     defaults = {name: p.get("defaultValue") for name, p in params.items()}
     assert defaults == {
-        "data_repo": None, "data_rev": "main", "dvc_remote": "s3", "dvc_jobs": 8, "frames": 16,
+        "data_repo": None, "data_rev": "main", "data_target": "data", "dvc_remote": "s3", "dvc_jobs": 8, "frames": 16,
         "max_side": 504, "min_valid_fraction": 0.5, "teacher": "oracle", "teacher_weights": "",
         "distill_tasks": 4, "student": "Qwen/Qwen3-VL-2B-Instruct", "objectives": "lm,cam,depth,scale,distill",
         "loss_weights": "cam=2.5,depth=1.0,scale=1.0,distill=1.0", "steps": 2000, "batch_size": 1, "grad_accum": 8,
