@@ -13,6 +13,8 @@ Credentials reach the pods only as Secret references. `kfp.local` ignores these 
 from kfp import kubernetes
 from kfp.dsl import PipelineTask
 
+from geovr.train.cluster import GPU_NODE_LABEL, GPU_TAINT
+
 CONFIG_MAP = "geovr-config"
 S3_SECRET = "geovr-s3-credentials"
 TRAIN_PVC = "geovr-train"
@@ -21,9 +23,6 @@ TRAIN_MOUNT = "/mnt/geovr-train"
 CONFIG_KEYS = ("MLFLOW_TRACKING_URI", "GEOVR_TRAINING_RUNTIME")
 OPTIONAL_CONFIG_KEYS = ("AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL", "GEOVR_SERVICE_ACCOUNT")
 S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-# the label NVIDIA's GPU operator puts on GPU nodes, and the taint GPU pools usually carry
-GPU_NODE_LABEL = ("nvidia.com/gpu.present", "true")
-GPU_TAINT = "nvidia.com/gpu"
 
 
 def with_cluster_env(task: PipelineTask) -> PipelineTask:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from geovr.train.trainjob import ClusterSettings
+from geovr.train.cluster import ClusterSettings
 from pipelines import cluster
 from tests.manifests.kustomize import OVERLAYS, build
 
