@@ -11,9 +11,11 @@ from tests.manifests.kustomize import OVERLAYS, build
 from tests.manifests.podenv import command_line, container_env, find
 from tests.registry.servers import BIN, MLFLOW_START_S, aws_test_env, free_port, running
 
+# values no manifest could contain by chance (tests/manifests/test_pod_security looks for them)
 SECRETS = {
-    "geovr-mlflow-db": {"username": "mlflow", "password": "not-a-real-password"},
-    "geovr-s3-credentials": {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+    "geovr-mlflow-db": {"username": "user-from-secret", "password": "password-from-secret"},
+    "geovr-s3-credentials": {"AWS_ACCESS_KEY_ID": "key-id-from-secret",
+                             "AWS_SECRET_ACCESS_KEY": "key-from-secret"},
 }
 # the flags this machine replaces: where the server listens and where it stores
 LOCAL_FLAGS = ("--host", "--port", "--backend-store-uri", "--artifacts-destination", "--workers")
