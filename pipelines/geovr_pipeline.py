@@ -22,7 +22,12 @@ from components.fetch_data.component import fetch_data
 from components.ingest.component import ingest
 from components.register.component import register
 from components.train.component import train
-from pipelines.cluster import on_gpu_nodes, with_cluster_env, with_training_volume
+from pipelines.cluster import (
+    on_gpu_nodes,
+    with_cluster_env,
+    with_step_resources,
+    with_training_volume,
+)
 
 PIPELINE_NAME = "geovr"
 # GPUs per distill task and per training pod, fixed when the pipeline is compiled: KFP
@@ -117,7 +122,7 @@ def geovr_pipeline(
     plan = plan_shard_ranges(clips=clips.outputs["clips"], tasks=distill_tasks)
     with dsl.ParallelFor(plan.output) as shard_range:
         part = distill(clips=clips.outputs["clips"], teacher=teacher, weights=teacher_weights, shard_range=shard_range)
-        on_gpu_nodes(with_cluster_env(part), DISTILL_GPUS)
+        on_gpu_nodes(with_step_resources(with_cluster_env(part)), DISTILL_GPUS)
     targets = distill_merge(parts=dsl.Collected(part.outputs["targets"]))
     trained = train(
         clips=clips.outputs["clips"], targets=targets.outputs["targets"], student=student, objectives=objectives,
@@ -138,7 +143,7 @@ def geovr_pipeline(
         tracking_uri=tracking_uri, policy=promotion_policy, kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )  # fmt: skip
     for task in (data, clips, plan, targets, trained, evaluated, registered):
-        with_cluster_env(task)
+        with_step_resources(with_cluster_env(task))
     return Outputs(trained.outputs["checkpoint"], evaluated.outputs["evaluation"], registered.outputs["version"],
                    registered.outputs["decision"])
 

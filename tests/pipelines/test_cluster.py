@@ -54,6 +54,19 @@ def test_gpu_tasks_select_gpu_nodes_and_tolerate_their_taint():
         assert bool(settings.get("tolerations")) == on_gpu, name
 
 
+def test_every_step_requests_cpu_and_memory_and_only_retry_safe_steps_retry():
+    spec = next(yaml.safe_load_all(GOLDEN.read_text()))
+    for name, executor in spec["deploymentSpec"]["executors"].items():
+        wanted = cluster.STEP_RESOURCES[name.removeprefix("exec-")]
+        resources = executor["container"]["resources"]
+        assert (resources["resourceCpuRequest"], resources["resourceMemoryRequest"]) == (wanted.cpu, wanted.memory)
+    dags = [spec["root"]["dag"], *(c["dag"] for c in spec["components"].values() if "dag" in c)]
+    retries = {name: task.get("retryPolicy", {}).get("maxRetryCount", 0)
+               for dag in dags for name, task in dag["tasks"].items() if not name.startswith("for-loop")}
+    assert retries == {name: wanted.retries for name, wanted in cluster.STEP_RESOURCES.items()}
+    assert retries["register"] == 0  # a second try could register a second model version
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_names_the_pods_refer_to_exist_in_the_overlay(overlay):
     docs = build(overlay)
