@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from geovr.registry.inputs import flatten_metrics
-from geovr.train.tracking import server_problem
+from geovr.train.tracking import server_problem, start_stage_run
 
 
 def log_evaluation(
@@ -26,9 +26,8 @@ def log_evaluation(
 
     try:
         mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_experiment(experiment)
         tags = {"kfp_run_id": kfp_run_id} if kfp_run_id else None
-        with mlflow.start_run(tags=tags) as run:
+        with start_stage_run(experiment, tags=tags) as run:
             mlflow.log_metrics(flatten_metrics(metrics))
             mlflow.log_params(
                 {

@@ -48,6 +48,24 @@ def server_problem(uri: str, timeout: float = 5.0) -> str | None:
     return f"{uri} answered {response.status_code} {response.text.strip()[:120]}"
 
 
+def start_stage_run(experiment: str, **start_run_kwargs: Any):
+    """`mlflow.start_run` for one stage of the pipeline (tracking URI already set).
+
+    Under KFP's MLflow plugin the step's environment names the pipeline's run and experiment
+    (MLFLOW_RUN_ID, MLFLOW_EXPERIMENT_ID): the stage's run is nested under that run, in its
+    experiment. MLflow itself would resume the pipeline's run from MLFLOW_RUN_ID instead, so
+    the variable is taken out of this process's environment. Otherwise: a run in `experiment`.
+    """
+    import mlflow
+
+    parent = os.environ.pop("MLFLOW_RUN_ID", None)
+    if not parent:
+        mlflow.set_experiment(experiment)
+        return mlflow.start_run(**start_run_kwargs)
+    experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID") or mlflow.get_run(parent).info.experiment_id
+    return mlflow.start_run(experiment_id=experiment_id, parent_run_id=parent, **start_run_kwargs)
+
+
 class Tracker:
     """Logs params and metrics to MLflow, or to the JSONL buffer when MLflow is unreachable.
 
@@ -81,9 +99,8 @@ class Tracker:
             import mlflow
 
             mlflow.set_tracking_uri(tracking_uri)
-            mlflow.set_experiment(experiment)
             # system metrics (CPU, memory, GPU) come from MLflow's own sampler thread
-            run = mlflow.start_run(tags=tags or None, log_system_metrics=True)
+            run = start_stage_run(experiment, tags=tags or None, log_system_metrics=True)
             self.run_id = run.info.run_id
             mlflow.log_params(self.params)
             self._mlflow = mlflow
