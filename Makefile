@@ -16,9 +16,13 @@ IMAGE         ?= ghcr.io/geovr/geovr
 IMAGE_TAG     ?= 0.1.0
 TORCH_VARIANT ?= cu130
 KFP_HOST      ?= $(KF_PIPELINES_ENDPOINT)
+NAMESPACE     ?= kubeflow-user-geovr
+DATA_REPO     ?=
 CRON          ?= 0 0 3 * * 1
 PARAMS        ?=
 PIPELINE_YAML ?= runs/geovr_pipeline.yaml
+KFP_TARGET     = --host $(KFP_HOST) --namespace $(NAMESPACE)
+RUN_PARAMS     = $(if $(DATA_REPO),--param data_repo=$(DATA_REPO)) $(foreach p,$(PARAMS),--param $(p))
 
 .PHONY: install run test lint bench clean image compile upload submit schedule
 
@@ -52,13 +56,13 @@ compile: $(STAMP)
 	GEOVR_IMAGE=$(IMAGE):$(IMAGE_TAG) $(BIN)/geovr pipeline compile --out $(PIPELINE_YAML)
 
 upload: compile
-	$(BIN)/geovr pipeline upload --host $(KFP_HOST) --package $(PIPELINE_YAML)
+	$(BIN)/geovr pipeline upload $(KFP_TARGET) --package $(PIPELINE_YAML)
 
 submit: $(STAMP)
-	$(BIN)/geovr pipeline submit --host $(KFP_HOST) $(foreach p,$(PARAMS),--param $(p))
+	$(BIN)/geovr pipeline submit $(KFP_TARGET) $(RUN_PARAMS)
 
 schedule: $(STAMP)
-	$(BIN)/geovr pipeline schedule --host $(KFP_HOST) --cron "$(CRON)" $(foreach p,$(PARAMS),--param $(p))
+	$(BIN)/geovr pipeline schedule $(KFP_TARGET) --cron "$(CRON)" $(RUN_PARAMS)
 
 clean:
 	rm -rf runs mlruns mlartifacts mlflow.db .pytest_cache .ruff_cache

@@ -54,7 +54,7 @@ def run_stages(p: dict, out: Path) -> dict:
     data = artifact(dsl.Dataset, "fetch-data/data")
     version = fetch_data.python_func(
         data_repo=p["data_repo"], data_rev=p["data_rev"], dvc_remote=p["dvc_remote"],
-        jobs=p["dvc_jobs"], data=data,
+        jobs=p["dvc_jobs"], data=data, target=p["data_target"],
     )  # fmt: skip
     clips = artifact(dsl.Dataset, "ingest/clips")
     ingest.python_func(

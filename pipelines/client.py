@@ -2,12 +2,14 @@
 through the Kubeflow Pipelines API (`kfp.Client`).
 
     geovr pipeline compile --out geovr_pipeline.yaml
-    geovr pipeline upload --host https://kubeflow.example.com/pipeline
-    geovr pipeline submit --host ... --param steps=2000
-    geovr pipeline schedule --host ... --cron "0 0 3 * * 1"   # Mondays 03:00, 6-field cron
+    geovr pipeline upload --host https://kubeflow.example.com/pipeline --namespace kubeflow-user-geovr
+    geovr pipeline submit --host ... --namespace ... --param data_repo=URL --param steps=2000
+    geovr pipeline schedule --host ... --namespace ... --cron "0 0 3 * * 1"   # Mondays 03:00
 
-The host comes from `--host` or KF_PIPELINES_ENDPOINT; a bearer token from KFP_TOKEN
-(e.g. a ServiceAccount token), never from the command line.
+The host comes from `--host` or KF_PIPELINES_ENDPOINT; the namespace (the Kubeflow profile
+where manifests/ is deployed: runs there get its ConfigMap, Secrets and volume) from
+`--namespace` or KFP_NAMESPACE; a bearer token from KFP_TOKEN (e.g. a ServiceAccount token),
+never from the command line.
 """
 
 from __future__ import annotations
@@ -37,12 +39,15 @@ class KfpTarget:
         host = self.host or os.environ.get("KF_PIPELINES_ENDPOINT")
         if not host:
             raise GeoVRError("no Kubeflow Pipelines host: pass --host or set KF_PIPELINES_ENDPOINT")
+        if not self.namespace:  # kfp's default, "kubeflow", holds none of the deployed pieces
+            raise GeoVRError(
+                "no Kubeflow namespace: pass --namespace (or set KFP_NAMESPACE) to the profile "
+                "namespace manifests/ is deployed to, e.g. kubeflow-user-geovr"
+            )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # kfp warns on every Client()
             return kfp.Client(
-                host=host,
-                namespace=self.namespace or "kubeflow",
-                existing_token=os.environ.get("KFP_TOKEN"),
+                host=host, namespace=self.namespace, existing_token=os.environ.get("KFP_TOKEN")
             )
 
 
@@ -62,9 +67,9 @@ def upload(package: str, target: KfpTarget, version: str, description: str = "")
     client = target.client()
     pipeline_id = client.get_pipeline_id(PIPELINE_NAME)
     if pipeline_id is None:  # the first upload creates the pipeline and its first version
-        pipeline = client.upload_pipeline(
-            package, pipeline_name=PIPELINE_NAME, description=description, namespace=target.namespace
-        )
+        # shared, not namespaced: kfp's lookup by name (get_pipeline_id) sees shared ones only;
+        # the runs and their experiment are what live in the profile namespace
+        pipeline = client.upload_pipeline(package, pipeline_name=PIPELINE_NAME, description=description)
         return {"pipeline_id": pipeline.pipeline_id, "version_id": _latest_version_id(client, pipeline.pipeline_id),
                 "created": True}
     result = client.upload_pipeline_version(
@@ -92,8 +97,16 @@ def _uploaded_pipeline(client) -> tuple[str, str]:
     return pipeline_id, _latest_version_id(client, pipeline_id)
 
 
+def _require_data_repo(params: dict[str, Any]) -> dict[str, Any]:
+    if not params.get("data_repo"):  # KFP would accept the call and fail the run later
+        raise GeoVRError("the pipeline needs data_repo: pass --param data_repo=<git URL of the "
+                         "repository whose data.dvc versions the videos> (make: DATA_REPO=...)")
+    return params
+
+
 def submit(target: KfpTarget, params: dict[str, Any], run_name: str) -> dict[str, Any]:
     """Start one run of the newest uploaded version."""
+    params = _require_data_repo(params)
     client = target.client()
     pipeline_id, version_id = _uploaded_pipeline(client)
     run = client.run_pipeline(
@@ -112,6 +125,7 @@ def schedule(target: KfpTarget, cron: str, params: dict[str, Any], name: str) ->
     Each run ingests the newest data revision (the `data_rev` parameter defaults to the
     remote's HEAD) and the registry gate decides whether the new model is promoted.
     """
+    params = _require_data_repo(params)
     client = target.client()
     pipeline_id, version_id = _uploaded_pipeline(client)
     recurring = client.create_recurring_run(

@@ -4,26 +4,50 @@
     with_cluster_env(task)                 # MLflow URI, S3 endpoints + keys, runtime names
     on_gpu_nodes(task, gpus=8)             # GPU limit, GPU node selector and toleration
     with_training_volume(task, image)      # shared RWX volume for resumable runs / TrainJobs
+    with_step_resources(task)              # CPU/memory requests and retries of that step
 
 The names here are the manifests' (tests/pipelines check them against `kubectl kustomize`).
 Credentials reach the pods only as Secret references. `kfp.local` ignores these settings
 (it prints a warning per task), so the same pipeline runs here and on a cluster.
 """
 
+from dataclasses import dataclass
+
 from kfp import kubernetes
 from kfp.dsl import PipelineTask
+
+from geovr.train.cluster import GPU_NODE_LABEL, GPU_TAINT
 
 CONFIG_MAP = "geovr-config"
 S3_SECRET = "geovr-s3-credentials"
 TRAIN_PVC = "geovr-train"
 TRAIN_MOUNT = "/mnt/geovr-train"
+
+@dataclass(frozen=True)
+class StepResources:
+    cpu: str
+    memory: str
+    retries: int = 0
+
+
+# What each step asks the scheduler for (GPU steps: per pod, beside their GPUs) and how often
+# it is retried: the download (network), distill (a lost GPU node) and train (it resumes from
+# train_work_dir) are; a deterministic failure elsewhere would only fail again.
+STEP_RESOURCES = {
+    "fetch-data": StepResources("1", "4Gi", retries=3),
+    "ingest": StepResources("4", "16Gi"),
+    "plan-shard-ranges": StepResources("500m", "1Gi"),
+    "distill": StepResources("4", "32Gi", retries=2),
+    "distill-merge": StepResources("2", "8Gi"),
+    "train": StepResources("16", "128Gi", retries=1),
+    "evaluate": StepResources("8", "64Gi"),
+    "register": StepResources("2", "8Gi"),
+}
+RETRY_BACKOFF = "60s"
 # ConfigMap keys every deployment has, and those only some overlays set (MinIO endpoints)
 CONFIG_KEYS = ("MLFLOW_TRACKING_URI", "GEOVR_TRAINING_RUNTIME")
 OPTIONAL_CONFIG_KEYS = ("AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL", "GEOVR_SERVICE_ACCOUNT")
 S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
-# the label NVIDIA's GPU operator puts on GPU nodes, and the taint GPU pools usually carry
-GPU_NODE_LABEL = ("nvidia.com/gpu.present", "true")
-GPU_TAINT = "nvidia.com/gpu"
 
 
 def with_cluster_env(task: PipelineTask) -> PipelineTask:
@@ -51,4 +75,13 @@ def with_training_volume(task: PipelineTask, image: str) -> PipelineTask:
     for name, value in {"GEOVR_IMAGE": image, "GEOVR_TRAIN_PVC": TRAIN_PVC, "GEOVR_TRAIN_MOUNT": TRAIN_MOUNT,
                         "GEOVR_S3_SECRET": S3_SECRET}.items():
         task.set_env_variable(name, value)
+    return task
+
+
+def with_step_resources(task: PipelineTask) -> PipelineTask:
+    """The CPU/memory requests and retries of STEP_RESOURCES for this task's component."""
+    wanted = STEP_RESOURCES[task.component_spec.name.replace("_", "-")]
+    task.set_cpu_request(wanted.cpu).set_memory_request(wanted.memory)
+    if wanted.retries:
+        task.set_retry(num_retries=wanted.retries, backoff_duration=RETRY_BACKOFF)
     return task

@@ -22,7 +22,12 @@ from components.fetch_data.component import fetch_data
 from components.ingest.component import ingest
 from components.register.component import register
 from components.train.component import train
-from pipelines.cluster import on_gpu_nodes, with_cluster_env, with_training_volume
+from pipelines.cluster import (
+    on_gpu_nodes,
+    with_cluster_env,
+    with_step_resources,
+    with_training_volume,
+)
 
 PIPELINE_NAME = "geovr"
 # GPUs per distill task and per training pod, fixed when the pipeline is compiled: KFP
@@ -47,6 +52,7 @@ class Outputs(NamedTuple):
 def geovr_pipeline(
     data_repo: str,
     data_rev: str = "main",
+    data_target: str = "data",
     dvc_remote: str = "s3",
     dvc_jobs: int = 8,
     frames: int = 16,
@@ -87,6 +93,7 @@ def geovr_pipeline(
     Args:
         data_repo: git URL (or local path) of the repository whose data.dvc versions the videos.
         data_rev: git revision of the data; a branch makes scheduled runs take the newest data.
+        data_target: the DVC-tracked directory of data_repo to fetch (its pointer is <data_target>.dvc).
         dvc_remote: DVC remote to download from ("" = the repository's default remote).
         dvc_jobs: parallel DVC downloads.
         frames: frames sampled per clip when sampling is "count".
@@ -122,7 +129,9 @@ def geovr_pipeline(
         model_name: MLflow registered model the new version goes to.
         promotion_policy: promotion gate policy as JSON ("" = defaults: beat the champion on VSI overall).
     """
-    data = fetch_data(data_repo=data_repo, data_rev=data_rev, dvc_remote=dvc_remote, jobs=dvc_jobs)
+    data = fetch_data(data_repo=data_repo, data_rev=data_rev, dvc_remote=dvc_remote, jobs=dvc_jobs,
+                      target=data_target)
+    data.set_caching_options(False)  # same inputs every scheduled run, while the branch moves
     clips = ingest(data=data.outputs["data"], frames=frames, max_side=max_side, min_valid_fraction=min_valid_fraction,
                    sampling=sampling, fps=sampling_fps, min_frames=min_frames, max_frames=max_frames)
     plan = plan_shard_ranges(clips=clips.outputs["clips"], tasks=distill_tasks)
@@ -130,7 +139,7 @@ def geovr_pipeline(
         part = distill(clips=clips.outputs["clips"], teacher=teacher, weights=teacher_weights, shard_range=shard_range,
                        teacher_options=teacher_options, scale_teacher=scale_teacher,
                        scale_weights=scale_teacher_weights)
-        on_gpu_nodes(with_cluster_env(part), DISTILL_GPUS)
+        on_gpu_nodes(with_step_resources(with_cluster_env(part)), DISTILL_GPUS)
     targets = distill_merge(parts=dsl.Collected(part.outputs["targets"]))
     trained = train(
         clips=clips.outputs["clips"], targets=targets.outputs["targets"], student=student, objectives=objectives,
@@ -151,7 +160,7 @@ def geovr_pipeline(
         tracking_uri=tracking_uri, policy=promotion_policy, kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )  # fmt: skip
     for task in (data, clips, plan, targets, trained, evaluated, registered):
-        with_cluster_env(task)
+        with_step_resources(with_cluster_env(task))
     return Outputs(trained.outputs["checkpoint"], evaluated.outputs["evaluation"], registered.outputs["version"],
                    registered.outputs["decision"])
 

@@ -58,6 +58,7 @@ def train(
     import shutil
     import tempfile
 
+    from geovr.train.cluster import node_url
     from geovr.train.run import run_training
 
     # a TrainJob's nodes read the inputs from the artifact store (s3://) and write to work_dir
@@ -69,8 +70,8 @@ def train(
         "attn_implementation": attn_implementation,
     }
     summary = run_training(
-        clips.uri if on_cluster else clips.path, targets.uri if on_cluster else targets.path, work,
-        nproc=gpus_per_node or cpu_ranks, student=student,
+        node_url(clips.uri) if on_cluster else clips.path, node_url(targets.uri) if on_cluster else targets.path,
+        work, nproc=gpus_per_node or cpu_ranks, node_gpus=gpus_per_node, student=student,
         objectives=objectives, loss_weights={k: float(v) for k, v in weights.items()}, steps=steps,
         batch_size=batch_size, grad_accum=grad_accum, lr_model=lr_model, lr_heads=lr_heads, parallelism=parallelism,
         **{k: v for k, v in model_options.items() if v}, num_nodes=num_nodes, launcher=launcher,

@@ -3,9 +3,9 @@ it on a cluster.
 
     geovr pipeline run                                # embedded default through kfp.local
     geovr pipeline compile --out pipelines/geovr_pipeline.yaml
-    geovr pipeline upload --host URL [--version NAME]
-    geovr pipeline submit --host URL --param steps=2000 --param teacher=vggt
-    geovr pipeline schedule --host URL --cron "0 0 3 * * 1"
+    geovr pipeline upload --host URL --namespace NS [--version NAME]
+    geovr pipeline submit --host URL --namespace NS --param data_repo=GIT_URL --param steps=2000
+    geovr pipeline schedule --host URL --namespace NS --cron "0 0 3 * * 1" --param data_repo=GIT_URL
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def _target(host, namespace, experiment):
 
 cluster_options = [
     click.option("--host", envvar="KF_PIPELINES_ENDPOINT", help="KFP API endpoint (or KF_PIPELINES_ENDPOINT)."),
-    click.option("--namespace", default=None, help="Kubeflow profile namespace (multi-user installs)."),
+    click.option("--namespace", envvar="KFP_NAMESPACE",
+                 help="Kubeflow profile namespace manifests/ is deployed to (or KFP_NAMESPACE)."),
     click.option("--experiment", default="geovr", show_default=True),
 ]
 

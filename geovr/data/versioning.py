@@ -229,14 +229,24 @@ def synth_regenerator(timeout: float = LOCAL_TIMEOUT) -> Regenerate:
     return regenerate
 
 
+def _dataset_recipe(repo_root: str | Path, target: str) -> dict[str, Any] | None:
+    """`generator` of `<target>/dataset.json`: what `geovr data synth` wrote into its output."""
+    dataset_json = Path(repo_root) / target / "dataset.json"
+    recipe = json.loads(dataset_json.read_text()).get("generator") if dataset_json.is_file() else None
+    return dict(recipe) if recipe else None
+
+
 def find_recipe(repo_root: str | Path, target: str = "data") -> dict[str, Any] | None:
     """The generator arguments: `meta.generator` in `<target>.dvc` (tracked by git, so known
-    before the data exists), else `generator` in `<target>/dataset.json`."""
-    recipe = (read_pointer(repo_root, target).get("meta") or {}).get("generator")
-    dataset_json = Path(repo_root) / target / "dataset.json"
-    if not recipe and dataset_json.is_file():
-        recipe = json.loads(dataset_json.read_text()).get("generator")
-    return dict(recipe) if recipe else None
+    before the data exists), else `generator` in `<target>/dataset.json`. A recorded recipe
+    counts only for the version it generated (`meta.generated_md5`): DVC keeps `meta` when
+    `dvc add` records other data, such as your own videos in place of the synthetic set."""
+    pointer = read_pointer(repo_root, target)
+    meta = pointer.get("meta") or {}
+    recipe, current = meta.get("generator"), _recorded(pointer)["dvc_md5"]
+    if recipe and meta.get("generated_md5", current) != current:  # pointers before it: trusted
+        recipe = None
+    return dict(recipe) if recipe else _dataset_recipe(repo_root, target)
 
 
 def _swap_dir(new: Path, dest: Path) -> None:
@@ -327,27 +337,38 @@ def ensure_data(
     params = params or find_recipe(root, target)
     if not params:
         raise DataVersionError(
-            f"could not pull {target}/ ({pull_error}) and no generator recipe is recorded: add "
-            f"meta.generator to {target}.dvc (`geovr data track` does) or pass the arguments"
+            f"could not pull {target}/ ({pull_error}) and {target}.dvc records no generator recipe "
+            f"for version {recorded['dvc_md5']}: it is not the regenerable synthetic set, so "
+            f"push it to a remote this clone can reach (`dvc push -r s3` where it was added) "
+            f"and pull from there (`geovr data ensure --remote s3`)"
         )
     _regenerate_verified(root, target, recorded, regenerate, params)
     return {**summary, "action": "regenerated", "params": dict(params), "pull_error": pull_error}
 
 
 def track_data(repo_root: str | Path = ".", target: str = "data", params: Mapping[str, Any] | None = None, timeout: float = REMOTE_TIMEOUT) -> dict[str, Any]:
-    """`dvc add <target>` and record the generator recipe as `meta.generator` in the pointer
-    (DVC keeps `meta` across later `dvc add`s), so `ensure_data` can regenerate on a fresh
-    clone. The recipe defaults to `generator` in `<target>/dataset.json`."""
+    """`dvc add <target>` and record the generator recipe, with the md5 it generated, as
+    `meta.generator` / `meta.generated_md5` in the pointer, so `ensure_data` can regenerate on
+    a fresh clone. The recipe defaults to `generator` in `<target>/dataset.json`; data without
+    one (your own) gets no recipe, and any recorded for an earlier version is removed."""
     root = Path(repo_root)
     run_command(dvc_cmd("add", target), cwd=root, timeout=timeout)
-    recipe = dict(params) if params else find_recipe(root, target)
+    recipe = dict(params) if params else _dataset_recipe(root, target)
+    yaml, pointer = YAML(), root / f"{target}.dvc"  # round trip: keeps DVC's layout
+    doc = yaml.load(pointer.read_text())
+    meta = doc.get("meta") or {}
     if recipe:
-        yaml, pointer = YAML(), root / f"{target}.dvc"  # round trip: keeps DVC's layout
-        doc = yaml.load(pointer.read_text())
-        doc.setdefault("meta", {})["generator"] = recipe
-        buf = io.StringIO()
-        yaml.dump(doc, buf)
-        atomic_write_text(pointer, buf.getvalue())
+        meta.update(generator=recipe, generated_md5=_recorded(doc)["dvc_md5"])
+    else:
+        meta.pop("generator", None)
+        meta.pop("generated_md5", None)
+    if meta:
+        doc["meta"] = meta
+    else:
+        doc.pop("meta", None)
+    buf = io.StringIO()
+    yaml.dump(doc, buf)
+    atomic_write_text(pointer, buf.getvalue())
     return {**data_version(root, target), "recipe": recipe}
 
 

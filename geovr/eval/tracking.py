@@ -12,25 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from geovr.registry.inputs import flatten_metrics
-from geovr.train.tracking import reachable
+from geovr.train.tracking import server_problem, start_stage_run
 
 
 def log_evaluation(
     out: Path, metrics: dict[str, Any], tracking_uri: str, experiment: str, kfp_run_id: str = ""
 ) -> dict[str, Any]:
     """One MLflow run with the metrics and files of `out`; {"online", "run_id" | "error"}."""
-    if not reachable(tracking_uri):
-        print(
-            f"WARNING: MLflow at {tracking_uri} unreachable; results stay in {out}", file=sys.stderr
-        )
-        return {"online": False, "error": f"cannot connect to {tracking_uri}"}
+    if problem := server_problem(tracking_uri):
+        print(f"WARNING: MLflow unavailable ({problem}); results stay in {out}", file=sys.stderr)
+        return {"online": False, "error": problem}
     import mlflow
 
     try:
         mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_experiment(experiment)
         tags = {"kfp_run_id": kfp_run_id} if kfp_run_id else None
-        with mlflow.start_run(tags=tags) as run:
+        with start_stage_run(experiment, tags=tags) as run:
             mlflow.log_metrics(flatten_metrics(metrics))
             mlflow.log_params(
                 {

@@ -127,11 +127,12 @@ def worker_args(out: Path, cfg: TrainConfig) -> list[str]:
 
 
 def run_trainjob(
-    out: Path, cfg: TrainConfig, num_nodes: int, nproc: int, timeout: float | None
+    out: Path, cfg: TrainConfig, num_nodes: int, nproc: int, gpus: int, timeout: float | None
 ) -> dict[str, Any]:
     """The same workers on `num_nodes` nodes through a Kubeflow Trainer TrainJob; `out` must be
     on the shared volume every node mounts (ClusterSettings)."""
-    from geovr.train.trainjob import ClusterSettings, TrainJobLauncher, unique_name
+    from geovr.train.cluster import ClusterSettings
+    from geovr.train.trainjob import TrainJobLauncher, unique_name
 
     settings = ClusterSettings.from_env(os.environ)
     if not out.resolve().is_relative_to(settings.mount_path):
@@ -145,6 +146,7 @@ def run_trainjob(
         command,
         num_nodes,
         nproc,
+        gpus,
         int(timeout) if timeout else None,
         labels,
     )
@@ -168,9 +170,11 @@ def run_training(
     launcher: str = "auto",
     data_version: dict[str, str] | None = None,
     timeout: float | None = None,
+    node_gpus: int | None = None,
     **train_config: Any,
 ) -> dict[str, Any]:
-    """Train under torchrun with `nproc` local ranks; return the summary (last line of the CLI)."""
+    """Train under torchrun with `nproc` local ranks; return the summary (last line of the CLI).
+    A TrainJob's nodes request `node_gpus` GPUs each (None: one per rank; 0: CPU nodes)."""
     out = Path(out)
     cfg = TrainConfig(**train_config)
     check_attention(cfg.attn_implementation)
@@ -203,7 +207,8 @@ def run_training(
     start = time.perf_counter()
     try:
         if on_cluster:
-            summary = run_trainjob(out, cfg, num_nodes, nproc, timeout)
+            gpus = nproc if node_gpus is None else node_gpus
+            summary = run_trainjob(out, cfg, num_nodes, nproc, gpus, timeout)
         else:
             summary = launch(nproc, worker_args(out, cfg), timeout=timeout)
     except subprocess.CalledProcessError as e:

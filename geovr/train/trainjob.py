@@ -7,8 +7,10 @@
 The runtime injects PET_NNODES / PET_NPROC_PER_NODE / PET_NODE_RANK / PET_MASTER_ADDR /
 PET_MASTER_PORT, which torchrun reads, so the command is the same `torchrun -m
 geovr.train.worker ...` as on one node. The manifest is checked against the CRD's schema
-(`trainjob_schema.json`) before it is sent. A cancelled step (SIGTERM, Ctrl-C) or a timeout
-deletes the job, so nothing keeps running on the cluster.
+(`trainjob_schema.json`) before it is sent, and created with strict field validation: a
+Trainer older than v2.2.0 (no `spec.runtimePatches`) is a clear error, not a job whose nodes
+silently lack the volume. A cancelled step (SIGTERM, Ctrl-C) or a timeout deletes the job, so
+nothing keeps running on the cluster.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from geovr.errors import GeoVRError
 GROUP, VERSION, PLURAL = "trainer.kubeflow.org", "v1alpha1", "trainjobs"
 SCHEMA = json.loads((Path(__file__).with_name("trainjob_schema.json")).read_text())
 PATCH_MANAGER = "geovr.io/launcher"
+MIN_TRAINER_VERSION = "v2.2.0"  # the first Kubeflow Trainer whose TrainJob has runtimePatches
 NODE_JOB = "node"  # the runtime's replicated job (and container) of the trainer nodes
 # JobSet labels the pods it makes; node 0 is completion index 0 of the "node" job
 NODE0_SELECTOR = (
@@ -59,6 +62,7 @@ class TrainJobSpec:
     command: list[str]
     num_nodes: int = 1
     gpus_per_node: int = 0
+    procs_per_node: int | None = None  # torchrun ranks per node (None: one per GPU)
     cpu: str | None = None
     memory: str | None = None
     env: dict[str, str] = field(default_factory=dict)
@@ -71,75 +75,6 @@ class TrainJobSpec:
     tolerations: list[dict[str, Any]] = field(default_factory=list)
     volumes: list[dict[str, Any]] = field(default_factory=list)  # e.g. the shared training PVC
     volume_mounts: list[dict[str, Any]] = field(default_factory=list)
-
-
-NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-
-
-@dataclass(frozen=True)
-class ClusterSettings:
-    """Where a TrainJob runs and what it mounts, read from the step's environment:
-    GEOVR_IMAGE, GEOVR_NAMESPACE (else the pod's own namespace), GEOVR_TRAIN_PVC + GEOVR_TRAIN_MOUNT
-    (a ReadWriteMany claim the KFP step mounts at the same path: the training directory lives
-    there), GEOVR_TRAINING_RUNTIME, GEOVR_SERVICE_ACCOUNT, GEOVR_S3_SECRET (AWS keys for s3://)."""
-
-    image: str
-    namespace: str
-    pvc: str
-    mount_path: str
-    runtime: str = "torch-distributed"
-    service_account: str | None = None
-    s3_secret: str | None = None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ClusterSettings:
-        namespace = env.get("GEOVR_NAMESPACE") or (
-            NAMESPACE_FILE.read_text().strip() if NAMESPACE_FILE.exists() else ""
-        )
-        missing = [
-            k
-            for k, v in (
-                ("GEOVR_IMAGE", env.get("GEOVR_IMAGE")),
-                ("GEOVR_NAMESPACE", namespace),
-                ("GEOVR_TRAIN_PVC", env.get("GEOVR_TRAIN_PVC")),
-            )
-            if not v
-        ]
-        if missing:
-            raise GeoVRError(
-                f"a TrainJob launch needs {', '.join(missing)} in the environment (see manifests/)"
-            )
-        return cls(
-            image=env["GEOVR_IMAGE"],
-            namespace=namespace,
-            pvc=env["GEOVR_TRAIN_PVC"],
-            mount_path=env.get("GEOVR_TRAIN_MOUNT", "/mnt/geovr-train"),
-            runtime=env.get("GEOVR_TRAINING_RUNTIME", "torch-distributed"),
-            service_account=env.get("GEOVR_SERVICE_ACCOUNT"),
-            s3_secret=env.get("GEOVR_S3_SECRET"),
-        )
-
-    def spec(
-        self,
-        name: str,
-        command: list[str],
-        num_nodes: int,
-        gpus_per_node: int,
-        deadline: int | None,
-        labels: Mapping[str, str],
-    ) -> TrainJobSpec:
-        secrets = (
-            {k: (self.s3_secret, k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-            if self.s3_secret
-            else {}
-        )
-        return TrainJobSpec(
-            name=name, namespace=self.namespace, image=self.image, command=command, num_nodes=num_nodes,
-            gpus_per_node=gpus_per_node, env_from_secrets=secrets, runtime=self.runtime,
-            active_deadline_seconds=deadline, labels=dict(labels), service_account=self.service_account,
-            volumes=[{"name": "geovr-train", "persistentVolumeClaim": {"claimName": self.pvc}}],
-            volume_mounts=[{"name": "geovr-train", "mountPath": self.mount_path}],
-        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -194,8 +129,8 @@ def build_trainjob(spec: TrainJobSpec) -> dict[str, Any]:
         "command": list(spec.command),
         "numNodes": spec.num_nodes,
     }
-    if spec.gpus_per_node:
-        trainer["numProcPerNode"] = spec.gpus_per_node
+    if procs := spec.procs_per_node or spec.gpus_per_node:
+        trainer["numProcPerNode"] = procs
     if env := _env(spec):
         trainer["env"] = env
     if resources := _resources(spec):
@@ -234,6 +169,14 @@ def validate_trainjob(manifest: dict[str, Any]) -> None:
         raise ValueError(f"invalid TrainJob at {path}: {error.message}")
 
 
+def _status_message(exc: client.ApiException) -> str:
+    """The message of the API server's Status body (the body itself if it is not one)."""
+    try:
+        return json.loads(exc.body)["message"]
+    except (TypeError, ValueError, KeyError):
+        return str(exc.body)
+
+
 def _transient(exc: BaseException) -> bool:
     if isinstance(exc, client.ApiException):
         return exc.status is None or exc.status >= 500 or exc.status == 0
@@ -265,12 +208,13 @@ class TrainJobLauncher:
         poll_seconds: float = 5.0,
         log: Callable[[str], None] = print,
     ):
-        if configuration is None:
-            with contextlib.suppress(config.ConfigException):
-                config.load_incluster_config()
-            if client.Configuration.get_default_copy().host in (None, "http://localhost"):
-                # the client reads $KUBECONFIG once at import; read it now
-                config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
+        if configuration is None:  # a fresh one: the client's global default may be stale
+            configuration = client.Configuration()
+            try:
+                config.load_incluster_config(client_configuration=configuration)
+            except config.ConfigException:  # the client reads $KUBECONFIG at import; read it now
+                config.load_kube_config(config_file=os.environ.get("KUBECONFIG"),
+                                        client_configuration=configuration)
         api = client.ApiClient(configuration)
         self.custom, self.core = client.CustomObjectsApi(api), client.CoreV1Api(api)
         self.poll_seconds, self.log = poll_seconds, log
@@ -281,13 +225,18 @@ class TrainJobLauncher:
 
     def submit(self, spec: TrainJobSpec) -> dict[str, Any]:
         manifest = build_trainjob(spec)
-        try:
+        try:  # Strict: the API server refuses fields its CRD lacks instead of dropping them
             return _retry(self.custom.create_namespaced_custom_object)(
-                GROUP, VERSION, spec.namespace, PLURAL, manifest
+                GROUP, VERSION, spec.namespace, PLURAL, manifest, field_validation="Strict"
             )
         except client.ApiException as e:
             if e.status == 409:
                 raise GeoVRError(f"TrainJob {spec.namespace}/{spec.name} already exists") from e
+            if e.status == 400 and "unknown field" in (e.body or ""):
+                raise GeoVRError(
+                    f"the cluster's Kubeflow Trainer is older than {MIN_TRAINER_VERSION}, which "
+                    f"GeoVR needs (its TrainJob CRD refused: {_status_message(e)})"
+                ) from e
             raise GeoVRError(f"could not create TrainJob {spec.name}: {e.status} {e.reason}") from e
 
     def delete(self, name: str, namespace: str) -> None:

@@ -55,6 +55,30 @@ def test_track_records_recipe_and_dvc_keeps_it(tracked):
     assert versioning.read_pointer(tracked)["meta"]["generator"] == RECIPE
 
 
+def _own_data(repo):
+    """The synthetic set replaced by other videos: a dataset.json without a generator."""
+    shutil.rmtree(repo / "data")
+    write_dummy_dataset(repo / "data", {**RECIPE, "seed": 99})
+    (repo / "data" / "dataset.json").write_text('{"schema": "geovr.dataset/1", "name": "mine"}')
+
+
+def test_plain_dvc_add_of_own_data_is_not_regenerated_but_pulled(tracked):
+    _own_data(tracked)
+    dvc("add", "data", cwd=tracked)  # DVC keeps meta.generator of the synthetic version
+    git("commit", "-qam", "my data", cwd=tracked)
+    _forget_data(tracked)
+    calls = []
+    with pytest.raises(DataVersionError, match=r"not the regenerable synthetic set.*dvc push") as err:
+        versioning.ensure_data(tracked, regenerate=lambda out, params: calls.append(params))
+    assert calls == [] and "dvc add" not in str(err.value)
+
+
+def test_track_of_own_data_records_no_recipe(tracked):
+    _own_data(tracked)
+    summary = versioning.track_data(tracked)
+    assert summary["recipe"] is None and "meta" not in versioning.read_pointer(tracked)
+
+
 def test_data_version_md5_rev_and_dirty(tracked):
     version = versioning.data_version(tracked, check_workspace=True)
     assert version["dvc_md5"] == versioning.read_pointer(tracked)["outs"][0]["md5"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from geovr.train.trainjob import ClusterSettings
+from geovr.train.cluster import ClusterSettings
 from pipelines import cluster
 from tests.manifests.kustomize import OVERLAYS, build
 
@@ -52,6 +52,19 @@ def test_gpu_tasks_select_gpu_nodes_and_tolerate_their_taint():
         assert ("accelerator" in containers[name]["container"].get("resources", {})) == on_gpu, name
         assert (settings.get("nodeSelector", {}).get("labels") == dict([cluster.GPU_NODE_LABEL])) == on_gpu, name
         assert bool(settings.get("tolerations")) == on_gpu, name
+
+
+def test_every_step_requests_cpu_and_memory_and_only_retry_safe_steps_retry():
+    spec = next(yaml.safe_load_all(GOLDEN.read_text()))
+    for name, executor in spec["deploymentSpec"]["executors"].items():
+        wanted = cluster.STEP_RESOURCES[name.removeprefix("exec-")]
+        resources = executor["container"]["resources"]
+        assert (resources["resourceCpuRequest"], resources["resourceMemoryRequest"]) == (wanted.cpu, wanted.memory)
+    dags = [spec["root"]["dag"], *(c["dag"] for c in spec["components"].values() if "dag" in c)]
+    retries = {name: task.get("retryPolicy", {}).get("maxRetryCount", 0)
+               for dag in dags for name, task in dag["tasks"].items() if not name.startswith("for-loop")}
+    assert retries == {name: wanted.retries for name, wanted in cluster.STEP_RESOURCES.items()}
+    assert retries["register"] == 0  # a second try could register a second model version
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -48,7 +48,7 @@ def test_dag_order_and_parameter_defaults():
     params = spec["root"]["inputDefinitions"]["parameters"]
     defaults = {name: p.get("defaultValue") for name, p in params.items()}
     assert defaults == {
-        "data_repo": None, "data_rev": "main", "dvc_remote": "s3", "dvc_jobs": 8, "frames": 16,
+        "data_repo": None, "data_rev": "main", "data_target": "data", "dvc_remote": "s3", "dvc_jobs": 8, "frames": 16,
         "sampling": "count", "sampling_fps": 2.0, "min_frames": 4, "max_frames": 32,
         "max_side": 504, "min_valid_fraction": 0.5, "teacher": "oracle", "teacher_weights": "",
         "teacher_options": "", "scale_teacher": "", "scale_teacher_weights": "",

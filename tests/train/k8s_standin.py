@@ -24,12 +24,16 @@ def condition(kind: str, reason: str = "", message: str = "") -> dict:
 
 class KubeStandIn:
     """`steps`: the status.conditions of successive GETs (the last one repeats);
-    `log_lines`: node 0's log, one more line visible per GET; `fail_get`: GET numbers answered 503."""
+    `log_lines`: node 0's log, one more line visible per GET; `fail_get`: GET numbers answered 503;
+    `crd_lacks`: TrainJob spec fields the served CRD does not have (an older Trainer): a strict
+    create naming one is refused as the API server does, a lax one drops them (pruning)."""
 
     def __init__(
-        self, steps: list[list[dict]], log_lines: list[str] = (), fail_get: set[int] = frozenset()
+        self, steps: list[list[dict]], log_lines: list[str] = (), fail_get: set[int] = frozenset(),
+        crd_lacks: tuple[str, ...] = (),
     ):
         self.steps, self.log_lines, self.fail_get = steps, list(log_lines), set(fail_get)
+        self.crd_lacks = crd_lacks
         self.jobs: dict[tuple[str, str], dict] = {}
         self.gets = 0
         self.requests: list[tuple[str, str]] = []
@@ -72,7 +76,7 @@ class KubeStandIn:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _status(self, code: int, reason: str) -> None:
+            def _status(self, code: int, reason: str, message: str = "") -> None:
                 self._send(
                     code,
                     {
@@ -80,6 +84,7 @@ class KubeStandIn:
                         "apiVersion": "v1",
                         "status": "Failure",
                         "reason": reason,
+                        "message": message,
                         "code": code,
                     },
                 )
@@ -90,7 +95,8 @@ class KubeStandIn:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else None
                 if m := JOBS.match(url.path):
-                    return self._jobs(method, m.group(1), m.group(2), body)
+                    strict = parse_qs(url.query).get("fieldValidation") == ["Strict"]
+                    return self._jobs(method, m.group(1), m.group(2), body, strict)
                 if (m := PODS.match(url.path)) and method == "GET":
                     selector = parse_qs(url.query).get("labelSelector", [""])[0]
                     name = re.search(r"jobset-name=([^,]+)", selector)
@@ -114,11 +120,22 @@ class KubeStandIn:
                     return self._send(200, "\n".join(stand_in.log_lines[: stand_in.gets]))
                 self._status(404, "NotFound")
 
-            def _jobs(self, method: str, namespace: str, name: str | None, body) -> None:
+            def _unknown_fields(self, body: dict, strict: bool) -> str | None:
+                unknown = [f for f in stand_in.crd_lacks if f in body["spec"]]
+                if unknown and strict:
+                    return (f'TrainJob in version "v1alpha1" cannot be handled as a TrainJob: '
+                            f'strict decoding error: unknown field "spec.{unknown[0]}"')
+                for field_name in unknown:
+                    del body["spec"][field_name]
+                return None
+
+            def _jobs(self, method: str, namespace: str, name: str | None, body, strict) -> None:
                 if method == "POST":
                     key = (namespace, body["metadata"]["name"])
                     if key in stand_in.jobs:
                         return self._status(409, "AlreadyExists")
+                    if message := self._unknown_fields(body, strict):
+                        return self._status(400, "BadRequest", message)
                     stand_in.jobs[key] = body
                     return self._send(201, body)
                 key = (namespace, name)

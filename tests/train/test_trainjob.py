@@ -141,7 +141,7 @@ def test_run_streams_node0_logs_and_completes():
         assert logs.index("rank 0 up") < logs.index("step 2 loss 2.9") < logs.index("saved")
         assert any("Complete" in line for line in logs)
         assert api.methods("POST") == [
-            f"/apis/trainer.kubeflow.org/v1alpha1/namespaces/{NS}/trainjobs"
+            f"/apis/trainer.kubeflow.org/v1alpha1/namespaces/{NS}/trainjobs?fieldValidation=Strict"
         ]
         assert api.methods("DELETE") == []  # a finished job stays for inspection
 
