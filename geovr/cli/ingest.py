@@ -16,7 +16,7 @@ from geovr.data.validate import VideoLimits
 
 @click.command()
 @click.option("--data", required=True, help="dataset directory (docs/contracts.md section 1)")
-@click.option("--out", required=True, help="clip set directory to write (replaced whole)")
+@click.option("--out", required=True, help="clip set directory: absent, empty or an earlier clip set (replaced whole)")
 @click.option("--frames", default=16, show_default=True, help="frames sampled per clip (>= 2)")
 @click.option("--max-side", default=504, show_default=True, help="longest stored side in px")
 @click.option("--min-valid-fraction", default=0.5, show_default=True,

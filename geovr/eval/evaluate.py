@@ -4,7 +4,7 @@ score them with the VSI-Bench rules, probe the geometry heads, write metrics + r
     from geovr.eval.evaluate import run_evaluation
     summary = run_evaluation("runs/train/checkpoint", "runs/clips", "runs/eval", targets="runs/targets")
 
-`out` (written whole or not at all): `metrics.json` (contract 4: `eval_set`, `vsi` per task and
+`out` (absent, empty or an earlier evaluation; written whole or not at all): `metrics.json` (contract 4: `eval_set`, `vsi` per task and
 overall, `probes`, `counts`), `predictions.jsonl` (one line per question), `report.html`
 (self-contained), `meta.json`. Answers come from the plain student (no GeoVR token or head),
 prompted with the frames and chat template of training (geovr/model/inputs.py).
@@ -39,6 +39,7 @@ from geovr.eval.tracking import log_evaluation
 from geovr.eval.vsi import score_predictions
 from geovr.model import collate, generate_answers, load_geovr, make_example, to_device
 from geovr.model.dataset import Item, load_items
+from geovr.stage_output import writes_output
 from geovr.teachers.store import TargetStore
 
 QUESTIONS_PER_CALL = 8  # questions about one clip answered in one batched generate
@@ -168,6 +169,7 @@ def eval_set_id(clips_meta: dict, splits: Sequence[str], rows: Sequence[dict]) -
     )
 
 
+@writes_output("evaluate", inputs=("checkpoint", "clips", "targets"), marker=False)
 def run_evaluation(
     checkpoint: str,
     clips: str,

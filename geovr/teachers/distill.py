@@ -39,6 +39,7 @@ from geovr.artifacts import (
 )
 from geovr.data.shards import INDEX_FILE, ShardReader
 from geovr.errors import GeoVRError
+from geovr.stage_output import writes_output
 from geovr.teachers.base import (
     ClipRejected,
     GroundTruth,
@@ -133,6 +134,12 @@ def compute_targets(teacher: Teacher, clip: ClipInput) -> Targets | str:
     return targets.problem() or targets
 
 
+@writes_output(
+    "distill",
+    out="out_dir",
+    inputs=("clips_dir",),
+    identity=lambda a: {"teacher": a["teacher"].name},
+)
 def distill(
     clips_dir: str,
     teacher: Teacher,
