@@ -166,14 +166,10 @@ def output_lock(out: Path, stage: str) -> Iterator[None]:
         lock.release()
 
 
-def _remove_if_unused(out: Path, created: bool) -> None:
-    """After a run that wrote nothing, leave `out` as it was: no marker, no directory we made."""
-    if not out.is_dir() or any(p.name not in BOOKKEEPING for p in out.iterdir()):
-        return
-    (out / OUTPUT_MARKER).unlink(missing_ok=True)
-    if created:
-        with contextlib.suppress(OSError):  # another writer may have just claimed it
-            out.rmdir()
+def _unmark_if_unused(out: Path) -> None:
+    """After a run that wrote nothing, drop the marker: `out` is left as it was found."""
+    if out.is_dir() and all(p.name in BOOKKEEPING for p in out.iterdir()):
+        (out / OUTPUT_MARKER).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -196,12 +192,17 @@ def claimed_output(
     target.mkdir(parents=True, exist_ok=True)
     try:
         with output_lock(target, stage):
-            check_output(out, stage, identity)  # the holder we waited on may have changed it
-            if marker:
-                mark_output(target, stage, identity)
-            yield target
+            try:
+                check_output(out, stage, identity)  # the holder we waited on may have changed it
+                if marker:
+                    mark_output(target, stage, identity)
+                yield target
+            finally:
+                _unmark_if_unused(target)
     finally:
-        _remove_if_unused(target, created)
+        if created:
+            with contextlib.suppress(OSError):  # only an empty directory goes
+                target.rmdir()
 
 
 def mark_output(directory: Path, stage: str, identity: Mapping[str, Any] | None = None) -> None:

@@ -39,7 +39,7 @@ from geovr.artifacts import (
 )
 from geovr.data.shards import INDEX_FILE, ShardReader
 from geovr.errors import GeoVRError
-from geovr.stage_output import writes_output
+from geovr.stage_output import check_output, writes_output
 from geovr.teachers.base import (
     ClipRejected,
     GroundTruth,
@@ -283,6 +283,7 @@ def run_distill(
 ) -> dict[str, Any]:
     """Build the teacher by name and run the stage (what the CLI and the KFP component call).
     `device` "auto" is resolved by a teacher that runs a model; the oracle needs none."""
+    check_output(out, "distill", {"teacher": teacher}, [clips])  # before loading any weights
     kwargs = {**(options or {}), "batch_size": batch_size, "device": device}
     if weights:
         kwargs["weights"] = weights

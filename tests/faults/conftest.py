@@ -7,6 +7,7 @@ import pytest
 
 from geovr.model import build_tiny_student, save_student
 from tests.geovr_data import make_geovr_data
+from tests.teachers.conftest import tiny_depth_anything  # noqa: F401  (a second real teacher)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,111 @@
+"""Issue 18 part A, one writer per output and contained paths, through the real CLI: a
+second writer is refused naming the holder, a dead holder's lock is taken over, a distill
+of another teacher is refused, and paths read from an index or a table never leave their
+root. On the old code every case below wrote, replaced or read outside its output."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+
+import pytest
+
+from .faults import assert_refused, hold_lock, run_geovr, tree_hash
+from .test_outputs import vsibench_root
+
+DISTILL = ["distill", "--teacher", "oracle", "--no-progress"]
+
+
+def _copy(source, dest):
+    return shutil.copytree(source, dest, symlinks=True)
+
+
+@pytest.mark.parametrize("stage", ["distill", "ingest", "evaluate", "train"])
+def test_a_second_writer_is_refused_naming_the_holder(stage_data, checkpoint, tmp_path, stage):
+    clips, targets = stage_data
+    out = tmp_path / "out"
+    holder = hold_lock(out, stage, "oracle" if stage == "distill" else None)
+    try:
+        before = tree_hash(tmp_path)
+        args = {
+            "distill": [*DISTILL, "--clips", str(clips)],
+            "ingest": ["ingest", "--data", str(clips.parent / "data"), "--no-progress"],
+            "evaluate": ["evaluate", "--checkpoint", str(checkpoint), "--clips", str(clips),
+                         "--no-progress"],
+            "train": ["train", "--clips", str(clips), "--targets", str(targets), "--steps", "1",
+                      "--objectives", "lm"],
+        }[stage]  # fmt: skip
+        line = assert_refused(
+            run_geovr(*args, "--out", str(out), cwd=tmp_path),
+            rf"--out .*out is being written by another `geovr {stage}` \(pid {holder.pid} on "
+            rf"{socket.gethostname()} since \d{{4}}-\d\d-\d\dT[\d:]+Z\); wait for it",
+        )
+        assert tree_hash(tmp_path) == before, line
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_dead_writers_lock_is_taken_over_and_the_run_completes(stage_data, tmp_path):
+    clips, _ = stage_data
+    out = tmp_path / "targets"
+    holder = hold_lock(out, "distill", "oracle")
+    os.kill(holder.pid, signal.SIGKILL)  # what the OOM killer does: no cleanup runs
+    holder.wait()
+    result = run_geovr(*DISTILL, "--clips", str(clips), "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"took over the lock of {out} left by pid {holder.pid}" in result.stderr
+    assert not (out / ".geovr.lock").exists()  # released on exit
+    assert json.loads((out / "meta.json").read_text())["clips"] == 4
+
+
+def test_a_distill_of_another_teacher_into_the_same_out_is_refused(
+    stage_data, tiny_depth_anything, tmp_path
+):
+    clips, targets = stage_data
+    mine = _copy(targets, tmp_path / "targets")
+    before = tree_hash(tmp_path)
+    args = ["distill", "--clips", str(clips), "--teacher", "depth-anything", "--weights",
+            str(tiny_depth_anything), "--no-progress", "--out", str(mine)]  # fmt: skip
+    assert_refused(
+        run_geovr(*args, cwd=tmp_path),
+        r"--out .*targets holds the distill output of teacher 'oracle', not 'depth-anything'",
+    )
+    assert tree_hash(tmp_path) == before
+
+
+def test_a_shard_path_in_index_json_never_leaves_the_clip_set(stage_data, tmp_path):
+    clips, _ = stage_data
+    mine = _copy(clips, tmp_path / "clips")
+    index = json.loads((mine / "index.json").read_text())
+    outside = tmp_path / "elsewhere.tar"
+    shard = next(iter(index.values()))["shard"]
+    shutil.copyfile(mine / shard, outside)  # a readable shard, so only the check can stop it
+    for entry in index.values():
+        entry["shard"] = "../elsewhere.tar" if entry["shard"] == shard else entry["shard"]
+    (mine / "index.json").write_text(json.dumps(index))
+    before = tree_hash(tmp_path)
+    result = run_geovr(*DISTILL, "--clips", str(mine), "--out", "targets", cwd=tmp_path)
+    assert_refused(result, r"index.json: shard '\.\./elsewhere\.tar' leaves .*clips; refusing")
+    assert tree_hash(tmp_path) == before
+
+
+@pytest.mark.parametrize(("column", "value"), [("scene_name", "../../x"), ("dataset", "..")])
+def test_a_vsibench_row_never_leaves_its_roots(tmp_path, column, value):
+    root = vsibench_root(tmp_path / "VSI-Bench")
+    if column == "dataset":  # a video where `..` points: outside the root, readable
+        shutil.copyfile(root / "scannet" / "scene0.mp4", tmp_path / "scene0.mp4")
+    rows = [json.loads(line) for line in (root / "questions.jsonl").read_text().splitlines()]
+    rows[0][column] = value
+    (root / "questions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = tree_hash(tmp_path)
+    args = ["data", "import-vsibench", "--root", str(root), "--table",
+            str(root / "questions.jsonl"), "--out", "vsi"]  # fmt: skip
+    assert_refused(
+        run_geovr(*args, cwd=tmp_path),
+        rf"questions.jsonl: question 0 has {column} '{value}', not a plain name; refusing",
+    )
+    assert tree_hash(tmp_path) == before
