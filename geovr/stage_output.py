@@ -152,7 +152,7 @@ def output_lock(out: Path, stage: str) -> Iterator[None]:
         lock.acquire()
     except filelock.Timeout:
         raise GeoVRError(
-            f"--out {out} is being written by another `geovr {stage}` ({_holder(lock_path)}); "
+            f"--out {out} is being written by another geovr process ({_holder(lock_path)}); "
             "wait for it to finish or choose another directory"
         ) from None
     if previous is not None and previous != os.getpid() and not _pid_alive(previous):

@@ -5,8 +5,9 @@ evaluate --splits test` score the real benchmark with the same code as the synth
     geovr ingest --data /data/vsibench-geovr --out runs/vsi-clips --frames 32
     geovr evaluate --checkpoint runs/train/checkpoint --clips runs/vsi-clips --splits test --out runs/vsi-eval
 
-`out` must be absent, empty or an earlier import (geovr.stage_output). Videos are hard-linked into `out/videos/` (copied across file systems): ingest only reads
-files inside its data directory. Every clip is in split `test`; questions keep their ids.
+`out` must be absent, empty or an earlier import (geovr.stage_output). Videos are
+hard-linked into `out/videos/` (copied across file systems): ingest only reads files inside
+its data directory. Every clip is in split `test`; questions keep their ids.
 """
 
 from __future__ import annotations

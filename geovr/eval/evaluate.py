@@ -4,10 +4,11 @@ score them with the VSI-Bench rules, probe the geometry heads, write metrics + r
     from geovr.eval.evaluate import run_evaluation
     summary = run_evaluation("runs/train/checkpoint", "runs/clips", "runs/eval", targets="runs/targets")
 
-`out` (absent, empty or an earlier evaluation; written whole or not at all): `metrics.json` (contract 4: `eval_set`, `vsi` per task and
-overall, `probes`, `counts`), `predictions.jsonl` (one line per question), `report.html`
-(self-contained), `meta.json`. Answers come from the plain student (no GeoVR token or head),
-prompted with the frames and chat template of training (geovr/model/inputs.py).
+`out` (absent, empty or an earlier evaluation; written whole or not at all): `metrics.json`
+(contract 4: `eval_set`, `vsi` per task and overall, `probes`, `counts`), `predictions.jsonl`
+(one line per question), `report.html` (self-contained), `meta.json`. Answers come from the
+plain student (no GeoVR token or head), prompted with the frames and chat template of training
+(geovr/model/inputs.py).
 """
 
 from __future__ import annotations

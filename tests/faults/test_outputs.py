@@ -43,11 +43,13 @@ def _checked(tmp_path, data_root, args, pattern):
 def test_distill_refuses_a_clip_set_and_a_users_directory(stage_data, tmp_path):
     clips, _ = stage_data
     home = precious_dir(tmp_path / "home")
-    distill = ["distill", "--clips", str(clips), "--teacher", "oracle", "--no-progress", "--out"]
-    _checked(tmp_path, clips.parent, [*distill, str(clips)], "is or contains the input")
-    own_copy = shutil.copytree(clips, tmp_path / "clips-copy")
-    _checked(tmp_path, clips.parent, [*distill, str(own_copy)], OTHER_STAGE.format("ingest", "distill"))
-    _checked(tmp_path, clips.parent, [*distill, str(home)], NOT_OURS.format("distill"))
+    mine = shutil.copytree(clips, tmp_path / "clips")  # the victims are copies: on the old code
+    other = shutil.copytree(clips, tmp_path / "other")  # they were overwritten
+    distill = ["distill", "--teacher", "oracle", "--no-progress", "--clips"]
+    _checked(tmp_path, clips.parent, [*distill, str(mine), "--out", str(mine)], "is or contains the input")
+    _checked(tmp_path, clips.parent, [*distill, str(mine), "--out", str(other)],
+             OTHER_STAGE.format("ingest", "distill"))  # fmt: skip
+    _checked(tmp_path, clips.parent, [*distill, str(mine), "--out", str(home)], NOT_OURS.format("distill"))
 
 
 def test_distill_merge_refuses_a_clip_set(stage_data, tmp_path):
@@ -64,9 +66,10 @@ def test_evaluate_refuses_its_checkpoint_a_clip_set_and_a_users_directory(
     clips, _ = stage_data
     home = precious_dir(tmp_path / "home")
     victim = shutil.copytree(clips, tmp_path / "clips-copy")
+    checkpoint = shutil.copytree(checkpoint, tmp_path / "checkpoint")
     evaluate = ["evaluate", "--checkpoint", str(checkpoint), "--clips", str(clips),
                 "--max-questions", "1", "--no-progress", "--out"]  # fmt: skip
-    _checked(tmp_path, checkpoint.parent, [*evaluate, str(checkpoint)], "is or contains the input")
+    _checked(tmp_path, clips.parent, [*evaluate, str(checkpoint)], "is or contains the input")
     _checked(tmp_path, clips.parent, [*evaluate, str(victim)], OTHER_STAGE.format("ingest", "evaluate"))
     _checked(tmp_path, clips.parent, [*evaluate, str(home)], NOT_OURS.format("evaluate"))
 

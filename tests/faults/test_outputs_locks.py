@@ -10,20 +10,26 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from .faults import assert_refused, hold_lock, run_geovr, tree_hash
+from .faults import assert_refused, hold_lock, run_geovr, tree_hash, wait_for
 from .test_outputs import vsibench_root
 
 DISTILL = ["distill", "--teacher", "oracle", "--no-progress"]
+# the real CLI with the test teacher that sleeps per clip registered
+SLOW_CLI = "import sys, tests.teachers.slow_teacher; from geovr.cli import main; sys.exit(main(sys.argv[1:]))"
+REPO_ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
 
 
 def _copy(source, dest):
     return shutil.copytree(source, dest, symlinks=True)
 
 
-@pytest.mark.parametrize("stage", ["distill", "ingest", "evaluate", "train"])
+@pytest.mark.parametrize("stage", ["distill", "ingest", "evaluate", "train"])  # holder: any stage
 def test_a_second_writer_is_refused_naming_the_holder(stage_data, checkpoint, tmp_path, stage):
     clips, targets = stage_data
     out = tmp_path / "out"
@@ -40,13 +46,35 @@ def test_a_second_writer_is_refused_naming_the_holder(stage_data, checkpoint, tm
         }[stage]  # fmt: skip
         line = assert_refused(
             run_geovr(*args, "--out", str(out), cwd=tmp_path),
-            rf"--out .*out is being written by another `geovr {stage}` \(pid {holder.pid} on "
+            rf"--out .*out is being written by another geovr process \(pid {holder.pid} on "
             rf"{socket.gethostname()} since \d{{4}}-\d\d-\d\dT[\d:]+Z\); wait for it",
         )
         assert tree_hash(tmp_path) == before, line
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_two_distills_into_one_out_the_second_is_refused_while_the_first_runs(stage_data, tmp_path):
+    clips, _ = stage_data
+    out = tmp_path / "targets"
+    args = ["distill", "--clips", str(clips), "--teacher", "slow-oracle", "-o", "delay=3",
+            "--clips-per-shard", "1", "--no-progress", "--out", str(out)]  # fmt: skip
+    first = subprocess.Popen(
+        [sys.executable, "-c", SLOW_CLI, *args], env=REPO_ENV, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_for(lambda: (out / "cache").exists())  # the first writer is computing
+        second = subprocess.run(
+            [sys.executable, "-c", SLOW_CLI, *args], env=REPO_ENV, capture_output=True, text=True
+        )
+        assert_refused(second, rf"being written by another geovr process \(pid {first.pid} on ")
+        assert first.wait(timeout=300) == 0, first.stderr.read()
+    finally:
+        first.kill()
+        first.wait()
+    assert not (out / ".geovr.lock").exists()  # released on exit
+    assert json.loads((out / "meta.json").read_text())["clips"] == 4
 
 
 def test_a_dead_writers_lock_is_taken_over_and_the_run_completes(stage_data, tmp_path):

@@ -22,12 +22,12 @@ from safetensors.numpy import save_file
 from tqdm import tqdm
 
 from geovr.artifacts import SCHEMAS, atomic_dir, canonical_json
-from geovr.stage_output import SYNTH_STAGE, writes_output
 from geovr.data.synth.qa import generate_qa
 from geovr.data.synth.render import render
 from geovr.data.synth.scene import intrinsics, sample_scene, sample_trajectory
 from geovr.data.video import encode_video
 from geovr.errors import GeoVRError
+from geovr.stage_output import SYNTH_STAGE, writes_output
 
 
 def split_of(index: int, n_scenes: int) -> str:
