@@ -47,6 +47,7 @@ from geovr.teachers.base import (
     Teacher,
     build_teacher,
     teacher_hash,
+    teacher_names,
 )
 from geovr.teachers.cache import ClipOutcome, TargetCache, cache_key, outcome_for
 from geovr.teachers.merge import QUARANTINE_FILE
@@ -283,7 +284,8 @@ def run_distill(
 ) -> dict[str, Any]:
     """Build the teacher by name and run the stage (what the CLI and the KFP component call).
     `device` "auto" is resolved by a teacher that runs a model; the oracle needs none."""
-    check_output(out, "distill", {"teacher": teacher}, [clips])  # before loading any weights
+    if teacher in teacher_names():  # (an unknown name is build_teacher's error)
+        check_output(out, "distill", {"teacher": teacher}, [clips])  # before loading weights
     kwargs = {**(options or {}), "batch_size": batch_size, "device": device}
     if weights:
         kwargs["weights"] = weights
