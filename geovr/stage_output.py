@@ -188,7 +188,7 @@ def claimed_output(
         yield out  # type: ignore[misc]  # object stores: checked above, not lockable
         return
     target = Path(out)
-    created = not target.exists()
+    made = _directories_to_make(target)
     target.mkdir(parents=True, exist_ok=True)
     try:
         with output_lock(target, stage):
@@ -200,9 +200,18 @@ def claimed_output(
             finally:
                 _unmark_if_unused(target)
     finally:
-        if created:
-            with contextlib.suppress(OSError):  # only an empty directory goes
-                target.rmdir()
+        for directory in made:  # deepest first; only an empty directory goes
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+
+
+def _directories_to_make(target: Path) -> list[Path]:
+    """`target` and its missing parents, deepest first: what a run that writes nothing removes."""
+    missing = []
+    while not target.exists() and target != target.parent:
+        missing.append(target)
+        target = target.parent
+    return missing
 
 
 def mark_output(directory: Path, stage: str, identity: Mapping[str, Any] | None = None) -> None:

@@ -124,14 +124,15 @@ def test_a_shard_path_in_index_json_never_leaves_the_clip_set(stage_data, tmp_pa
 @pytest.mark.parametrize(("column", "value"), [("scene_name", "../../x"), ("dataset", "..")])
 def test_a_vsibench_row_never_leaves_its_roots(tmp_path, column, value):
     root = vsibench_root(tmp_path / "VSI-Bench")
-    if column == "dataset":  # a video where `..` points: outside the root, readable
-        shutil.copyfile(root / "scannet" / "scene0.mp4", tmp_path / "scene0.mp4")
+    # a readable video where the row points, outside the root: only the check can stop it
+    outside = "scene0.mp4" if column == "dataset" else "x.mp4"
+    shutil.copyfile(root / "scannet" / "scene0.mp4", tmp_path / outside)
     rows = [json.loads(line) for line in (root / "questions.jsonl").read_text().splitlines()]
     rows[0][column] = value
     (root / "questions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     before = tree_hash(tmp_path)
     args = ["data", "import-vsibench", "--root", str(root), "--table",
-            str(root / "questions.jsonl"), "--out", "vsi"]  # fmt: skip
+            str(root / "questions.jsonl"), "--out", "sub/vsi"]  # fmt: skip (old: wrote sub/x.mp4)
     assert_refused(
         run_geovr(*args, cwd=tmp_path),
         rf"questions.jsonl: question 0 has {column} '{value}', not a plain name; refusing",
