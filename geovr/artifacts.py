@@ -1,6 +1,7 @@
 """Artifact contracts between stages: the `meta.json` every artifact carries, content
 hashes, and atomic writes (temporary name, then rename) so that no stage ever reads a
-half-written file.
+half-written file. Which directories a stage may write into, and the one-writer lock:
+geovr.stage_output.
 
 Paths may be local or any fsspec URL (s3://bucket/key); local writes are atomic through
 os.replace, object-store writes are atomic per object by nature.
@@ -12,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import posixpath
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -55,6 +57,23 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 def is_remote(path: str | os.PathLike) -> bool:
     return "://" in str(path) and not str(path).startswith("file://")
+
+
+def inside(root: str | os.PathLike, relative: Any, what: str) -> str:
+    """`root/relative` for a path read from a manifest, index or table, refusing one that
+    leaves `root` (absolute, a URL, or climbing out with ..). Lexical, so that it holds for
+    object-store roots too; symlinks a user placed inside a root stay the user's choice."""
+    text = str(relative) if isinstance(relative, str | os.PathLike) else ""
+    normal = posixpath.normpath(text.replace("\\", "/")) if text else ""
+    if (
+        not normal
+        or "://" in text
+        or posixpath.isabs(normal)
+        or normal == ".."
+        or normal.startswith("../")
+    ):
+        raise ArtifactError(f"{what} {relative!r} leaves {root}; refusing to read or write it")
+    return f"{str(root).rstrip('/')}/{normal}"
 
 
 def _umask() -> int:

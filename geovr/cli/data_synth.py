@@ -7,7 +7,7 @@ from geovr.cli.data import data
 
 
 @data.command("synth")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Dataset directory to (re)create.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Dataset directory: absent, empty or an earlier synth output (replaced whole).")
 @click.option("--scenes", default=24, show_default=True, help="Number of rooms (one video each).")
 @click.option("--frames", default=16, show_default=True, help="Frames per video.")
 @click.option("--size", default=128, show_default=True, help="Frame side in pixels (even).")

@@ -28,7 +28,7 @@ from geovr.cli import emit
 )
 @click.option("--clips", required=True, help="clip set directory (geovr ingest output)")
 @click.option("--targets", help="teacher targets directory: enables the geometry probes")
-@click.option("--out", required=True, help="evaluation directory (replaced whole)")
+@click.option("--out", required=True, help="evaluation directory: absent, empty or an earlier evaluation (replaced whole)")
 @click.option(
     "--splits", default="val,test", show_default=True, help="comma-separated clip-set splits"
 )

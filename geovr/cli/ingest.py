@@ -17,7 +17,7 @@ from geovr.data.validate import VideoLimits
 
 @click.command()
 @click.option("--data", required=True, help="dataset directory (docs/contracts.md section 1)")
-@click.option("--out", required=True, help="clip set directory to write (replaced whole)")
+@click.option("--out", required=True, help="clip set directory: absent, empty or an earlier clip set (replaced whole)")
 @click.option("--sampling", type=click.Choice(["count", "fps"]), default="count", show_default=True,
               help="count: --frames per clip; fps: --fps per second within --min/--max-frames")
 @click.option("--frames", default=16, show_default=True, help="frames sampled per clip (>= 2)")

@@ -30,7 +30,6 @@ from geovr.artifacts import (
     atomic_dir,
     make_meta,
     read_jsonl,
-    read_meta,
     sha256_file,
     write_jsonl,
     write_meta,
@@ -54,7 +53,8 @@ from geovr.data.validate import (
     video_error_reason,
 )
 from geovr.data.video import VideoError, decode_frames
-from geovr.errors import ArtifactError, GeoVRError
+from geovr.errors import GeoVRError
+from geovr.stage_output import writes_output
 
 MANIFEST_FILE = "manifest.jsonl"
 QA_FILE = "qa.jsonl"
@@ -269,18 +269,7 @@ def write_clipset(staging: Path, dataset: Dataset, cfg: IngestConfig, progress: 
     return counts, inputs["dataset"]
 
 
-def _check_out(data: Path, out: Path) -> None:
-    """Refuse an --out whose replacement would destroy something that is not a clip set."""
-    data, target = data.resolve(), out.resolve()
-    if data.is_relative_to(target):
-        raise GeoVRError(f"--out {out} is or contains the dataset {data}; choose another directory")
-    if target.exists() and any(target.iterdir()):
-        try:
-            read_meta(target, "clipset")
-        except ArtifactError:
-            raise GeoVRError(f"--out {out} exists and is not a clip set; refusing to replace it") from None
-
-
+@writes_output("ingest", inputs=("data",), marker=False)
 def ingest(data: str | Path, out: str | Path, cfg: IngestConfig | None = None,
            progress: bool = True) -> dict[str, Any]:
     """Build the clip set of dataset `data` at `out` (replacing an older clip set there);
@@ -290,7 +279,6 @@ def ingest(data: str | Path, out: str | Path, cfg: IngestConfig | None = None,
     started = time.perf_counter()
     data, out = Path(data), Path(out)
     dataset = load_dataset(data)
-    _check_out(data, out)
     if dataset.n_clips == 0:
         raise GeoVRError(f"{data}: no clips (no clips.jsonl lines, no videos/*.mp4)")
     with atomic_dir(out) as staging:

@@ -26,7 +26,7 @@ import numpy as np
 from safetensors.numpy import load as load_safetensors
 from safetensors.numpy import save as save_safetensors
 
-from geovr.artifacts import atomic_open, atomic_write_json
+from geovr.artifacts import atomic_open, atomic_write_json, inside
 from geovr.errors import ArtifactError
 
 INDEX_FILE = "index.json"
@@ -113,6 +113,11 @@ class ShardReader:
                 self.index: dict[str, dict[str, Any]] = json.load(f)
         except FileNotFoundError as e:
             raise ArtifactError(f"{self.root}: {INDEX_FILE} missing (not a sharded artifact, or half-written)") from e
+        # index.json is data: a shard path in it must not point outside the artifact
+        self._shard_paths = {
+            shard: inside(self.root, shard, f"{self.root}/{INDEX_FILE}: shard")
+            for shard in self.shards()
+        }
 
     def keys(self) -> list[str]:
         return list(self.index)
@@ -128,14 +133,15 @@ class ShardReader:
             entry = self.index[key]
         except KeyError as e:
             raise KeyError(f"{key!r} is not in {self.root}") from e
-        with fsspec.open(f"{self.root}/{entry['shard']}", "rb", **self.storage_options) as f:
+        with fsspec.open(self._shard_paths[entry["shard"]], "rb", **self.storage_options) as f:
             f.seek(entry["offset"])
             blob = f.read(entry["size"])
         return decode_record(blob)
 
     def iter_shard(self, shard: str) -> Iterator[tuple[str, dict[str, np.ndarray], dict[str, str]]]:
         """Stream one shard front to back (one sequential read, no seeks)."""
-        with fsspec.open(f"{self.root}/{shard}", "rb", **self.storage_options) as f, tarfile.open(fileobj=f, mode="r|") as tar:
+        path = inside(self.root, shard, "shard")
+        with fsspec.open(path, "rb", **self.storage_options) as f, tarfile.open(fileobj=f, mode="r|") as tar:
             for member in tar:
                 blob = tar.extractfile(member).read()
                 arrays, metadata = decode_record(blob)

@@ -4,8 +4,9 @@ score them with the VSI-Bench rules, probe the geometry heads, write metrics + r
     from geovr.eval.evaluate import run_evaluation
     summary = run_evaluation("runs/train/checkpoint", "runs/clips", "runs/eval", targets="runs/targets")
 
-`out` (written whole or not at all): `metrics.json` (contract 4: `eval_set`, `vsi` per task and
-overall, `vsi_blind`, `probes` and their `probe_references`, `leakage`, `counts`),
+`out` (absent, empty or an earlier evaluation; written whole or not at all): `metrics.json`
+(contract 4: `eval_set`, `vsi` per task and overall, `vsi_blind`, `probes` and their
+`probe_references`, `leakage`, `counts`),
 `predictions.jsonl` (one line per question, with the exact prompt and the frame indices),
 `predictions_blind.jsonl` (with --blind-baseline), `report.html` (self-contained),
 `meta.json`. Answers come from the plain student (no GeoVR token or head), prompted with
@@ -42,6 +43,7 @@ from geovr.eval.tracking import log_evaluation
 from geovr.eval.vsi import score_predictions
 from geovr.model import GeoVRConfig, load_geovr
 from geovr.model.dataset import Item, load_items
+from geovr.stage_output import writes_output
 from geovr.teachers.store import TargetStore
 
 
@@ -105,6 +107,7 @@ def debiased_ids(groups: Sequence[tuple[dict, list[dict]]]) -> set[str]:
     return {qa["id"] for _, questions in groups for qa in questions if qa.get("in_debiased")}
 
 
+@writes_output("evaluate", inputs=("checkpoint", "clips", "targets"), marker=False)
 def run_evaluation(
     checkpoint: str,
     clips: str,

@@ -228,6 +228,17 @@ def _find_table(root: Path, debiased: bool = False) -> Path:
     return tables[0]
 
 
+def _name(table: Path, raw: dict[str, Any], column: str) -> str:
+    """A `dataset` or `scene_name` cell, used as one path component (and as a clip id)."""
+    value = str(raw[column])
+    if not value or value in (".", "..") or "/" in value or "\\" in value:
+        raise GeoVRError(
+            f"{table}: question {raw['id']!r} has {column} {value!r}, not a plain name; "
+            "refusing a path that could leave the VSI-Bench root"
+        )
+    return value
+
+
 def read_vsibench(
     root: str | Path,
     table: str | Path | None = None,
@@ -257,7 +268,7 @@ def read_vsibench(
             raise GeoVRError(
                 f"{path}: question {raw['id']!r} has unknown question_type {raw['question_type']!r}"
             )
-        video = root / raw["dataset"] / f"{raw['scene_name']}.mp4"
+        video = root / _name(path, raw, "dataset") / f"{_name(path, raw, 'scene_name')}.mp4"
         rows.append(
             {
                 "id": str(raw["id"]),

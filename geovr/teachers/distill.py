@@ -43,6 +43,7 @@ from geovr.artifacts import (
 )
 from geovr.data.shards import INDEX_FILE, ShardReader
 from geovr.errors import GeoVRError
+from geovr.stage_output import check_output, writes_output
 from geovr.teachers.base import (
     ClipRejected,
     GroundTruth,
@@ -51,6 +52,7 @@ from geovr.teachers.base import (
     build_scale_teacher,
     build_teacher,
     teacher_hash,
+    teacher_names,
 )
 from geovr.teachers.cache import ClipOutcome, TargetCache, cache_key, outcome_for
 from geovr.teachers.merge import QUARANTINE_FILE
@@ -139,6 +141,12 @@ def compute_targets(teacher: Teacher, clip: ClipInput) -> Targets | str:
     return targets.problem() or targets
 
 
+@writes_output(
+    "distill",
+    out="out_dir",
+    inputs=("clips_dir",),
+    identity=lambda a: {"teacher": a["teacher"].name},
+)
 def distill(
     clips_dir: str,
     teacher: Teacher,
@@ -318,6 +326,9 @@ def run_distill(
     `scale_teacher` names a metric-scale source paired with it (geovr.teachers.pair)."""
     if scale_weights and not scale_teacher:
         raise GeoVRError("--scale-weights needs --scale-teacher")
+    if teacher in teacher_names():  # (an unknown name is build_teacher's error)
+        name = f"{teacher}+{scale_teacher}" if scale_teacher else teacher  # TeacherPair's name
+        check_output(out, "distill", {"teacher": name}, [clips])  # before loading weights
     kwargs = {**(options or {}), "batch_size": batch_size, "device": device}
     if weights:
         kwargs["weights"] = weights

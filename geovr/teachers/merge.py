@@ -26,10 +26,12 @@ from geovr.artifacts import (
 )
 from geovr.data.shards import INDEX_FILE, ShardReader
 from geovr.errors import GeoVRError
+from geovr.stage_output import writes_output
 
 QUARANTINE_FILE = "quarantine.jsonl"
 
 
+@writes_output("distill-merge", inputs=("parts",))
 def merge_targets(parts: Iterable[str], out: str) -> dict[str, Any]:
     """Join the outputs of parallel distill tasks (same teacher) into one targets directory."""
     start = time.perf_counter()

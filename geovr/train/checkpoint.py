@@ -4,10 +4,12 @@ Layout under ``<out>/checkpoints``::
 
     step-40/            complete checkpoint (renamed from step-40.tmp by rank 0 after a barrier)
         .metadata, __*_*.distcp   model + optimizer (DCP, every rank writes its shard)
-        rank-0.pt, rank-1.pt      scheduler, step, data position, RNG state of each rank
+        rank-0.safetensors, ...   scheduler, step, data position, RNG state of each rank
     step-40.tmp/        an interrupted save; ignored by :func:`latest_checkpoint`
 
-Every rank calls :func:`save_checkpoint` / :func:`load_checkpoint` collectively.
+Every rank calls :func:`save_checkpoint` / :func:`load_checkpoint` collectively. The rank
+state is data only (geovr.train.rank_state: safetensors + JSON), never a pickle: loading a
+checkpoint from a shared volume must not run code someone else wrote there.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_di
 
 from geovr.train.distributed import DistEnv
 from geovr.train.outputs import list_checkpoints
+from geovr.train.rank_state import load_rank_state, save_rank_state
 
 
 def _rank_file(directory: Path, rank: int) -> Path:
-    return directory / f"rank-{rank}.pt"
+    return directory / f"rank-{rank}.safetensors"
 
 
 def save_checkpoint(
@@ -47,7 +50,7 @@ def save_checkpoint(
     dist.barrier()
     model_sd, optim_sd = get_state_dict(model, optimizer)
     dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(tmp))
-    torch.save(extra, _rank_file(tmp, env.rank))
+    save_rank_state(_rank_file(tmp, env.rank), extra)
     dist.barrier()
     if env.is_main:
         shutil.rmtree(final, ignore_errors=True)
@@ -73,4 +76,4 @@ def load_checkpoint(
         raise RuntimeError(
             f"{directory} has no state for rank {env.rank}; resume with the same world size"
         )
-    return torch.load(rank_file, weights_only=False)
+    return load_rank_state(rank_file)

@@ -24,6 +24,7 @@ from geovr.artifacts import atomic_write_text, config_hash, make_meta, read_meta
 from geovr.errors import GeoVRError
 from geovr.eval.leakage import training_clips
 from geovr.model.config import parse_objectives, teacher_feature_dim
+from geovr.stage_output import writes_output
 from geovr.train.config import TrainConfig
 from geovr.train.launch import launch
 from geovr.train.outputs import (
@@ -154,6 +155,7 @@ def run_trainjob(
     return json.loads((out / SUMMARY_NAME).read_text())
 
 
+@writes_output("train", inputs=("clips", "targets"))
 def run_training(
     clips: str,
     targets: str | None,

@@ -225,12 +225,12 @@ def test_too_few_valid_clips_exit_non_zero_and_write_nothing(tmp_path, capsys):
 
 
 def test_out_that_is_not_a_clip_set_is_never_replaced(dataset, tmp_path):
-    with pytest.raises(GeoVRError, match="is or contains the dataset"):
+    with pytest.raises(GeoVRError, match="is or contains the input"):
         ingest(dataset, dataset.parent, CFG, progress=False)
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "notes.txt").write_text("keep me")
-    with pytest.raises(GeoVRError, match="exists and is not a clip set"):
+    with pytest.raises(GeoVRError, match="is not empty .notes.txt. and is not a `geovr ingest` output"):
         ingest(dataset, precious, CFG, progress=False)
     assert (precious / "notes.txt").read_text() == "keep me"
     with pytest.raises(GeoVRError, match="--frames must be >= 2"):

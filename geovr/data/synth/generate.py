@@ -27,6 +27,7 @@ from geovr.data.synth.render import render
 from geovr.data.synth.scene import intrinsics, sample_scene, sample_trajectory
 from geovr.data.video import encode_video
 from geovr.errors import GeoVRError
+from geovr.stage_output import SYNTH_STAGE, writes_output
 
 
 def split_of(index: int, n_scenes: int) -> str:
@@ -70,6 +71,7 @@ def _first(visible: np.ndarray) -> np.ndarray:
     return first_appearance(visible)
 
 
+@writes_output(SYNTH_STAGE, marker=False)
 def synthesize(out: str | os.PathLike, scenes: int, frames: int, size: int, seed: int, fps: int = 8, workers: int = 2) -> dict:
     if scenes < 1 or frames < 2 or size < 16 or size % 2:
         raise GeoVRError(f"need scenes >= 1, frames >= 2 and an even size >= 16 (got {scenes}, {frames}, {size})")
