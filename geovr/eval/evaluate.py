@@ -25,6 +25,7 @@ from tqdm import tqdm
 from geovr.artifacts import (
     atomic_dir,
     atomic_write_json,
+    checkpoint_fingerprint,
     config_hash,
     make_meta,
     read_meta,
@@ -227,6 +228,8 @@ def run_evaluation(
         )
     metrics = {
         "eval_set": eval_set_id(clips_meta, splits, rows),
+        # what was evaluated, by content: registration refuses metrics of another checkpoint
+        "checkpoint_sha256": checkpoint_fingerprint(checkpoint),
         "splits": ",".join(splits),
         "vsi": score_predictions(rows),
         "probes": probe_metrics.aggregate(clip_probes),
