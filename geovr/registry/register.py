@@ -156,7 +156,7 @@ def _log_run(info: CheckpointInfo, metrics: EvalMetrics, policy: GatePolicy) -> 
     mlflow.log_metrics(metrics.values)
 
 
-def _log_model(info: CheckpointInfo) -> str:
+def log_checkpoint_model(info: CheckpointInfo) -> str:
     with warnings.catch_warnings():
         # The input is list[dict[str, Any]] on purpose (frames are free-form arrays); MLflow
         # warns that it cannot validate Any.
@@ -213,7 +213,7 @@ def _upload(info: CheckpointInfo, evaluation: EvalMetrics, policy: GatePolicy, l
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
                           tags=links.tags()) as run:
         _log_run(info, evaluation, policy)
-        model_uri = _log_model(info)
+        model_uri = log_checkpoint_model(info)
         verify_uploaded(model_uri, info)
     return run.info.run_id, model_uri
 
