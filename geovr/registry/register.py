@@ -29,6 +29,7 @@ from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from geovr.registry.connection import (
     RetryBudget,
@@ -95,7 +96,13 @@ def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    return client.create_experiment(name, artifact_location=local_artifact_root(uri))
+    try:
+        return client.create_experiment(name, artifact_location=local_artifact_root(uri))
+    except MlflowException as e:
+        if e.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        # a concurrent registration created it between the lookup and the create
+        return client.get_experiment_by_name(name).experiment_id
 
 
 @dataclass(frozen=True)
