@@ -87,7 +87,8 @@ def basic_auth_env(root: Path, admin_password: str) -> dict[str, str]:
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
     )
     return {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
-            "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password}
+            "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password,
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": f"csrf-{admin_password}"}
 
 
 def moto_cmd(port: int) -> list[str]:

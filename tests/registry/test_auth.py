@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import pytest
 import requests
-from mlflow.server.auth.client import AuthServiceClient
+
+pytest.importorskip("flask_wtf", reason="the basic-auth app needs Flask-WTF (.[test] has it)")
+from mlflow.server.auth.client import AuthServiceClient  # noqa: E402
 
 from geovr.registry.connection import connect
 from geovr.registry.history import read_history
 
-from .builders import write_metrics
-from .test_cli import run_cli
+from .builders import write_metrics  # noqa: E402
+from .test_cli import run_cli  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REGISTRAR, READER = "geovr-registrar", "alice"
