@@ -53,14 +53,16 @@ def test_only_the_registration_identity_moves_champion(capsys, auth_server, tiny
     _as(monkeypatch, READER, "reader-secret")
     code, _, err = run_cli(capsys, "promote", "--model", model_name, "--version", "1",
                            "--tracking-uri", url)
-    assert code == 2 and "PERMISSION_DENIED" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "Permission denied" in err and len(err.strip().splitlines()) == 1
 
     # An operator promotes by hand with the registration identity (the pipeline's Secret).
     _as(monkeypatch, REGISTRAR, "registrar-secret")
+    client = connect(url)
+    assert client.search_registered_models(f"name = '{model_name}--promotion-lock'") == []
     assert _set_champion(url, model_name, "1", auth=(REGISTRAR, "registrar-secret")) == 200
     code, _, err = run_cli(capsys, "promote", "--model", model_name, "--version", "1",
                            "--tracking-uri", url, "--reason", "operator re-confirms v1")
     assert code == 0, err
-    history = read_history(connect(url), model_name, "champion")
+    history = read_history(client, model_name, "champion")
     assert [(e.action, e.who) for e in history] == [("gate", REGISTRAR), ("manual", REGISTRAR)]
     assert history[-1].why == "operator re-confirms v1"
