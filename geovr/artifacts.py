@@ -55,6 +55,23 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def checkpoint_fingerprint(directory: str | os.PathLike) -> str:
+    """sha256 naming a checkpoint by content: every file (weights, config, heads, processor)
+    by relative path and sha256, except meta.json (provenance, not content) and hidden files.
+
+    Evaluation writes it into metrics.json and registration recomputes it, so metrics can
+    only back the checkpoint they were measured on, wherever it was copied to.
+    """
+    root = Path(directory)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = path.relative_to(root)
+        if relative.as_posix() == META_FILE or any(s.startswith(".") for s in relative.parts):
+            continue
+        digest.update(f"{relative.as_posix()}\0{sha256_file(path)}\n".encode())
+    return digest.hexdigest()
+
+
 def is_remote(path: str | os.PathLike) -> bool:
     return "://" in str(path) and not str(path).startswith("file://")
 

@@ -3,11 +3,12 @@
     geovr register --checkpoint runs/train/checkpoint --metrics runs/eval/metrics.json \\
         --model geovr-student --tracking-uri http://127.0.0.1:5000 [--policy policy.json]
     geovr promote --model geovr-student --version 3            # champion -> v3
-    geovr promote --model geovr-student --rollback             # champion back to its previous
+    geovr promote --model geovr-student --rollback             # champion one step back
     geovr promote --model geovr-student --version 3 --copy-to geovr-student-prod
 
-The tracking URI defaults to $MLFLOW_TRACKING_URI. `register` exits 0 whether or not the
-gate promotes; the JSON summary's `decision` says which.
+The tracking URI defaults to $MLFLOW_TRACKING_URI; against a server with authentication,
+the identity is $MLFLOW_TRACKING_USERNAME / $MLFLOW_TRACKING_PASSWORD. `register` exits 0
+whether or not the gate promotes; the JSON summary's `decision` says which.
 """
 
 from __future__ import annotations
@@ -67,23 +68,28 @@ def _retry(connect_timeout: float | None) -> RetryBudget:
               help="Gate policy: a JSON file or inline JSON (fields primary, margin, floor, guarded).")
 @click.option("--margin", type=float, default=None, help="Override the policy's margin.")
 @click.option("--floor", type=float, default=None, help="Override the policy's floor.")
-@click.option("--eval-set", default=None, help="Evaluation-set id, if metrics.json lacks one.")
+@click.option("--eval-set", default=None,
+              help="Evaluation-set id, if metrics.json lacks one (it may not contradict it).")
 @click.option("--kfp-run-id", envvar="KFP_RUN_ID", default=None, help="Default: $KFP_RUN_ID.")
+@click.option("--train-run-id", default=None, help="MLflow run id of the training run.")
+@click.option("--eval-run-id", default=None, help="MLflow run id of the evaluation run.")
 @click.option("--experiment", default="geovr-registry", show_default=True,
               help="MLflow experiment of the registration run.")
 @connect_timeout_option
 def register_command(checkpoint: Path, metrics: Path, model_name: str, tracking_uri: str | None,
                      policy: str | None, margin: float | None, floor: float | None,
-                     eval_set: str | None, kfp_run_id: str | None, experiment: str,
+                     eval_set: str | None, kfp_run_id: str | None, train_run_id: str | None,
+                     eval_run_id: str | None, experiment: str,
                      connect_timeout: float | None) -> None:
-    """Register a checkpoint (alias challenger) and run the promotion gate."""
-    from geovr.registry import GatePolicy, register_checkpoint
+    """Verify and register a checkpoint (alias challenger) and run the promotion gate."""
+    from geovr.registry import GatePolicy, RunLinks, register_checkpoint
 
+    links = RunLinks.of(kfp=kfp_run_id, train=train_run_id, evaluation=eval_run_id)
     with _mlflow_errors():
         result = register_checkpoint(
             checkpoint, metrics, model_name=model_name, tracking_uri=tracking_uri,
-            policy=GatePolicy.load(policy, margin=margin, floor=floor), kfp_run_id=kfp_run_id,
-            eval_set=eval_set, experiment=experiment, retry=_retry(connect_timeout),
+            policy=GatePolicy.load(policy, margin=margin, floor=floor), eval_set=eval_set,
+            experiment=experiment, retry=_retry(connect_timeout), links=links,
         )
     for reason in result.decision.reasons:
         click.echo(f"gate: {reason}", err=True)
@@ -93,15 +99,17 @@ def register_command(checkpoint: Path, metrics: Path, model_name: str, tracking_
 @click.command("promote")
 @model_option
 @click.option("--version", default=None, help="Version to point the alias at.")
-@click.option("--rollback", "to_previous", is_flag=True, help="Move the alias back to its previous holder.")
+@click.option("--rollback", "to_previous", is_flag=True,
+              help="Move the alias one step back along its promotion history.")
+@click.option("--reason", default=None, help="Why: recorded in the promotion history.")
 @click.option("--alias", default="champion", show_default=True)
 @click.option("--copy-to", default=None,
               help="Also copy the version into this registered model (e.g. geovr-student-prod) "
                    "and set the alias there.")
 @tracking_uri_option
 @connect_timeout_option
-def promote_command(model_name: str, version: str | None, to_previous: bool, alias: str,
-                    copy_to: str | None, tracking_uri: str | None,
+def promote_command(model_name: str, version: str | None, to_previous: bool, reason: str | None,
+                    alias: str, copy_to: str | None, tracking_uri: str | None,
                     connect_timeout: float | None) -> None:
     """Explicit promotion or rollback of a registered model's alias."""
     from geovr.registry import connect, promote, rollback
@@ -111,9 +119,10 @@ def promote_command(model_name: str, version: str | None, to_previous: bool, ali
     with _mlflow_errors():
         client = connect(tracking_uri, _retry(connect_timeout))
         if to_previous:
-            moved = rollback(client, model_name, alias, copy_to=copy_to)
+            moved = rollback(client, model_name, alias, copy_to=copy_to, why=reason or "rollback")
         else:
-            moved = promote(client, model_name, version, alias, copy_to=copy_to)
+            moved = promote(client, model_name, version, alias, copy_to=copy_to,
+                            why=reason or "explicit promotion")
     emit(moved.summary())
 
 

@@ -26,6 +26,7 @@ import torch
 from geovr.artifacts import (
     atomic_dir,
     atomic_write_json,
+    checkpoint_fingerprint,
     config_hash,
     make_meta,
     read_meta,
@@ -178,6 +179,8 @@ def run_evaluation(
     checkpoint_meta = _checkpoint_meta(checkpoint)
     metrics = {
         "eval_set": eval_set_id(clips_meta, splits, rows, frames),
+        # what was evaluated, by content: registration refuses metrics of another checkpoint
+        "checkpoint_sha256": checkpoint_fingerprint(checkpoint),
         "splits": ",".join(splits),
         "benchmark": benchmark_name(groups),
         "frame_budget": frames or 0,  # 0: every stored frame

@@ -2,19 +2,21 @@
 
     geovr register --checkpoint DIR --metrics FILE --model geovr-student [--tracking-uri URI]
     geovr promote --model geovr-student --version 3 [--alias champion] [--copy-to NAME]
-    geovr promote --model geovr-student --rollback
+    geovr promote --model geovr-student --rollback             # one step back in the history
 
 Modules: `inputs` (checkpoint and metrics.json), `gate` (the promotion policy, pure),
-`connection` (server probe with bounded retries), `register` (log + register + gate),
-`promotion` (alias moves, rollback, copies), `loading` (download a version by alias),
-`student_model` (the pyfunc MLflow runs at load time).
+`connection` (server probe with bounded retries), `verify` (the checkpoint loads, before
+and after upload), `register` (log + register + gate), `lock` (one alias move at a time),
+`history` (the append-only promotion record), `promotion` (alias moves, rollback, copies),
+`loading` (download a version by alias), `student_model` (the pyfunc MLflow runs at load
+time).
 """
 
 from geovr.registry.connection import RegistryError, RegistryUnavailable, RetryBudget, connect
 from geovr.registry.gate import Candidate, Decision, GatePolicy, MetricRule, decide
 from geovr.registry.loading import LoadedVersion, alias_uri, load_champion
 from geovr.registry.promotion import CHALLENGER, CHAMPION, Promotion, promote, rollback
-from geovr.registry.register import DEFAULT_MODEL, Registration, register_checkpoint
+from geovr.registry.register import DEFAULT_MODEL, Registration, RunLinks, register_checkpoint
 
 __all__ = [
     "CHALLENGER",
@@ -30,6 +32,7 @@ __all__ = [
     "RegistryError",
     "RegistryUnavailable",
     "RetryBudget",
+    "RunLinks",
     "alias_uri",
     "connect",
     "decide",

@@ -10,6 +10,7 @@ or the time budget is spent; then a RegistryUnavailable names the URI. Local sto
 
 from __future__ import annotations
 
+import getpass
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +55,11 @@ class RetryBudget:
         if total_s is None and os.environ.get(RETRY_ENV):
             total_s = float(os.environ[RETRY_ENV])
         return cls() if total_s is None else cls(total_s=total_s)
+
+
+def identity() -> str:
+    """Who acts on the registry: the MLflow user (basic auth) if set, else the OS user."""
+    return os.environ.get("MLFLOW_TRACKING_USERNAME") or getpass.getuser()
 
 
 def resolve_uri(tracking_uri: str | None) -> str:

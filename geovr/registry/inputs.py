@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from geovr.artifacts import META_FILE, canonical_json, config_hash, read_meta
+from geovr.artifacts import (
+    META_FILE,
+    canonical_json,
+    checkpoint_fingerprint,
+    config_hash,
+    read_meta,
+)
 from geovr.errors import ArtifactError
 
 # The files every checkpoint must carry besides its weights (contract 3).
@@ -23,6 +29,8 @@ CHECKPOINT_FILES = ("config.json", "geovr_heads.safetensors", "geovr_config.json
 # Single-file or sharded Hugging Face weights.
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 METRICS_FILE = "metrics.json"
+PRIMARY_METRIC = "vsi.overall"  # the gate's default primary metric (gate.GatePolicy)
+VSI_RANGE = (0.0, 100.0)  # VSI-Bench scores are percentages
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class CheckpointInfo:
     student_base: str
     dvc_md5: str
     git_rev: str
+    fingerprint: str  # artifacts.checkpoint_fingerprint: its content, as evaluation saw it
 
     def tags(self) -> dict[str, str]:
         """Model-version tags (contract 5) naming where this checkpoint came from."""
@@ -49,17 +58,27 @@ class CheckpointInfo:
 
 @dataclass(frozen=True)
 class EvalMetrics:
-    """Flattened evaluation metrics (`vsi.overall`, `probes.depth_absrel`, ...) and the id of
-    the evaluation set they were measured on (None when the evaluation did not say)."""
+    """Flattened evaluation metrics (`vsi.overall`, `probes.depth_absrel`, ...), the id of the
+    evaluation set they were measured on, and the fingerprint of the checkpoint evaluated."""
 
     values: dict[str, float]
     eval_set: str | None
+    checkpoint_sha256: str
 
     def tags(self) -> dict[str, str]:
         tags = {f"metric.{key}": repr(value) for key, value in sorted(self.values.items())}
         if self.eval_set is not None:
             tags["eval.set"] = self.eval_set
+        tags["checkpoint.sha256"] = self.checkpoint_sha256
         return tags
+
+    def check_measured(self, info: CheckpointInfo) -> None:
+        """ArtifactError unless these metrics were measured on the checkpoint `info` names."""
+        if self.checkpoint_sha256 != info.fingerprint:
+            raise ArtifactError(
+                f"the metrics were measured on checkpoint sha256 {self.checkpoint_sha256[:12]}, "
+                f"not on {info.path} (sha256 {info.fingerprint[:12]}): evaluate this checkpoint"
+            )
 
 
 def _text(value: Any) -> str:
@@ -86,6 +105,7 @@ def read_checkpoint(path: str | Path) -> CheckpointInfo:
         student_base=_text(meta.get("student_base", "")),
         dvc_md5=str(data_version.get("dvc_md5", "")),
         git_rev=str(data_version.get("git_rev", "")),
+        fingerprint=checkpoint_fingerprint(root),
     )
 
 
@@ -113,16 +133,43 @@ def _eval_set_from_meta(metrics_path: Path) -> str | None:
     return config_hash(data) if data else None
 
 
-def read_metrics(path: str | Path, eval_set: str | None = None) -> EvalMetrics:
-    """Read `metrics.json` (a file, or a directory holding one).
+def _leaves(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Every non-mapping leaf of a nested dict as {"a.b.c": value}, whatever its type."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        flat |= _leaves(value, f"{name}.") if isinstance(value, Mapping) else {name: value}
+    return flat
 
-    The evaluation-set id is, in order: `eval_set` given here, `metrics.json`'s `eval_set`
-    field, a hash of the evaluation `meta.json` inputs beside it, else None (the gate then
-    refuses to compare with a champion).
-    """
-    file = Path(path)
-    if file.is_dir():
-        file = file / METRICS_FILE
+
+def _is_vsi_score(key: str) -> bool:
+    # VSI-Bench scores are percentages; `vsi.counts.*` are question counts.
+    return key.startswith("vsi.") and not key.startswith("vsi.counts.")
+
+
+def _check_values(file: Path, tree: Mapping[str, Any], primary: str) -> None:
+    """Refuse metrics the gate must not trust: a primary metric that is missing or not a
+    number, any non-finite number, a VSI score outside [0, 100]."""
+    leaves = _leaves(tree)
+    if primary not in leaves:
+        raise ArtifactError(f"metrics file {file} has no primary metric {primary}")
+    value = leaves[primary]
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ArtifactError(
+            f"metrics file {file}: primary metric {primary} is {value!r} "
+            f"({type(value).__name__}), not a number"
+        )
+    for key, number in flatten_metrics(tree).items():
+        if not math.isfinite(number):
+            raise ArtifactError(f"metrics file {file}: {key} is {number}, not a finite number")
+        if _is_vsi_score(key) and not VSI_RANGE[0] <= number <= VSI_RANGE[1]:
+            raise ArtifactError(
+                f"metrics file {file}: {key} = {number:g} is outside the VSI-Bench range "
+                f"[{VSI_RANGE[0]:g}, {VSI_RANGE[1]:g}]"
+            )
+
+
+def _load_tree(file: Path) -> dict[str, Any]:
     try:
         tree = json.loads(file.read_text())
     except FileNotFoundError as e:
@@ -136,6 +183,39 @@ def read_metrics(path: str | Path, eval_set: str | None = None) -> EvalMetrics:
             f"metrics file {file} comes from an evaluation with blank frames (--blank-frames): "
             "it scores the model without its video and cannot back a registration"
         )
-    values = {k: v for k, v in flatten_metrics(tree).items() if math.isfinite(v)}
-    found = eval_set or tree.get("eval_set") or _eval_set_from_meta(file)
-    return EvalMetrics(values=values, eval_set=None if found is None else _text(found))
+    return tree
+
+
+def _eval_set(file: Path, tree: Mapping[str, Any], given: str | None) -> str | None:
+    recorded = tree.get("eval_set") or _eval_set_from_meta(file)
+    if recorded is not None and given is not None and _text(recorded) != given:
+        raise ArtifactError(
+            f"--eval-set {given} contradicts metrics file {file}, measured on eval set "
+            f"{_text(recorded)}"
+        )
+    found = recorded if recorded is not None else given
+    return None if found is None else _text(found)
+
+
+def read_metrics(
+    path: str | Path, eval_set: str | None = None, primary: str = PRIMARY_METRIC
+) -> EvalMetrics:
+    """Read and check `metrics.json` (a file, or a directory holding one).
+
+    The evaluation-set id is `metrics.json`'s `eval_set` field, else a hash of the evaluation
+    `meta.json` inputs beside it, else `eval_set` given here (which may not contradict the
+    first two), else None (the gate then refuses to compare with a champion). The file must
+    name the checkpoint it measured (`checkpoint_sha256`, written by `geovr evaluate`).
+    """
+    file = Path(path)
+    if file.is_dir():
+        file = file / METRICS_FILE
+    tree = _load_tree(file)
+    _check_values(file, tree, primary)
+    measured = tree.get("checkpoint_sha256")
+    if not isinstance(measured, str) or not measured:
+        raise ArtifactError(
+            f"metrics file {file} does not name the checkpoint it measured (checkpoint_sha256): "
+            "it was not written by `geovr evaluate`; evaluate the checkpoint again"
+        )
+    return EvalMetrics(flatten_metrics(tree), _eval_set(file, tree, eval_set), measured)

@@ -5,11 +5,12 @@ copying a version into a per-environment model. Versions are never deleted.
     from geovr.registry.promotion import promote, rollback
     client = connect("http://mlflow:5000")
     promote(client, "geovr-student", "3")                  # champion -> v3
-    rollback(client, "geovr-student")                      # champion back to its previous holder
+    rollback(client, "geovr-student")                      # champion one step back
     promote(client, "geovr-student", "3", copy_to="geovr-student-prod")
 
-Every move records on the new holder `<alias>.previous` (the version that held the alias,
-or "none"), `<alias>.promoted_by` and `<alias>.promoted_at`, so a rollback knows where to go.
+Every move of a model's alias holds its promotion lock (lock.py) and appends to its history
+(history.py), which rollbacks walk. The new holder also gets `<alias>.previous` (the version
+that held the alias, or "none"), `<alias>.promoted_by` and `<alias>.promoted_at` tags.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from geovr.errors import GeoVRError
-from geovr.registry.connection import registry_call
+from geovr.registry.connection import identity, registry_call
+from geovr.registry.history import MANUAL, ROLLBACK, append_entry, read_history, rollback_target
+from geovr.registry.lock import PromotionLock, promotion_lock
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -113,30 +116,51 @@ def _with_copy(client: MlflowClient, moved: Promotion, copy_to: str | None) -> P
     return replace(moved, copied_to=copy_to, copied_version=copied)
 
 
+def locked_move(
+    client: MlflowClient, model_name: str, alias: str, version: str, action: str, why: str,
+    lock: PromotionLock,
+) -> Promotion:
+    """Move `alias` to `version` and append the history entry; the caller holds `lock`."""
+    lock.confirm()
+    moved = move_alias(client, model_name, alias, version, by=action)
+    append_entry(client, model_name, alias, action, version, (moved.previous, version),
+                 identity(), why)
+    return moved
+
+
 def promote(
     client: MlflowClient,
     model_name: str,
     version: str,
     alias: str = CHAMPION,
-    by: str = "manual",
     copy_to: str | None = None,
+    why: str = "explicit promotion",
 ) -> Promotion:
-    """Point `alias` (default champion) at `version`; optionally copy it to `copy_to`."""
-    return _with_copy(client, move_alias(client, model_name, alias, str(version), by), copy_to)
+    """Point `alias` (default champion) at `version`, whatever the history says (an explicit
+    choice); optionally copy it to `copy_to`."""
+    get_version(client, model_name, str(version))
+    with promotion_lock(client, model_name, identity()) as lock:
+        moved = locked_move(client, model_name, alias, str(version), MANUAL, why, lock)
+    return _with_copy(client, moved, copy_to)
 
 
 def rollback(
-    client: MlflowClient, model_name: str, alias: str = CHAMPION, copy_to: str | None = None
+    client: MlflowClient, model_name: str, alias: str = CHAMPION, copy_to: str | None = None,
+    why: str = "rollback",
 ) -> Promotion:
-    """Move `alias` back to the version that held it before the current holder."""
-    holder = alias_holder(client, model_name, alias)
-    if holder is None:
-        raise GeoVRError(f"model {model_name!r} has no {alias!r} alias to roll back")
-    previous = holder.tags.get(f"{alias}.previous", NO_VERSION)
-    if previous == NO_VERSION:
-        raise GeoVRError(
-            f"{model_name!r} {alias} v{holder.version} has no previous holder to roll back to; "
-            f"name a version: geovr promote --model {model_name} --version V"
-        )
-    moved = move_alias(client, model_name, alias, previous, by=f"rollback from {holder.version}")
+    """Move `alias` one step back along its history: to the newest earlier holder that was
+    neither rejected nor rolled back from (history.rollback_target)."""
+    with promotion_lock(client, model_name, identity()) as lock:
+        holder = alias_holder(client, model_name, alias)
+        if holder is None:
+            raise GeoVRError(f"model {model_name!r} has no {alias!r} alias to roll back")
+        target = rollback_target(read_history(client, model_name, alias), str(holder.version))
+        if target is None:
+            raise GeoVRError(
+                f"{model_name!r} {alias} v{holder.version} has no previous holder to roll back "
+                f"to that was not rolled back or rejected; name a version: "
+                f"geovr promote --model {model_name} --version V"
+            )
+        moved = locked_move(client, model_name, alias, target, ROLLBACK,
+                            f"{why} (from v{holder.version})", lock)
     return _with_copy(client, moved, copy_to)

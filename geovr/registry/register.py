@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -28,17 +29,22 @@ from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from geovr.registry.connection import (
     RetryBudget,
     connect,
+    identity,
     local_artifact_root,
     registry_call,
     resolve_uri,
 )
 from geovr.registry.gate import Candidate, Decision, GatePolicy, decide
+from geovr.registry.history import GATE, REJECT, append_entry
 from geovr.registry.inputs import CheckpointInfo, EvalMetrics, read_checkpoint, read_metrics
-from geovr.registry.promotion import CHALLENGER, CHAMPION, alias_holder, move_alias
+from geovr.registry.lock import promotion_lock
+from geovr.registry.promotion import CHALLENGER, CHAMPION, alias_holder, locked_move, move_alias
+from geovr.registry.verify import verify_checkpoint, verify_uploaded
 
 DEFAULT_MODEL = "geovr-student"
 DEFAULT_EXPERIMENT = "geovr-registry"
@@ -90,12 +96,50 @@ def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    return client.create_experiment(name, artifact_location=local_artifact_root(uri))
+    try:
+        return client.create_experiment(name, artifact_location=local_artifact_root(uri))
+    except MlflowException as e:
+        if e.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        # a concurrent registration created it between the lookup and the create
+        return client.get_experiment_by_name(name).experiment_id
 
 
-def version_tags(info: CheckpointInfo, metrics: EvalMetrics, kfp_run_id: str) -> dict[str, str]:
-    """Contract 5: data version, teacher, student base, config hash, KFP run id, metrics."""
-    return {**info.tags(), "kfp.run_id": kfp_run_id, **metrics.tags()}
+@dataclass(frozen=True)
+class RunLinks:
+    """The runs a registration comes from, tagged on its run and on the version with the
+    spelling training and evaluation use for the KFP run ("none" when unknown)."""
+
+    kfp_run_id: str = "none"
+    train_run_id: str = "none"
+    eval_run_id: str = "none"
+
+    @classmethod
+    def of(cls, kfp: str | None = None, train: str | None = None,
+           evaluation: str | None = None) -> RunLinks:
+        """Links from the arguments; the KFP run defaults to $KFP_RUN_ID."""
+        kfp = kfp or os.environ.get("KFP_RUN_ID", "")
+        return cls(kfp or "none", train or "none", evaluation or "none")
+
+    def tags(self) -> dict[str, str]:
+        return {"kfp_run_id": self.kfp_run_id, "train_run_id": self.train_run_id,
+                "eval_run_id": self.eval_run_id}
+
+
+def data_version_tags(info: CheckpointInfo, links: RunLinks) -> dict[str, str]:
+    """Why a version has no data version, when it has none (warned on stderr too)."""
+    if info.dvc_md5:
+        return {}
+    how = "by hand (no KFP run)" if links.kfp_run_id == "none" else f"in KFP run {links.kfp_run_id}"
+    why = f"registered {how} from a checkpoint whose meta.json has no data_version"
+    print(f"WARNING: {info.path}: no data version; {why}", file=sys.stderr)
+    return {"data.version_missing": why}
+
+
+def version_tags(info: CheckpointInfo, metrics: EvalMetrics, links: RunLinks) -> dict[str, str]:
+    """Contract 5: data version, teacher, student base, config hash, linked runs, metrics and
+    the fingerprint of the checkpoint they were measured on."""
+    return {**info.tags(), **links.tags(), **data_version_tags(info, links), **metrics.tags()}
 
 
 def champion_candidate(client: MlflowClient, model_name: str) -> Candidate | None:
@@ -119,7 +163,7 @@ def _log_run(info: CheckpointInfo, metrics: EvalMetrics, policy: GatePolicy) -> 
     mlflow.log_metrics(metrics.values)
 
 
-def _log_model(info: CheckpointInfo) -> str:
+def log_checkpoint_model(info: CheckpointInfo) -> str:
     with warnings.catch_warnings():
         # The input is list[dict[str, Any]] on purpose (frames are free-form arrays); MLflow
         # warns that it cannot validate Any.
@@ -145,7 +189,40 @@ def record_decision(
     for key, value in tags.items():
         client.set_model_version_tag(model_name, version, key, value)
         client.set_tag(run_id, key, value)
-    client.set_tag(run_id, "registered.version", f"{model_name}/{version}")
+
+
+def gate(
+    client: MlflowClient, model_name: str, version: str, run_id: str, evaluation: EvalMetrics,
+    policy: GatePolicy,
+) -> Decision:
+    """Decide against the champion current at the move, and move: all under the lock, so a
+    concurrent registration cannot decide against a champion that is about to change."""
+    with promotion_lock(client, model_name, identity()) as lock:
+        champion = champion_candidate(client, model_name)
+        move_alias(client, model_name, CHALLENGER, version, by="registration")
+        challenger = Candidate(version, evaluation.eval_set, evaluation.values)
+        decision = decide(challenger, champion, policy)
+        record_decision(client, model_name, version, run_id, decision)
+        why = "; ".join(decision.reasons)
+        if decision.promote:
+            locked_move(client, model_name, CHAMPION, version, GATE, why, lock)
+        else:
+            current = decision.champion_version
+            append_entry(client, model_name, CHAMPION, REJECT, version, (current, current),
+                         identity(), why)
+    return decision
+
+
+def _upload(info: CheckpointInfo, evaluation: EvalMetrics, policy: GatePolicy, links: RunLinks,
+            experiment_id: str, run_name: str) -> tuple[str, str]:
+    """Log the registration run and the model; (run id, model URI) once the stored copy is
+    verified. A copy that fails verification leaves a FAILED run and no version."""
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
+                          tags=links.tags()) as run:
+        _log_run(info, evaluation, policy)
+        model_uri = log_checkpoint_model(info)
+        verify_uploaded(model_uri, info)
+    return run.info.run_id, model_uri
 
 
 def register_checkpoint(
@@ -158,31 +235,34 @@ def register_checkpoint(
     eval_set: str | None = None,
     experiment: str = DEFAULT_EXPERIMENT,
     retry: RetryBudget | None = None,
+    links: RunLinks | None = None,
 ) -> Registration:
-    """Log, register (alias challenger) and gate one checkpoint; see the module docstring.
+    """Verify, log, register (alias challenger) and gate one checkpoint; see the module
+    docstring.
 
-    `kfp_run_id` defaults to $KFP_RUN_ID; `eval_set` overrides what `metrics.json` says.
+    `links` (default: the KFP run from `kfp_run_id`, else $KFP_RUN_ID) name the runs the
+    version comes from; `eval_set` is used only when `metrics.json` names none and may not
+    contradict it.
     """
     start = time.perf_counter()
-    info = read_checkpoint(checkpoint)  # inputs are checked before anything is uploaded
-    evaluation = read_metrics(metrics, eval_set)
     policy = policy or GatePolicy()
-    kfp_run_id = kfp_run_id or os.environ.get("KFP_RUN_ID", "") or "none"
+    links = links or RunLinks.of(kfp=kfp_run_id)
+    # Inputs are checked before anything is uploaded.
+    info = read_checkpoint(checkpoint)
+    evaluation = read_metrics(metrics, eval_set, primary=policy.primary.key)
+    evaluation.check_measured(info)
+    verify_checkpoint(info.path)
+    tags = version_tags(info, evaluation, links)
     uri = resolve_uri(tracking_uri)
     client = connect(uri, retry)
     experiment_id = ensure_experiment(client, experiment, uri)
-    run_name = f"register-{kfp_run_id}" if kfp_run_id != "none" else f"register-{info.path.name}"
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-        _log_run(info, evaluation, policy)
-        model_uri = _log_model(info)
+    kfp = links.kfp_run_id
+    run_name = f"register-{kfp}" if kfp != "none" else f"register-{info.path.name}"
+    run_id, model_uri = _upload(info, evaluation, policy, links, experiment_id, run_name)
     version = str(registry_call(
         f"register {model_uri} as {model_name!r}", mlflow.register_model, model_uri, model_name,
-        tags=version_tags(info, evaluation, kfp_run_id),
+        tags=tags,
     ).version)
-    champion = champion_candidate(client, model_name)
-    move_alias(client, model_name, CHALLENGER, version, by="registration")
-    decision = decide(Candidate(version, evaluation.eval_set, evaluation.values), champion, policy)
-    record_decision(client, model_name, version, run.info.run_id, decision)
-    if decision.promote:
-        move_alias(client, model_name, CHAMPION, version, by="gate")
-    return Registration(model_name, version, run.info.run_id, uri, decision, time.perf_counter() - start)
+    client.set_tag(run_id, "registered.version", f"{model_name}/{version}")
+    decision = gate(client, model_name, version, run_id, evaluation, policy)
+    return Registration(model_name, version, run_id, uri, decision, time.perf_counter() - start)

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from geovr.artifacts import checkpoint_fingerprint
 from geovr.errors import GeoVRError
 from geovr.eval.evaluate import run_evaluation
 from geovr.model import (
@@ -95,6 +96,8 @@ def test_evaluation_writes_every_output(data, geovr_checkpoint, tmp_path):
     assert not re.search(r'(src|href)="https?://', html), "the report must be self-contained"
     assert json.loads((out / "meta.json").read_text())["schema"] == "geovr.evaluation/1"
     assert metrics["blank_frames"] is False
+    # what was evaluated, by content: the registry checks it against what it registers
+    assert metrics["checkpoint_sha256"] == checkpoint_fingerprint(geovr_checkpoint)
 
 
 def test_sft_checkpoint_has_no_probes_and_the_cli_prints_the_summary(data, tmp_path):

@@ -4,6 +4,7 @@ of contract 3, and evaluation `metrics.json` files (contract 4)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from transformers import (
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import Qwen2VLImageProcessor
 from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
 
-from geovr.artifacts import make_meta, write_meta
+from geovr.artifacts import checkpoint_fingerprint, make_meta, write_meta
 
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>",
            "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
@@ -77,9 +78,15 @@ def build_checkpoint(out: Path, seed: int = 0, **meta_extra: Any) -> Path:
     return out
 
 
-def write_metrics(path: Path, overall: float, eval_set: str | None = "evalset-a",
-                  **probes: float) -> Path:
-    """A metrics.json with VSI overall + per-task and the four probe metrics (overridable)."""
+@functools.cache
+def _fingerprint(checkpoint: Path) -> str:
+    return checkpoint_fingerprint(checkpoint)
+
+
+def write_metrics(path: Path, overall: float, eval_set: str | None = "evalset-a", *,
+                  of: Path, **probes: float) -> Path:
+    """A metrics.json as `geovr evaluate` writes it for the checkpoint `of`: VSI overall +
+    per-task, the four probe metrics (overridable) and the checkpoint's fingerprint."""
     values = {"depth_absrel": 0.20, "depth_delta1": 0.70, "pose_auc30": 0.50,
               "scale_rel_err": 0.30} | probes
     tree: dict[str, Any] = {
@@ -87,6 +94,7 @@ def write_metrics(path: Path, overall: float, eval_set: str | None = "evalset-a"
                                                  "route_planning": overall - 1.0}},
         "probes": values,
         "n_questions": 42,
+        "checkpoint_sha256": _fingerprint(of),
     }
     if eval_set is not None:
         tree["eval_set"] = eval_set

@@ -1,6 +1,7 @@
 """Fixtures for the registry tests: a tiny checkpoint, a local sqlite MLflow store, and
 session-wide real servers (one `mlflow server` with local artifacts; moto S3 + one `mlflow
-server` with S3 artifacts), each started once and stopped at the end of the session.
+server` with S3 artifacts; one with MLflow's basic-auth app), each started once (when a test
+first asks for it) and stopped at the end of the session.
 
     .venv/bin/pytest -q tests/registry                      # everything
     .venv/bin/pytest -q tests/registry -m "not integration" # no servers
@@ -20,6 +21,7 @@ from .servers import (
     MLFLOW_START_S,
     MOTO_START_S,
     aws_test_env,
+    basic_auth_env,
     free_port,
     mlflow_server_cmd,
     moto_cmd,
@@ -104,3 +106,24 @@ def s3_registry(tmp_path_factory) -> S3Registry:
                      server_env) as seconds:
             STARTUP_TIMES["mlflow server (S3 artifacts on moto)"] = seconds
             yield registry
+
+
+@dataclass(frozen=True)
+class AuthServer:
+    """An `mlflow server --app-name basic-auth` and its admin's password."""
+
+    url: str
+    admin_password: str
+
+
+@pytest.fixture(scope="session")
+def auth_server(tmp_path_factory) -> AuthServer:
+    root = tmp_path_factory.mktemp("mlflow-auth")
+    port = free_port()
+    server = AuthServer(f"http://127.0.0.1:{port}", uuid.uuid4().hex)
+    cmd = mlflow_server_cmd(port, root / "mlflow.db", str(root / "artifacts"))
+    with running([*cmd, "--app-name", "basic-auth"], f"{server.url}/health",
+                 root / "mlflow-server.log", MLFLOW_START_S,
+                 basic_auth_env(root, server.admin_password)) as seconds:
+        STARTUP_TIMES["mlflow server (basic-auth)"] = seconds
+        yield server

@@ -76,6 +76,21 @@ def mlflow_server_cmd(port: int, db: Path, artifacts: str) -> list[str]:
             "--artifacts-destination", artifacts, "--workers", "1"]
 
 
+def basic_auth_env(root: Path, admin_password: str) -> dict[str, str]:
+    """MLflow's basic-auth app configured as the cluster runs it (manifests/base/
+    mlflow-server.yaml): users in their own database, READ for everyone by default, the
+    admin from the environment."""
+    config = root / "basic_auth.ini"
+    config.write_text(
+        "[mlflow]\ndefault_permission = READ\n"
+        f"database_uri = sqlite:///{root / 'basic_auth.db'}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    return {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
+            "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password,
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": f"csrf-{admin_password}"}
+
+
 def moto_cmd(port: int) -> list[str]:
     return [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
 

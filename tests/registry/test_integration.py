@@ -29,7 +29,7 @@ def test_gate_promotion_rollback_and_loading_on_a_server(mlflow_server, tiny_che
     policy = GatePolicy(floor=20.0, margin=0.5)
 
     def register(name: str, overall: float, **probes: float):
-        metrics = write_metrics(tmp_path / f"{name}.json", overall, **probes)
+        metrics = write_metrics(tmp_path / f"{name}.json", overall, **probes, of=tiny_checkpoint)
         return register_checkpoint(tiny_checkpoint, metrics, model_name, mlflow_server, policy,
                                    kfp_run_id=f"run-{name}", retry=RETRY)
 
@@ -67,7 +67,7 @@ def test_s3_artifact_store_gets_the_checkpoint_in_parts(s3_registry, tiny_checkp
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    metrics = write_metrics(tmp_path / "metrics.json", 40.0)
+    metrics = write_metrics(tmp_path / "metrics.json", 40.0, of=tiny_checkpoint)
     result = register_checkpoint(tiny_checkpoint, metrics, model_name, s3_registry.url,
                                  retry=RETRY)
     assert result.decision.promote

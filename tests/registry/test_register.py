@@ -39,7 +39,7 @@ def aliases(client: MlflowClient, model_name: str) -> dict[str, str]:
 def test_first_version_is_tagged_aliased_and_logged(tiny_checkpoint, sqlite_uri, model_name,
                                                     tmp_path, monkeypatch):
     monkeypatch.setenv("KFP_RUN_ID", "kfp-run-123")
-    metrics = write_metrics(tmp_path / "metrics.json", 40.0)
+    metrics = write_metrics(tmp_path / "metrics.json", 40.0, of=tiny_checkpoint)
     result = register_checkpoint(tiny_checkpoint, metrics, model_name, sqlite_uri,
                                  GatePolicy(floor=30.0))
     assert (result.version, result.decision.label) == ("1", "promote")
@@ -47,9 +47,9 @@ def test_first_version_is_tagged_aliased_and_logged(tiny_checkpoint, sqlite_uri,
     assert aliases(client, model_name) == {"challenger": "1", "champion": "1"}
     tags = client.get_model_version(model_name, "1").tags
     assert {k: tags[k] for k in ("data.dvc_md5", "data.git_rev", "teacher", "student_base",
-                                 "kfp.run_id", "eval.set", "gate.decision")} == {
+                                 "kfp_run_id", "eval.set", "gate.decision")} == {
         "data.dvc_md5": "0123abcd.dir", "data.git_rev": "feedbeef", "teacher": "oracle",
-        "student_base": "tiny-qwen3-vl", "kfp.run_id": "kfp-run-123", "eval.set": "evalset-a",
+        "student_base": "tiny-qwen3-vl", "kfp_run_id": "kfp-run-123", "eval.set": "evalset-a",
         "gate.decision": "promote"}
     assert len(tags["config_hash"]) == 16
     assert float(tags["metric.vsi.overall"]) == 40.0
@@ -64,7 +64,7 @@ def test_first_version_is_tagged_aliased_and_logged(tiny_checkpoint, sqlite_uri,
 def test_registering_does_not_import_torch(tiny_checkpoint, sqlite_uri, model_name, tmp_path):
     """MLflow runs the pyfunc's code when it logs the model: torch and transformers must load
     only with the model, or every register task pays their import (seconds)."""
-    metrics = write_metrics(tmp_path / "metrics.json", 40.0)
+    metrics = write_metrics(tmp_path / "metrics.json", 40.0, of=tiny_checkpoint)
     code = (
         "import sys\n"
         "from geovr.registry import register_checkpoint\n"
@@ -78,7 +78,7 @@ def test_registering_does_not_import_torch(tiny_checkpoint, sqlite_uri, model_na
 
 
 def test_below_floor_stays_challenger(tiny_checkpoint, sqlite_uri, model_name, tmp_path):
-    metrics = write_metrics(tmp_path / "metrics.json", 10.0)
+    metrics = write_metrics(tmp_path / "metrics.json", 10.0, of=tiny_checkpoint)
     result = register_checkpoint(tiny_checkpoint, metrics, model_name, sqlite_uri,
                                  GatePolicy(floor=30.0))
     assert result.decision.label == "reject"
@@ -87,7 +87,7 @@ def test_below_floor_stays_challenger(tiny_checkpoint, sqlite_uri, model_name, t
 
 def test_gate_over_successive_versions(tiny_checkpoint, sqlite_uri, model_name, tmp_path):
     def register(overall: float, **kw) -> str:
-        file = write_metrics(tmp_path / f"m{overall}.json", overall, **kw)
+        file = write_metrics(tmp_path / f"m{overall}.json", overall, **kw, of=tiny_checkpoint)
         return register_checkpoint(tiny_checkpoint, file, model_name, sqlite_uri,
                                    GatePolicy(margin=0.5)).decision.label
 
@@ -105,7 +105,7 @@ def test_gate_over_successive_versions(tiny_checkpoint, sqlite_uri, model_name, 
 
 def test_explicit_promotion_rollback_and_copy(tiny_checkpoint, sqlite_uri, model_name, tmp_path):
     for i, overall in enumerate([40.0, 38.0]):
-        metrics = write_metrics(tmp_path / f"m{i}.json", overall)
+        metrics = write_metrics(tmp_path / f"m{i}.json", overall, of=tiny_checkpoint)
         register_checkpoint(tiny_checkpoint, metrics, model_name, sqlite_uri)
     client = connect(sqlite_uri)
     assert aliases(client, model_name)["champion"] == "1"
@@ -130,7 +130,8 @@ def test_explicit_promotion_rollback_and_copy(tiny_checkpoint, sqlite_uri, model
 
 
 def test_promotion_errors_are_clear(tiny_checkpoint, sqlite_uri, model_name, tmp_path):
-    register_checkpoint(tiny_checkpoint, write_metrics(tmp_path / "m.json", 40.0), model_name,
+    metrics = write_metrics(tmp_path / "m.json", 40.0, of=tiny_checkpoint)
+    register_checkpoint(tiny_checkpoint, metrics, model_name,
                         sqlite_uri)
     client = connect(sqlite_uri)
     with pytest.raises(RegistryError, match="version 7"):
@@ -146,7 +147,7 @@ def test_bad_inputs_fail_before_any_upload(tiny_checkpoint, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(tiny_checkpoint, broken)
     (broken / "geovr_heads.safetensors").unlink()
-    metrics = write_metrics(tmp_path / "metrics.json", 40.0)
+    metrics = write_metrics(tmp_path / "metrics.json", 40.0, of=tiny_checkpoint)
     with pytest.raises(ArtifactError, match="missing geovr_heads.safetensors"):
         register_checkpoint(broken, metrics, tracking_uri=unreachable)
     (broken / "meta.json").write_text(json.dumps({"schema": "geovr.checkpoint/99"}))
@@ -170,7 +171,8 @@ def test_unreachable_server_is_named_after_bounded_retries():
 
 def test_champion_downloads_and_loads_in_process(tiny_checkpoint, sqlite_uri, model_name,
                                                  tmp_path):
-    register_checkpoint(tiny_checkpoint, write_metrics(tmp_path / "m.json", 40.0), model_name,
+    metrics = write_metrics(tmp_path / "m.json", 40.0, of=tiny_checkpoint)
+    register_checkpoint(tiny_checkpoint, metrics, model_name,
                         sqlite_uri)
     loaded = load_champion(model_name, sqlite_uri, dst=tmp_path / "champion")
     assert loaded.version == "1"
@@ -183,7 +185,8 @@ def test_champion_downloads_and_loads_in_process(tiny_checkpoint, sqlite_uri, mo
 
 @pytest.mark.slow
 def test_champion_loads_in_a_fresh_process(tiny_checkpoint, sqlite_uri, model_name, tmp_path):
-    register_checkpoint(tiny_checkpoint, write_metrics(tmp_path / "m.json", 40.0), model_name,
+    metrics = write_metrics(tmp_path / "m.json", 40.0, of=tiny_checkpoint)
+    register_checkpoint(tiny_checkpoint, metrics, model_name,
                         sqlite_uri)
     report = load_in_fresh_process(sqlite_uri, model_name)
     assert report["version"] == "1"

@@ -41,11 +41,12 @@ def test_register_component_registers_and_gates(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     policy = json.dumps({"floor": 30.0})
 
+    metrics = write_metrics(tmp_path / "eval1" / "metrics.json", 40.0, of=checkpoint)
     first = register_only(checkpoint_uri=str(checkpoint), tracking_uri=uri, policy=policy,
-                          metrics_uri=str(write_metrics(tmp_path / "eval1" / "metrics.json", 40.0)))
+                          metrics_uri=str(metrics))
     assert (first.outputs["version"], first.outputs["decision"]) == ("1", "promote")
     # A metrics directory works as well as the file.
-    write_metrics(tmp_path / "eval2" / "metrics.json", 35.0)
+    write_metrics(tmp_path / "eval2" / "metrics.json", 35.0, of=checkpoint)
     second = register_only(checkpoint_uri=str(checkpoint), metrics_uri=str(tmp_path / "eval2"),
                            tracking_uri=uri, policy=policy)
     assert (second.outputs["version"], second.outputs["decision"]) == ("2", "reject")
@@ -53,5 +54,5 @@ def test_register_component_registers_and_gates(tmp_path, monkeypatch):
     client = MlflowClient(uri, uri)  # both: an earlier test may have set a global registry
     aliases = {k: str(v) for k, v in client.get_registered_model("geovr-student").aliases.items()}
     assert aliases == {"champion": "1", "challenger": "2"}
-    run_id = client.get_model_version("geovr-student", "1").tags["kfp.run_id"]
+    run_id = client.get_model_version("geovr-student", "1").tags["kfp_run_id"]
     assert run_id not in ("", "none") and "{{" not in run_id  # the placeholder was resolved
