@@ -47,7 +47,9 @@ def run_one(
     student: str,
     keep_predictions: Path,
     blank_frames: bool = False,
+    **train_options,
 ) -> dict:
+    """Train one variant on the train split and score it; `train_options` go to run_training."""
     with tempfile.TemporaryDirectory() as tmp:
         train = run_training(
             str(clips),
@@ -64,32 +66,39 @@ def run_one(
             num_workers=1,
             checkpoint_every=10_000,
             timeout=3600,
+            **train_options,
         )
-        run_evaluation(
-            train["checkpoint"],
-            str(clips),
-            Path(tmp) / "eval",
-            targets=str(targets),
-            progress=False,
+        scored = score_checkpoint(
+            train["checkpoint"], clips, targets, Path(tmp), keep_predictions, blank_frames
         )
-        metrics = json.loads((Path(tmp) / "eval" / "metrics.json").read_text())
-        predictions = (Path(tmp) / "eval" / "predictions.jsonl").read_text().splitlines()
-        keep_predictions.parent.mkdir(parents=True, exist_ok=True)
-        keep_predictions.write_text("\n".join(predictions) + "\n")
-        extra = {}
-        if blank_frames:
-            blank = Path(tmp) / "blank"
-            run_evaluation(
-                train["checkpoint"], str(clips), blank, blank_frames=True, progress=False
-            )
-            extra["blank_frames"] = json.loads((blank / "metrics.json").read_text())["vsi"]
+    return {**scored, "final_losses": train["final_losses"]}
+
+
+def score_checkpoint(
+    checkpoint: str,
+    clips: Path,
+    targets: Path,
+    work: Path,
+    keep_predictions: Path,
+    blank_frames: bool = False,
+) -> dict:
+    """VSI and probe scores of a checkpoint on the scored splits; its answers kept."""
+    run_evaluation(checkpoint, str(clips), work / "eval", targets=str(targets), progress=False)
+    metrics = json.loads((work / "eval" / "metrics.json").read_text())
+    predictions = (work / "eval" / "predictions.jsonl").read_text().splitlines()
+    keep_predictions.parent.mkdir(parents=True, exist_ok=True)
+    keep_predictions.write_text("\n".join(predictions) + "\n")
+    extra = {}
+    if blank_frames:
+        blank = work / "blank"
+        run_evaluation(checkpoint, str(clips), blank, blank_frames=True, progress=False)
+        extra["blank_frames"] = json.loads((blank / "metrics.json").read_text())["vsi"]
     questions = Counter(json.loads(line)["question_type"] for line in predictions)
     return {
         "questions_per_task": dict(sorted(questions.items())),
         "vsi_overall": metrics["vsi"]["overall"],
         "per_task": metrics["vsi"]["per_task"],
         "probes": metrics["probes"],
-        "final_losses": train["final_losses"],
         **extra,
     }
 

@@ -36,10 +36,17 @@ def geovr(*args: str, cwd: Path) -> str:
 
 
 def bench_data(
-    scenes: int = 6, frames: int = 8, size: int = 128, seed: int = 0
+    scenes: int = 6,
+    frames: int = 8,
+    size: int = 128,
+    seed: int = 0,
+    question_types: tuple[str, ...] | None = None,
+    cache: Path = RESULTS,
 ) -> tuple[Path, Path, Path]:
-    """(clips, targets, raw data dir) of a synthetic set, made by the real CLI stages once."""
-    root = RESULTS / f"data-{scenes}x{frames}x{size}-s{seed}"
+    """(clips, targets, raw data dir) of a synthetic set, made by the real CLI stages once (in
+    `cache`); `question_types`: only these questions are kept (before ingest)."""
+    kept = "-" + "+".join(sorted(question_types)) if question_types else ""
+    root = cache / f"data-{scenes}x{frames}x{size}-s{seed}{kept}"
     if not (root / "targets" / "meta.json").exists():
         root.mkdir(parents=True, exist_ok=True)
         geovr(
@@ -57,6 +64,8 @@ def bench_data(
             str(seed),
             cwd=root,
         )
+        if question_types:
+            keep_questions(root / "data" / "qa.jsonl", question_types)
         geovr(
             "ingest",
             "--data",
@@ -82,6 +91,12 @@ def bench_data(
             cwd=root,
         )
     return root / "clips", root / "targets", root / "data"
+
+
+def keep_questions(qa_file: Path, question_types: tuple[str, ...]) -> None:
+    rows = [json.loads(line) for line in qa_file.read_text().splitlines() if line.strip()]
+    kept = [r for r in rows if r["question_type"] in question_types]
+    qa_file.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
 
 
 def trainer_rates(out: Path, keys: tuple[str, ...], warmup: int = 1) -> dict[str, float]:
@@ -126,10 +141,12 @@ def result_stem(name: str, quick: bool = False) -> str:
     return f"{name}-quick" if quick else name
 
 
-def write_result(name: str, result: dict[str, Any], quick: bool = False) -> Path:
-    """runs/bench/NAME.json (NAME-quick.json for smoke runs)."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{result_stem(name, quick)}.json"
+def write_result(
+    name: str, result: dict[str, Any], quick: bool = False, results: Path = RESULTS
+) -> Path:
+    """runs/bench/NAME.json (NAME-quick.json for smoke runs); `results`: another folder."""
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / f"{result_stem(name, quick)}.json"
     path.write_text(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")
     print(json.dumps({"benchmark": name, **result}, sort_keys=True, default=str))
     return path

@@ -7,8 +7,13 @@ random init, and a tokenizer + processor built here without any download.
 
 The tokenizer is a byte-level BPE trained (deterministically, in milliseconds) with the
 `tokenizers` library on a fixed corpus of VSI-style questions and answers, using the Qwen2
-pre-tokenizer, then wrapped in transformers' own `Qwen2Tokenizer` (the class both families
-use). It has the Qwen special tokens (`<|im_start|>`, `<|im_end|>`, `<|vision_start|>`,
+pre-tokenizer with one change: digits go in runs of up to three (as in the Llama 3 and cl100k
+tokenizers), not one a token, so every integer 0-999 is one token. With one token per digit,
+greedy decoding of a small student stops numbers a digit early: after "15" the end-of-turn
+token competes with ten third digits that split the mass between them (P(stop) = 0.2 beats
+0.08 for each digit while continuing has 0.8). It is saved as a generic `tokenizers`-backed
+tokenizer, because `Qwen2Tokenizer` rebuilds its own pre-tokenizer (single digits) on load.
+It has the Qwen special tokens (`<|im_start|>`, `<|im_end|>`, `<|vision_start|>`,
 `<|vision_end|>`, `<|video_pad|>`, `<|image_pad|>`, ...), so the real processor classes
 (`Qwen3VLProcessor`, `Qwen2_5_VLProcessor` and their video/image processors) work unchanged,
 including Qwen3-VL's per-frame timestamps and `mm_token_type_ids`.
@@ -17,12 +22,12 @@ including Qwen3-VL's per-frame timestamps and `mm_token_type_ids`.
 from __future__ import annotations
 
 import itertools
-import json
 from pathlib import Path
 
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX, Qwen2Tokenizer
+from transformers import PreTrainedTokenizerFast
+from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
 from geovr.model.adapters import adapter_by_family
 
@@ -31,7 +36,9 @@ SPECIAL_TOKENS = (
     "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
     "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
 )  # fmt: skip
-TOKENIZER_VOCAB = 1024
+TOKENIZER_VOCAB = 2048  # room for every integer 0-999 as one token (1,574 are used)
+# Qwen2's split with digit runs of 1-3 in place of single digits: "153" is one token, not 1, 5, 3
+NUMBER_PRETOKENIZE_REGEX = PRETOKENIZE_REGEX.replace(r"|\p{N}|", r"|\p{N}{1,3}|", 1)
 
 # The Qwen chat format: `<|im_start|>role\n ... <|im_end|>\n`; a video is
 # `<|vision_start|><|video_pad|><|vision_end|>`, which the processor expands per frame.
@@ -72,22 +79,20 @@ def _corpus() -> list[str]:
     return lines
 
 
-def build_tokenizer(vocab_size: int = TOKENIZER_VOCAB) -> Qwen2Tokenizer:
+def build_tokenizer(vocab_size: int = TOKENIZER_VOCAB) -> PreTrainedTokenizerFast:
     """A tiny Qwen2-style tokenizer, identical on every call (the BPE trainer is deterministic)."""
     bpe = Tokenizer(models.BPE())
     bpe.normalizer = normalizers.NFC()
     bpe.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
+        pre_tokenizers.Split(Regex(NUMBER_PRETOKENIZE_REGEX), behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ])  # fmt: skip
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     bpe.train_from_iterator(_corpus(), trainer)
-    model = json.loads(bpe.to_str())["model"]
-    tokenizer = Qwen2Tokenizer(vocab=model["vocab"], merges=[tuple(m) for m in model["merges"]],
-                               unk_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                               model_max_length=32768)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>",
+                                        pad_token="<|endoftext|>", model_max_length=32768)
     tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS[1:])})
     tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer

@@ -64,6 +64,12 @@ def student_options(student: str, out: Path, seed: int) -> dict[str, Any]:
     return options
 
 
+def widths_option(head_widths: str | None) -> dict[str, str]:
+    if head_widths not in (None, "paper", "tiny"):
+        raise GeoVRError(f"head widths {head_widths!r}: choose paper or tiny")
+    return {"head_widths": head_widths} if head_widths else {}
+
+
 def task_options(
     clips: str, targets: str | None, objectives: tuple[str, ...], **extra: Any
 ) -> dict[str, Any]:
@@ -173,10 +179,13 @@ def run_training(
     data_version: dict[str, str] | None = None,
     timeout: float | None = None,
     node_gpus: int | None = None,
+    head_widths: str | None = None,
     **train_config: Any,
 ) -> dict[str, Any]:
     """Train under torchrun with `nproc` local ranks; return the summary (last line of the CLI).
-    A TrainJob's nodes request `node_gpus` GPUs each (None: one per rank; 0: CPU nodes)."""
+    A TrainJob's nodes request `node_gpus` GPUs each (None: one per rank; 0: CPU nodes).
+    `head_widths` ("paper" / "tiny"): the heads' preset when not the student's default (a
+    student trained from the tiny one and passed by path keeps tiny heads)."""
     out = Path(out)
     cfg = TrainConfig(**train_config)
     check_attention(cfg.attn_implementation)
@@ -197,7 +206,7 @@ def run_training(
             clips,
             targets,
             parse_objectives(objectives),
-            **student_options(student, out, cfg.seed),
+            **{**student_options(student, out, cfg.seed), **widths_option(head_widths)},
             loss_weights=loss_weights or {},
             max_side=max_side,
             splits=tuple(splits),

@@ -68,6 +68,19 @@ def test_make_example_labels_only_the_answer(kit):
     assert not any(k.startswith("target_") for k in ex)
 
 
+def test_saved_tokenizer_writes_each_integer_answer_as_one_token(tmp_path):
+    """Greedy decoding cannot stop a number a digit early ("15" for 153, issue 22) when no
+    integer answer's tokens are a prefix of another's; checked on the tokenizer as saved with
+    a student and loaded back, which is the one training and evaluation use."""
+    build_tiny_student("qwen3_vl", out_dir=tmp_path / "tiny")
+    tokenizer = AutoProcessor.from_pretrained(tmp_path / "tiny").tokenizer
+    ids = {n: tokenizer(str(n), add_special_tokens=False)["input_ids"] for n in range(1000)}
+    assert all(len(v) == 1 for v in ids.values())  # so none is a prefix of another
+    assert len({v[0] for v in ids.values()}) == 1000
+    decimal = tokenizer("23.5", add_special_tokens=False)["input_ids"]
+    assert tokenizer.convert_ids_to_tokens(decimal) == ["23", ".", "5"]
+
+
 @pytest.mark.parametrize("family", ["qwen3_vl", "qwen2_5_vl"])
 def test_tiny_student_from_pretrained_round_trip(kit, family, tmp_path):
     model, processor = build_tiny_student(family, out_dir=tmp_path / "tiny")

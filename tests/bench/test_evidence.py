@@ -1,0 +1,63 @@
+"""The evidence benchmark (issue 22): its paired bootstrap on cases checkable by hand, and a
+quick run (real training, real evaluation) that writes a complete result under tmp."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from bench import evidence
+
+
+def test_bootstrap_of_two_questions_spans_their_deltas():
+    # resampling (0, 1) gives means 0, 0.5, 1 with chances 1/4, 1/2, 1/4: the 2.5% and
+    # 97.5% points are 0 and 1, and the point estimate is the mean 0.5
+    deltas = np.array([[0.0, 1.0]])
+    result = evidence.paired_bootstrap(deltas, ["object_counting"] * 2, overall=False)
+    assert result == {"delta": 0.5, "ci95": [0.0, 1.0], "excludes_zero": False}
+
+
+def test_bootstrap_of_a_constant_delta_is_that_delta_and_excludes_zero():
+    deltas = np.full((3, 4), 2.5)
+    result = evidence.paired_bootstrap(deltas, ["object_size_estimation"] * 4, overall=False)
+    assert result == {"delta": 2.5, "ci95": [2.5, 2.5], "excludes_zero": True}
+
+
+def test_bootstrap_weighs_tasks_as_vsi_does_not_questions():
+    # a task of 1 question (+6), one of 3 questions (0) and object_rel_direction, which VSI's
+    # overall always counts (0 for both when absent): (6 + 0 + 0) / 3 = 2, not the question
+    # mean 1.5; rel-direction levels count a third of their task each (a missing one 0)
+    types = ["object_counting", *["room_size_estimation"] * 3]
+    assert evidence.paired_bootstrap(np.array([[6.0, 0, 0, 0]]), types)["delta"] == 2.0
+    levels = ["object_rel_direction_easy", "object_rel_direction_hard"]
+    deltas = np.array([[3.0, 3.0]])
+    assert evidence.paired_bootstrap(deltas, levels, overall=False)["delta"] == 2.0
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_evidence_quick_writes_every_run_and_interval(tmp_path):
+    result = evidence.main(["--quick", "--results", str(tmp_path)])
+    written = json.loads((tmp_path / "evidence-quick.json").read_text())
+    assert written["geovr_minus_sft"] == result["geovr_minus_sft"]
+    kept = sorted(p.name for p in (tmp_path / "evidence-quick-predictions").iterdir())
+    assert kept == [f"{v}-seed{s}.jsonl" for v in ("base", "geovr", "sft") for s in (0, 1)]
+    assert {name: len(v) for name, v in result["vsi_overall"].items()} == {
+        "base": 2,
+        "sft": 2,
+        "geovr": 2,
+    }
+    paired = result["geovr_minus_sft"]
+    assert paired["per_task"] and set(paired["per_task"]) <= set(
+        result["runs"]["sft"][0]["per_task"]
+    )
+    for interval in [paired["overall"], *paired["per_task"].values()]:
+        low, high = interval["ci95"]
+        assert math.isfinite(interval["delta"]) and math.isfinite(low) and low <= high
+    for formats in result["base_formats"]:
+        assert 0 <= formats["numeric_parse_rate"] <= 1 and isinstance(formats["met"], bool)
+    assert result["runs"]["base"][0]["probes"] == {}  # the base has no GeoVR head
+    assert "depth_absrel" in result["runs"]["geovr"][0]["probes"]
