@@ -1,6 +1,6 @@
 """Run the benchmarks: `python -m bench` (all, what `make bench` runs) or `python -m bench NAME
 [NAME ...] [OPTIONS]` with NAME one of overhead, flops, data_path, distributed, pipeline,
-ablation, gpu (needs a CUDA device, so it runs only when named); OPTIONS go to each named
+ablation, throughput, gpu (needs a CUDA device, so it runs only when named); OPTIONS go to each named
 benchmark (e.g. `python -m bench ablation --steps 1000`). Results are printed as JSON lines and
 written to runs/bench/NAME.json; bench/README.md records them."""
 
@@ -9,7 +9,9 @@ from __future__ import annotations
 import importlib
 import sys
 
-NAMES = ("overhead", "flops", "data_path", "distributed", "pipeline", "ablation", "gpu")
+NAMES = (
+    "overhead", "flops", "data_path", "distributed", "pipeline", "ablation", "throughput", "gpu"
+)
 ON_ANY_MACHINE = NAMES[:-1]  # `gpu` needs a CUDA device: it runs when named
 
 

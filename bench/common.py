@@ -126,10 +126,12 @@ def result_stem(name: str, quick: bool = False) -> str:
     return f"{name}-quick" if quick else name
 
 
-def write_result(name: str, result: dict[str, Any], quick: bool = False) -> Path:
-    """runs/bench/NAME.json (NAME-quick.json for smoke runs)."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{result_stem(name, quick)}.json"
+def write_result(
+    name: str, result: dict[str, Any], quick: bool = False, results: Path = RESULTS
+) -> Path:
+    """runs/bench/NAME.json (NAME-quick.json for smoke runs), or under `results`."""
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / f"{result_stem(name, quick)}.json"
     path.write_text(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")
     print(json.dumps({"benchmark": name, **result}, sort_keys=True, default=str))
     return path
