@@ -10,11 +10,11 @@ training step (all five objectives, tiny student, AdamW) runs side by side, step
 in alternation, on two streams of the same samples:
 
 - padded: the trainer's random order (DataOrder), each batch padded to its longest sequence;
-- grouped: the length-grouped order (`length_group_steps`), the same groups of steps, so both
-  sides train on exactly the same samples over the run.
+- grouped_N: the length-grouped order with `length_group_steps` N (8 and 24 steps here); the
+  run is a whole number of groups, so every side trains on exactly the same samples.
 
 Reported per side: the fraction of padded tokens, real (unpadded) tokens/s over the run, the
-median step time; and grouped / padded real tokens/s.
+median step time; and each side's real tokens/s over the padded side's.
 """
 
 from __future__ import annotations
@@ -54,9 +54,9 @@ def mixed_length_data(root: Path, scenes: int, size: int, seconds=SECONDS) -> tu
 
 
 def _trainer(dim: int):
-    """A fresh tiny GeoVR model (same seed both sides) and a step function on a batch."""
+    """The training step of a fresh tiny GeoVR model (the same seed on every side)."""
     torch.manual_seed(0)
-    student, processor = build_tiny_student("qwen3_vl")
+    student, _ = build_tiny_student("qwen3_vl")
     config = GeoVRConfig(objectives=ALL, widths=HeadWidths.tiny(), teacher_feature_dim=dim)
     model = GeoVRModel(student, config).train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
@@ -66,7 +66,7 @@ def _trainer(dim: int):
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    return step, processor
+    return step
 
 
 def _batches(order: DataOrder, data: ClipQADataset, batch: int, steps: int, pad_id: int):
@@ -86,37 +86,40 @@ def _side(seconds: list[float], batches: list[dict[str, torch.Tensor]]) -> dict[
     }
 
 
-def measure(clips: Path, targets: Path, batch: int, group_steps: int, groups: int) -> dict:
+def measure(clips: Path, targets: Path, batch: int, steps: int, group_steps: tuple[int, ...]) -> dict:
+    """The padded side and one grouped side per `group_steps` (each dividing `steps`, so every
+    side trains on the same samples), step after step in alternation."""
     # one thread: on this shared 2-core machine two threads per process under load made the
     # same step 10-30x slower and its time meaningless (spinning OpenMP threads)
     torch.set_num_threads(1)
     dim = teacher_feature_dim(targets)
-    steps = {"padded": _trainer(dim), "grouped": _trainer(dim)}
-    processor = steps["padded"][1]
+    processor = build_tiny_student("qwen3_vl")[1]
     data = ClipQADataset(str(clips), processor, str(targets), splits=("train", "val", "test"))
-    orders = {
-        "padded": DataOrder(len(data), seed=0),
-        "grouped": LengthGroupedOrder(data.token_lengths(), 0, group_steps * batch, batch),
-    }
-    n_steps, pad_id = group_steps * groups, processor.tokenizer.pad_token_id
+    orders = {"padded": DataOrder(len(data), seed=0)}
+    lengths = data.token_lengths()
+    for n in group_steps:
+        orders[f"grouped_{n}"] = LengthGroupedOrder(lengths, 0, n * batch, batch)
+    pad_id = processor.tokenizer.pad_token_id
     # collated up front: decoding is the loader workers' job, this times the training step
-    batches = {k: _batches(o, data, batch, n_steps, pad_id) for k, o in orders.items()}
-    for name, (step, _) in steps.items():
+    batches = {k: _batches(o, data, batch, steps, pad_id) for k, o in orders.items()}
+    trainers = {name: _trainer(dim) for name in orders}
+    for name, step in trainers.items():
         step(batches[name][0])  # warm-up, left out of the timing
-    seconds: dict[str, list[float]] = {name: [] for name in steps}
-    for s in range(n_steps):
-        for name, (step, _) in steps.items():
+    seconds: dict[str, list[float]] = {name: [] for name in orders}
+    for s in range(steps):
+        for name, step in trainers.items():
             seconds[name].append(timed(lambda: step(batches[name][s])))  # noqa: B023
-    sides = {name: _side(seconds[name], batches[name]) for name in steps}
+    sides = {name: _side(seconds[name], batches[name]) for name in orders}
+    padded_rate = sides["padded"]["real_tokens_per_s"]
     return {
         **sides,
-        "tokens_per_s_ratio_grouped_over_padded": sides["grouped"]["real_tokens_per_s"]
-        / sides["padded"]["real_tokens_per_s"],
+        "tokens_per_s_ratio_over_padded": {
+            name: side["real_tokens_per_s"] / padded_rate for name, side in sides.items()
+        },
         "items": len(data),
         "frames_per_clip": sorted({len(i.clip["frame_indices"]) for i in data.items}),
         "batch": batch,
-        "steps_per_side": n_steps,
-        "length_group_steps": group_steps,
+        "steps_per_side": steps,
     }
 
 
@@ -129,9 +132,9 @@ def main(argv: list[str] | None = None) -> dict:
     root = args.out / ("throughput-data-quick" if args.quick else "throughput-data")
     clips, targets = mixed_length_data(root, 4 if args.quick else 16, size, seconds)
     if args.quick:
-        result = measure(clips, targets, batch=2, group_steps=2, groups=1)
+        result = measure(clips, targets, batch=2, steps=2, group_steps=(1, 2))
     else:
-        result = measure(clips, targets, batch=8, group_steps=8, groups=3)
+        result = measure(clips, targets, batch=8, steps=24, group_steps=(8, 24))
     result["mix"] = {"clip_seconds": list(seconds), "video_fps": VIDEO_FPS, "frame_px": size,
                      "rule": "2 fps, 4-32 frames"}
     write_result("throughput", result, quick=args.quick, results=args.out)
