@@ -20,6 +20,7 @@ median step time; and each side's real tokens/s over the padded side's.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 from pathlib import Path
 
@@ -47,8 +48,7 @@ def mixed_length_data(root: Path, scenes: int, size: int, seconds=SECONDS) -> tu
         root.mkdir(parents=True, exist_ok=True)
         frames = [s * VIDEO_FPS for s in seconds]
         synthesize(data, scenes=scenes, frames=frames, size=size, seed=0, fps=VIDEO_FPS)
-        rule = IngestConfig(**{**FPS_RULE.__dict__, "max_side": size})
-        ingest(data, clips, rule, progress=False)
+        ingest(data, clips, dataclasses.replace(FPS_RULE, max_side=size), progress=False)
         run_distill(str(clips), "oracle", str(targets), progress=False)
     return clips, targets
 
