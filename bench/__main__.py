@@ -1,7 +1,7 @@
 """Run the benchmarks: `python -m bench` (all, what `make bench` runs) or `python -m bench NAME
 [NAME ...] [OPTIONS]` with NAME one of overhead, flops, data_path, distributed, pipeline,
-ablation, evidence (hours: it runs only when named), gpu (needs a CUDA device, so it runs only
-when named); OPTIONS go to each named
+ablation, throughput, evidence (hours: it runs only when named), gpu (needs a CUDA device, so it
+runs only when named); OPTIONS go to each named
 benchmark (e.g. `python -m bench ablation --steps 1000`). Results are printed as JSON lines and
 written to runs/bench/NAME.json; bench/README.md records them."""
 
@@ -10,7 +10,10 @@ from __future__ import annotations
 import importlib
 import sys
 
-NAMES = ("overhead", "flops", "data_path", "distributed", "pipeline", "ablation", "evidence", "gpu")
+NAMES = (
+    "overhead", "flops", "data_path", "distributed", "pipeline", "ablation", "throughput",
+    "evidence", "gpu",
+)
 # `evidence` takes hours and `gpu` needs a CUDA device: they run when named
 ON_ANY_MACHINE = NAMES[:-2]
 

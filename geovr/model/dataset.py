@@ -22,7 +22,7 @@ import torch
 from geovr.artifacts import read_jsonl, read_meta
 from geovr.data.shards import ShardReader
 from geovr.errors import ArtifactError
-from geovr.model.inputs import make_example
+from geovr.model.inputs import make_example, model_frame_size, question_text, resize_factor
 from geovr.teachers.store import TargetStore
 
 
@@ -116,6 +116,23 @@ class ClipQADataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def token_lengths(self) -> list[int]:
+        """Each item's sequence length for length grouping, from the manifest alone (no decode):
+        its video tokens (frames x the merged patch grid of the resized frame) plus the tokens
+        of its question and answer. The chat template's few fixed tokens are left out: they are
+        the same for every item."""
+        factor, tokenizer = resize_factor(self.processor), self.processor.tokenizer
+        lengths = []
+        for item in self.items:
+            height, width = model_frame_size(
+                item.clip["height"], item.clip["width"], factor, self.max_side
+            )
+            video = len(item.clip["frame_indices"]) * (height // factor) * (width // factor)
+            text = question_text(str(item.qa["question"]), item.qa.get("options"))
+            answer = "" if item.qa.get("ground_truth") is None else str(item.qa["ground_truth"])
+            lengths.append(video + len(tokenizer(text + answer)["input_ids"]))
+        return lengths
 
     def frames(self, clip_id: str) -> np.ndarray:
         arrays, _ = self.reader.get(clip_id)

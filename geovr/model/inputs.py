@@ -48,6 +48,12 @@ def resize_factor(processor) -> int:
     return int(video.patch_size) * int(video.merge_size)
 
 
+def model_frame_size(height: int, width: int, factor: int, max_side: int | None = None) -> tuple[int, int]:
+    """(H', W') the student sees: sides rounded to multiples of `factor`, longest at most `max_side`."""
+    scale = min(1.0, max_side / max(height, width)) if max_side else 1.0
+    return tuple(max(factor, round(s * scale / factor) * factor) for s in (height, width))
+
+
 def prepare_frames(frames: np.ndarray | torch.Tensor, factor: int, max_side: int | None = None) -> np.ndarray:
     """[F,H,W,3] uint8 -> [2F,H',W',3] uint8: sides rounded to multiples of `factor` (longest
     side at most `max_side`), each frame twice."""
@@ -55,8 +61,7 @@ def prepare_frames(frames: np.ndarray | torch.Tensor, factor: int, max_side: int
     if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != torch.uint8:
         raise ValueError(f"frames must be [F,H,W,3] uint8, got {tuple(video.shape)} {video.dtype}")
     height, width = video.shape[1:3]
-    scale = min(1.0, max_side / max(height, width)) if max_side else 1.0
-    size = tuple(max(factor, round(s * scale / factor) * factor) for s in (height, width))
+    size = model_frame_size(height, width, factor, max_side)
     if size != (height, width):
         x = video.permute(0, 3, 1, 2).float()
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)

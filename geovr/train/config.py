@@ -38,6 +38,7 @@ class TrainConfig:
     weight_decay: float = 0.01  # on matrices only: never norms, biases, geometry tokens
     grad_clip: float = 1.0
     seed: int = 0
+    length_group_steps: int = 0  # > 0: each run of this many steps is sorted by token length
     parallelism: Parallelism = "ddp"
     precision: Precision = "auto"
     attn_implementation: AttnImplementation = "sdpa"
@@ -67,6 +68,8 @@ class TrainConfig:
             )
         if self.num_workers < 0:
             raise ValueError("num_workers must be >= 0")
+        if self.length_group_steps < 0:
+            raise ValueError("length_group_steps must be >= 0 (0: no length grouping)")
         if self.schedule != "cosine":
             raise ValueError(f"only the cosine schedule is supported, got {self.schedule!r}")
         for name in (

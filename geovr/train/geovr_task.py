@@ -99,6 +99,10 @@ class GeoVRTask:
             **cfg.storage_options,
         )
 
+    def item_lengths(self, dataset: ClipQADataset) -> list[int]:
+        """Token length of each item, the key of length-grouped batching."""
+        return dataset.token_lengths()
+
     def loss_items(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Labelled tokens: the language loss is a mean over the step's answer tokens."""
         return (batch["labels"] != IGNORE).sum()

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from geovr.train.checkpoint import load_checkpoint, save_checkpoint
 from geovr.train.config import TrainConfig
+from geovr.train.data_order import RankBatches, data_order
 from geovr.train.distributed import (
     DistEnv,
     rng_state,
@@ -40,55 +41,6 @@ from geovr.train.interfaces import TrainTask
 from geovr.train.outputs import CHECKPOINTS_DIR, SUMMARY_NAME, latest_checkpoint
 from geovr.train.precision import autocast, master_weights
 from geovr.train.tracking import Tracker
-
-
-class DataOrder:
-    """An endless, deterministic stream of dataset indices: epoch ``e`` is a permutation seeded
-    by ``seed + e``. A run's position is the number of samples consumed by all ranks together, so
-    resuming mid-epoch is just restoring that integer.
-
-    Per micro-step ``a`` of an optimizer step starting at ``position``, rank ``r`` of ``W`` takes
-    the ``b`` samples at ``position + (a * W + r) * b``; hence W ranks with batch b see exactly the
-    samples one rank with batch W*b sees.
-    """
-
-    def __init__(self, size: int, seed: int) -> None:
-        if size < 1:
-            raise ValueError("dataset is empty")
-        self.size, self.seed = size, seed
-        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
-
-    def _permutation(self, epoch: int) -> torch.Tensor:
-        if epoch != self._epoch:
-            gen = torch.Generator().manual_seed(self.seed + epoch)
-            self._epoch, self._perm = epoch, torch.randperm(self.size, generator=gen)
-        return self._perm
-
-    def indices(self, start: int, count: int) -> list[int]:
-        """Dataset indices at stream positions ``start .. start + count - 1``."""
-        return [
-            int(self._permutation(p // self.size)[p % self.size])
-            for p in range(start, start + count)
-        ]
-
-
-class RankBatches(torch.utils.data.Sampler[list[int]]):
-    """The index lists this rank consumes, micro-step after micro-step, from ``position`` on
-    (a batch sampler, so DataLoader workers prefetch exactly what the loop will ask for)."""
-
-    def __init__(self, order: DataOrder, position: int, steps: int, cfg: TrainConfig, env: DistEnv):
-        self.order, self.position, self.steps, self.cfg, self.env = order, position, steps, cfg, env
-
-    def __len__(self) -> int:
-        return self.steps * self.cfg.grad_accum
-
-    def __iter__(self):
-        cfg, world = self.cfg, self.env.world_size
-        for step in range(self.steps):
-            start = self.position + step * cfg.batch_size * world * cfg.grad_accum
-            for micro in range(cfg.grad_accum):
-                offset = start + (micro * world + self.env.rank) * cfg.batch_size
-                yield self.order.indices(offset, cfg.batch_size)
 
 
 def batches(task: TrainTask, dataset, sampler: RankBatches, cfg: TrainConfig):
@@ -208,7 +160,7 @@ def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dic
     )
     optimizer, scheduler = build_optimizer(task, model, cfg)
     dataset = task.dataset()
-    order = DataOrder(len(dataset), cfg.seed)
+    order = data_order(task, dataset, cfg, env.world_size)
 
     step, position = 0, 0
     resume = latest_checkpoint(ckpt_root)

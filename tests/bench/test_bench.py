@@ -10,7 +10,7 @@ import shutil
 import pytest
 import torch
 
-from bench import ablation, data_path, distributed, flops, gpu, overhead
+from bench import ablation, data_path, distributed, flops, gpu, overhead, throughput
 from bench.common import ROOT
 from bench.pipeline import library_seconds, stage_walls, task_count
 
@@ -51,6 +51,18 @@ def test_data_path_quick():
 def test_distributed_quick():
     result = distributed.main(["--quick"])
     assert _finite_positive(result["samples_ratio_2_over_1"], result["tokens_ratio_2_over_1"])
+
+
+def test_throughput_quick(tmp_path):
+    result = throughput.main(["--quick", "--out", str(tmp_path)])
+    sides = [result[name] for name in ("padded", "grouped_1", "grouped_2")]
+    for side in sides:
+        assert _finite_positive(side["real_tokens_per_s"], side["step_s_median"])
+        assert 0 <= side["padded_token_fraction"] < 1
+    assert len({side["real_tokens"] for side in sides}) == 1  # the same samples on every side
+    assert len(result["frames_per_clip"]) > 1  # clips of different lengths in one set
+    assert _finite_positive(*result["tokens_per_s_ratio_over_padded"].values())
+    assert (tmp_path / "throughput-quick.json").exists()
 
 
 def test_ablation_quick():

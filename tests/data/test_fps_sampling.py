@@ -117,3 +117,20 @@ def test_a_batch_of_clips_with_different_frame_counts_trains(dataset, tmp_path):
     assert summary["steps"] == 1
     assert set(summary["final_losses"]) == {"lm", "cam", "depth", "scale", "distill", "total"}
     assert all(math.isfinite(v) for v in summary["final_losses"].values())
+
+
+@pytest.mark.slow
+def test_token_lengths_from_the_manifest_rank_items_as_their_sequences(dataset, tmp_path):
+    """Length grouping's key, computed without decoding: it orders clips of 4, 6 and 8 frames
+    as their real sequences and leaves out only tokens (the template's and the timestamps')."""
+    from geovr.model.dataset import ClipQADataset
+    from geovr.model.tiny import build_processor
+
+    cfg = IngestConfig(sampling="fps", fps=2, min_frames=4, max_frames=8, max_side=64, workers=1)
+    ingest(dataset, tmp_path / "clips", cfg, progress=False)
+    data = ClipQADataset(str(tmp_path / "clips"), build_processor("qwen3_vl"), splits=("train",))
+    estimates = data.token_lengths()
+    real = [len(data[i]["input_ids"]) for i in range(len(data))]
+    assert len(set(real)) == 3
+    assert sorted(range(3), key=estimates.__getitem__) == sorted(range(3), key=real.__getitem__)
+    assert all(e < r for e, r in zip(estimates, real, strict=True))

@@ -93,6 +93,24 @@ def test_two_ranks_and_accumulation_match_one_rank_with_double_batch(geovr_data,
             )  # Adam amplifies fp32 reduction order
 
 
+def test_length_grouped_two_ranks_match_one_rank_with_double_batch(geovr_data, tmp_path):
+    """The workers build the grouped order from the real dataset's token lengths; the split
+    over ranks still sees the same samples per step (4 clips, questions of different lengths)."""
+    grouped = dict(objectives=DECOMPOSABLE, splits=("train", "val", "test"), length_group_steps=2)
+    _train(geovr_data, tmp_path / "one", 1, batch_size=2, **grouped)
+    _train(geovr_data, tmp_path / "two", 2, batch_size=1, **grouped)
+    _train(geovr_data, tmp_path / "plain", 1, batch_size=2, **{**grouped, "length_group_steps": 0})
+    one, two, plain = (
+        json.loads((tmp_path / name / "summary.json").read_text())
+        for name in ("one", "two", "plain")
+    )
+    assert one["config"]["length_group_steps"] == 2
+    for step_got, step_want in zip(two["losses"], one["losses"], strict=True):
+        for key in step_want:
+            assert step_got[key] == pytest.approx(step_want[key], abs=1e-5), key
+    assert one["losses"] != plain["losses"]  # the grouped order is another order
+
+
 def test_resume_after_losing_the_last_checkpoint_is_bit_exact(geovr_data, tmp_path):
     straight, crashed = tmp_path / "straight", tmp_path / "crashed"
     _train(geovr_data, straight, 2, batch_size=1)

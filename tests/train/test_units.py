@@ -10,9 +10,10 @@ import pytest
 
 from geovr.errors import GeoVRError
 from geovr.train.config import TrainConfig
+from geovr.train.data_order import DataOrder
 from geovr.train.geovr_task import GeoVRTask
 from geovr.train.interfaces import TrainTask, resolve_task
-from geovr.train.loop import DataOrder, lr_lambda
+from geovr.train.loop import lr_lambda
 from geovr.train.outputs import latest_checkpoint, list_checkpoints
 from geovr.train.run import student_options
 from geovr.train.tracking import Tracker, read_buffer, replay_metrics

@@ -2,6 +2,7 @@
 
     from geovr.data.synth.generate import synthesize
     synthesize("data", scenes=24, frames=16, size=128, seed=0)
+    synthesize("data", scenes=24, frames=(16, 64, 128), size=128, seed=0)  # scene i: frames[i % 3]
 
 Same arguments, same bytes: every random draw comes from a generator seeded by
 (seed, scene index), videos are encoded bit-exactly, JSON is written with sorted keys.
@@ -15,6 +16,7 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -72,15 +74,20 @@ def _first(visible: np.ndarray) -> np.ndarray:
 
 
 @writes_output(SYNTH_STAGE, marker=False)
-def synthesize(out: str | os.PathLike, scenes: int, frames: int, size: int, seed: int, fps: int = 8, workers: int = 2) -> dict:
-    if scenes < 1 or frames < 2 or size < 16 or size % 2:
+def synthesize(out: str | os.PathLike, scenes: int, frames: int | Sequence[int], size: int, seed: int, fps: int = 8,
+               workers: int = 2) -> dict:
+    """`frames` per scene, or a cycle of counts (scene i gets frames[i % len(frames)]): videos of
+    different lengths, as real data has."""
+    counts = [frames] if isinstance(frames, int) else list(frames)
+    if scenes < 1 or not counts or min(counts) < 2 or size < 16 or size % 2:
         raise GeoVRError(f"need scenes >= 1, frames >= 2 and an even size >= 16 (got {scenes}, {frames}, {size})")
     start = time.perf_counter()
-    generator = {"scenes": scenes, "frames": frames, "size": size, "seed": seed, "fps": fps}
+    generator = {"scenes": scenes, "frames": frames if isinstance(frames, int) else counts, "size": size, "seed": seed,
+                 "fps": fps}
     with atomic_dir(out) as root:
         for sub in ("videos", "gt", "scenes"):
             (root / sub).mkdir()
-        jobs = [(i, seed, frames, size, fps, root) for i in range(scenes)]
+        jobs = [(i, seed, counts[i % len(counts)], size, fps, root) for i in range(scenes)]
         # One fresh spawned process per scene: an encoder run after another one in the same
         # process was seen to give different bytes under load (state left behind in
         # FFmpeg/x264), and same arguments must give the same bytes (data.dvc).

@@ -37,6 +37,14 @@ def test_same_arguments_same_bytes(dataset, tmp_path):
     assert _tree_hash(other) != _tree_hash(dataset)
 
 
+def test_a_cycle_of_frame_counts_gives_videos_of_those_lengths(tmp_path):
+    out = tmp_path / "mixed"
+    synthesize(out, scenes=3, frames=(4, 9), size=32, seed=0, workers=1)
+    lengths = [probe_video(out / "videos" / f"scene_{i:04d}.mp4").n_frames for i in range(3)]
+    assert lengths == [4, 9, 4]
+    assert json.loads((out / "dataset.json").read_text())["generator"]["frames"] == [4, 9]
+
+
 def test_layout_matches_the_contract(dataset):
     clips = [json.loads(line) for line in (dataset / "clips.jsonl").read_text().splitlines()]
     assert [c["clip_id"] for c in clips] == [f"scene_{i:04d}" for i in range(4)]
