@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from kfp import kubernetes
 from kfp.dsl import PipelineTask
 
-from geovr.train.cluster import GPU_NODE_LABEL, GPU_TAINT
+from geovr.train.cluster import GPU_NODE_LABEL, GPU_TAINT, MLFLOW_KEYS, S3_KEYS
 
 CONFIG_MAP = "geovr-config"
 S3_SECRET = "geovr-s3-credentials"
+# the registration identity the basic-auth MLflow server knows (manifests/base/mlflow-server.yaml)
+MLFLOW_SECRET = "geovr-mlflow-credentials"
 TRAIN_PVC = "geovr-train"
 TRAIN_MOUNT = "/mnt/geovr-train"
 
@@ -47,15 +49,15 @@ RETRY_BACKOFF = "60s"
 # ConfigMap keys every deployment has, and those only some overlays set (MinIO endpoints)
 CONFIG_KEYS = ("MLFLOW_TRACKING_URI", "GEOVR_TRAINING_RUNTIME")
 OPTIONAL_CONFIG_KEYS = ("AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL", "GEOVR_SERVICE_ACCOUNT")
-S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
 def with_cluster_env(task: PipelineTask) -> PipelineTask:
     """Tracking URI, runtime names and S3 endpoints from the ConfigMap; S3 keys (DVC remote,
-    artifact store, MLflow artifacts) from the Secret."""
+    artifact store, MLflow artifacts) and the MLflow login from their Secrets."""
     kubernetes.use_config_map_as_env(task, CONFIG_MAP, {k: k for k in CONFIG_KEYS})
     kubernetes.use_config_map_as_env(task, CONFIG_MAP, {k: k for k in OPTIONAL_CONFIG_KEYS}, optional=True)
     kubernetes.use_secret_as_env(task, S3_SECRET, {k: k for k in S3_KEYS})
+    kubernetes.use_secret_as_env(task, MLFLOW_SECRET, {k: k for k in MLFLOW_KEYS})
     return task
 
 
@@ -70,10 +72,10 @@ def on_gpu_nodes(task: PipelineTask, gpus: int) -> PipelineTask:
 
 def with_training_volume(task: PipelineTask, image: str) -> PipelineTask:
     """The shared training volume, and what the TrainJob launcher reads from the environment
-    to give its nodes the same image, volume and S3 credentials (geovr/train/trainjob.py)."""
+    to give its nodes the same image, volume, S3 and MLflow credentials (geovr/train/trainjob.py)."""
     kubernetes.mount_pvc(task, pvc_name=TRAIN_PVC, mount_path=TRAIN_MOUNT)
     for name, value in {"GEOVR_IMAGE": image, "GEOVR_TRAIN_PVC": TRAIN_PVC, "GEOVR_TRAIN_MOUNT": TRAIN_MOUNT,
-                        "GEOVR_S3_SECRET": S3_SECRET}.items():
+                        "GEOVR_S3_SECRET": S3_SECRET, "GEOVR_MLFLOW_SECRET": MLFLOW_SECRET}.items():
         task.set_env_variable(name, value)
     return task
 

@@ -21,6 +21,9 @@ GPU_TAINT = "nvidia.com/gpu"
 # what the nodes need to reach a MinIO/custom S3 endpoint and MLflow, as the launching step has it
 NODE_ENV_KEYS = ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "MLFLOW_S3_ENDPOINT_URL", "MLFLOW_TRACKING_URI")
 
+S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+MLFLOW_KEYS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")  # the basic-auth login
+
 NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
@@ -30,6 +33,7 @@ class ClusterSettings:
     GEOVR_IMAGE, GEOVR_NAMESPACE (else the pod's own namespace), GEOVR_TRAIN_PVC + GEOVR_TRAIN_MOUNT
     (a ReadWriteMany claim the KFP step mounts at the same path: the training directory lives
     there), GEOVR_TRAINING_RUNTIME, GEOVR_SERVICE_ACCOUNT, GEOVR_S3_SECRET (AWS keys for s3://),
+    GEOVR_MLFLOW_SECRET (the MLflow login, MLFLOW_TRACKING_USERNAME / _PASSWORD),
     and the endpoints of NODE_ENV_KEYS, passed on to every node."""
 
     image: str
@@ -39,6 +43,7 @@ class ClusterSettings:
     runtime: str = "torch-distributed"
     service_account: str | None = None
     s3_secret: str | None = None
+    mlflow_secret: str | None = None
     node_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -67,6 +72,7 @@ class ClusterSettings:
             runtime=env.get("GEOVR_TRAINING_RUNTIME", "torch-distributed"),
             service_account=env.get("GEOVR_SERVICE_ACCOUNT"),
             s3_secret=env.get("GEOVR_S3_SECRET"),
+            mlflow_secret=env.get("GEOVR_MLFLOW_SECRET"),
             node_env={k: env[k] for k in NODE_ENV_KEYS if env.get(k)},
         )
 
@@ -81,11 +87,12 @@ class ClusterSettings:
         labels: Mapping[str, str],
     ) -> TrainJobSpec:
         """`procs_per_node` ranks on each node, on `gpus_per_node` GPUs (0: CPU nodes, gloo)."""
-        secrets = (
-            {k: (self.s3_secret, k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-            if self.s3_secret
-            else {}
-        )
+        secrets = {
+            key: (secret, key)
+            for secret, keys in ((self.s3_secret, S3_KEYS), (self.mlflow_secret, MLFLOW_KEYS))
+            if secret
+            for key in keys
+        }
         on_gpus = gpus_per_node > 0
         return TrainJobSpec(
             name=name, namespace=self.namespace, image=self.image, command=command, num_nodes=num_nodes,

@@ -40,9 +40,11 @@ def test_every_task_gets_tracking_config_and_s3_keys_by_reference():
     for name, settings in k8s.items():
         assert _env_keys(settings, "configMapAsEnv", False) == {
             cluster.CONFIG_MAP: set(cluster.CONFIG_KEYS)}, name
-        assert _env_keys(settings, "secretAsEnv", False) == {cluster.S3_SECRET: set(cluster.S3_KEYS)}
+        assert _env_keys(settings, "secretAsEnv", False) == {
+            cluster.S3_SECRET: set(cluster.S3_KEYS), cluster.MLFLOW_SECRET: set(cluster.MLFLOW_KEYS)}, name
         env = containers[name]["container"].get("env", [])
-        assert not any("SECRET" in e["name"] and e["value"] != cluster.S3_SECRET for e in env), "a literal secret"
+        secret_names = {cluster.S3_SECRET, cluster.MLFLOW_SECRET}  # names of Secrets, not values
+        assert not any("SECRET" in e["name"] and e["value"] not in secret_names for e in env), "a literal secret"
 
 
 def test_gpu_tasks_select_gpu_nodes_and_tolerate_their_taint():
@@ -88,6 +90,6 @@ def test_train_step_environment_is_what_the_trainjob_launcher_reads():
     assert all("pvcMount" not in s for name, s in k8s.items() if name != "exec-train")
     env = {e["name"]: e["value"] for e in containers["exec-train"]["container"]["env"]}
     settings = ClusterSettings.from_env({**env, "GEOVR_NAMESPACE": "kubeflow-user-geovr"})
-    assert (settings.pvc, settings.mount_path, settings.s3_secret) == (
-        cluster.TRAIN_PVC, cluster.TRAIN_MOUNT, cluster.S3_SECRET)
+    assert (settings.pvc, settings.mount_path, settings.s3_secret, settings.mlflow_secret) == (
+        cluster.TRAIN_PVC, cluster.TRAIN_MOUNT, cluster.S3_SECRET, cluster.MLFLOW_SECRET)
     assert settings.image == containers["exec-train"]["container"]["image"]

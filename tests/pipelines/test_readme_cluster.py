@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipelines import cluster
 from tests.manifests.kustomize import build, tool
 from tests.manifests.test_pod_security import pod_specs
 from tests.pipelines.kfp_standin import KfpStandIn
@@ -36,8 +37,12 @@ def secrets_needed(docs: list[dict]) -> set[tuple[str, str]]:
 
 
 def secret_names_needed(docs: list[dict]) -> set[str]:
-    return {s["secretRef"]["name"] for _, pod in pod_specs(docs) for c in pod["containers"]
-            for s in c.get("envFrom", []) if "secretRef" in s}
+    """Secrets whole: as envFrom, or mounted as a volume."""
+    as_env = {s["secretRef"]["name"] for _, pod in pod_specs(docs) for c in pod["containers"]
+              for s in c.get("envFrom", []) if "secretRef" in s}
+    as_volume = {v["secret"]["secretName"] for _, pod in pod_specs(docs)
+                 for v in pod.get("volumes", []) if "secret" in v}
+    return as_env | as_volume
 
 
 def run_kubectl(argv: list[str], state: dict, tmp_path: Path) -> None:
@@ -47,7 +52,7 @@ def run_kubectl(argv: list[str], state: dict, tmp_path: Path) -> None:
     elif verb == "create":
         env = {**os.environ, "KUBECONFIG": str(tmp_path / "none")}
         out = subprocess.run([tool("kubectl"), *argv[1:], "--dry-run=client", "-o", "yaml"], env=env,
-                             check=True, capture_output=True, text=True, timeout=60).stdout
+                             cwd=ROOT, check=True, capture_output=True, text=True, timeout=60).stdout
         secret = yaml.safe_load(out)
         assert secret["metadata"]["namespace"] == state["profile"]
         state["secrets"] |= {(secret["metadata"]["name"], key) for key in secret["data"]}
@@ -90,4 +95,7 @@ def test_readme_cluster_commands_run_as_printed_from_an_empty_namespace(tmp_path
         namespaces = {e["namespace"] for e in api.experiments.values()}
         run_params = api.runs[0]["runtime_config"]["parameters"]
     assert namespaces == {state["profile"]}
+    # what the pipeline's steps (and TrainJob nodes) read by reference was created too
+    for secret, keys in ((cluster.S3_SECRET, cluster.S3_KEYS), (cluster.MLFLOW_SECRET, cluster.MLFLOW_KEYS)):
+        assert {(secret, key) for key in keys} <= state["secrets"], secret
     assert run_params["data_repo"].startswith("https://") and run_params["steps"] == 2000

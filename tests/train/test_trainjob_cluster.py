@@ -24,7 +24,7 @@ ENDPOINTS = {"AWS_ENDPOINT_URL": "http://minio-service.kubeflow:9000",
              "MLFLOW_S3_ENDPOINT_URL": "http://minio-service.kubeflow:9000",
              "MLFLOW_TRACKING_URI": "http://geovr-mlflow:5000"}
 STEP_ENV = {"GEOVR_IMAGE": "registry/geovr:1", "GEOVR_NAMESPACE": NS, "GEOVR_TRAIN_PVC": "geovr-train",
-            "GEOVR_S3_SECRET": "geovr-s3-credentials"}
+            "GEOVR_S3_SECRET": "geovr-s3-credentials", "GEOVR_MLFLOW_SECRET": "geovr-mlflow-credentials"}
 
 
 def node_pod(manifest: dict) -> dict:
@@ -45,6 +45,13 @@ def test_gpu_nodes_are_selected_tolerated_and_get_the_endpoints():
     assert trainer["resourcesPerNode"]["limits"] == {"nvidia.com/gpu": 8}
     plain = {e["name"]: e["value"] for e in trainer["env"] if "value" in e}
     assert plain == ENDPOINTS
+    # the nodes log to the basic-auth MLflow server and read S3 with the step's Secrets
+    by_reference = {e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in trainer["env"]
+                    if "valueFrom" in e}
+    assert by_reference == {"AWS_ACCESS_KEY_ID": "geovr-s3-credentials",
+                            "AWS_SECRET_ACCESS_KEY": "geovr-s3-credentials",
+                            "MLFLOW_TRACKING_USERNAME": "geovr-mlflow-credentials",
+                            "MLFLOW_TRACKING_PASSWORD": "geovr-mlflow-credentials"}
 
 
 def test_cpu_trainjob_requests_no_gpu_and_runs_its_cpu_ranks():
