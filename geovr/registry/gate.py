@@ -164,6 +164,19 @@ def _guard_check(rule: MetricRule, challenger: Candidate, champion: Candidate) -
     )
 
 
+LEAKAGE_KEY = "leakage.overlapping_clips"  # geovr evaluate: -1 when the checkpoint names none
+
+
+def _leakage_check(challenger: Candidate) -> tuple[bool, str]:
+    """A score on clips the model was trained on measures memory, not the benchmark."""
+    overlap = challenger.metrics.get(LEAKAGE_KEY)
+    if overlap is None or overlap < 0:
+        return True, "training clips not recorded by the checkpoint: leakage not checked"
+    if overlap > 0:
+        return False, f"evaluated on {overlap:.0f} clip(s) the checkpoint was trained on"
+    return True, "no evaluated clip was in the training data"
+
+
 def decide(challenger: Candidate, champion: Candidate | None, policy: GatePolicy) -> Decision:
     """Apply the policy; every check adds a reason, and any failed check rejects."""
     champion_version = champion.version if champion else None
@@ -171,7 +184,7 @@ def decide(challenger: Candidate, champion: Candidate | None, policy: GatePolicy
     if new is None:
         reason = f"{policy.primary.key} is missing from the challenger's metrics"
         return Decision(False, (reason,), champion_version)
-    checks = [_floor_check(new, policy)]
+    checks = [_leakage_check(challenger), _floor_check(new, policy)]
     if champion is None:
         checks.append((True, "no champion yet: the floor alone decides"))
         return _verdict(checks, None)

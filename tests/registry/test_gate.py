@@ -33,6 +33,17 @@ def test_first_version_needs_only_the_floor():
     assert not rejected.promote and "misses floor 45" in " ".join(rejected.reasons)
 
 
+def test_metrics_on_training_clips_never_promote():
+    leaked = decide(candidate(vsi__overall=90.0, leakage__overlapping_clips=3), CHAMPION, GatePolicy())
+    assert not leaked.promote
+    assert "FAIL: evaluated on 3 clip(s) the checkpoint was trained on" in leaked.reasons
+    assert not decide(candidate(leakage__overlapping_clips=1), None, GatePolicy()).promote
+    clean = decide(candidate(vsi__overall=41.0, leakage__overlapping_clips=0), CHAMPION, GatePolicy())
+    assert clean.promote and "ok: no evaluated clip was in the training data" in clean.reasons
+    unknown = decide(candidate(vsi__overall=41.0, leakage__overlapping_clips=-1), CHAMPION, GatePolicy())
+    assert unknown.promote and any("leakage not checked" in r for r in unknown.reasons)
+
+
 def test_better_primary_promotes_and_margin_is_strict():
     assert decide(candidate(vsi__overall=41.0), CHAMPION, GatePolicy(margin=0.5)).promote
     assert not decide(candidate(vsi__overall=40.5), CHAMPION, GatePolicy(margin=0.5)).promote
