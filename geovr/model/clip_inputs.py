@@ -49,7 +49,6 @@ else:  # logged with a model: the siblings sit beside this file as top-level mod
     )
 
 DEFAULT_FPS = 2.0  # the paper samples frames at 2 fps
-CODE_FILES = ("model/prompt.py", "data/sampling.py", "model/clip_inputs.py")  # under geovr/
 META_FILE = "meta.json"
 PREPROCESSING_KEY = "preprocessing"  # where a checkpoint's meta.json records it
 

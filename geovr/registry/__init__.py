@@ -7,7 +7,8 @@
 Modules: `inputs` (checkpoint and metrics.json), `gate` (the promotion policy, pure),
 `connection` (server probe with bounded retries), `register` (log + register + gate),
 `promotion` (alias moves, rollback, copies), `loading` (download a version by alias),
-`student_model` (the pyfunc MLflow runs at load time).
+`student_model` (the pyfunc MLflow runs at load time), `serving` (its code, signature and
+input example).
 """
 
 from geovr.registry.connection import RegistryError, RegistryUnavailable, RetryBudget, connect

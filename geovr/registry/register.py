@@ -38,7 +38,7 @@ from geovr.registry.connection import (
 from geovr.registry.gate import Candidate, Decision, GatePolicy, decide
 from geovr.registry.inputs import CheckpointInfo, EvalMetrics, read_checkpoint, read_metrics
 from geovr.registry.promotion import CHALLENGER, CHAMPION, alias_holder, move_alias
-from geovr.registry.serving import served_model
+from geovr.registry.serving import log_served_model
 
 DEFAULT_MODEL = "geovr-student"
 DEFAULT_EXPERIMENT = "geovr-registry"
@@ -121,10 +121,7 @@ def _log_run(info: CheckpointInfo, metrics: EvalMetrics, policy: GatePolicy) -> 
 
 
 def _log_model(info: CheckpointInfo) -> str:
-    model_info = mlflow.pyfunc.log_model(
-        name=MODEL_NAME_IN_RUN, **served_model(info.path, pinned_requirements())
-    )
-    return model_info.model_uri
+    return log_served_model(MODEL_NAME_IN_RUN, info.path, pinned_requirements()).model_uri
 
 
 def record_decision(

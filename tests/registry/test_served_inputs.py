@@ -24,8 +24,11 @@ from geovr.data.video import encode_video
 from geovr.model.checkpoint import save_student
 from geovr.model.inputs import generate_answers, generation_inputs
 from geovr.model.tiny import build_tiny_student
+from geovr.registry import register_checkpoint
 from geovr.registry.serving import served_model
 from geovr.train.run import preprocessing_record
+
+from .builders import write_metrics
 
 FPS_RULE = dict(sampling="fps", fps=2.0, min_frames=2, max_frames=32)
 SAMPLINGS = {"count": dict(frames=5), "fps": FPS_RULE}
@@ -133,3 +136,22 @@ def test_the_readme_transformers_recipe_answers_as_evaluation_does(tmp_path):
     assert result["answer"] == expected[0]
     saved = AutoProcessor.from_pretrained(tmp_path / "model" / "artifacts" / "checkpoint")
     assert saved.video_processor.do_sample_frames is False  # nothing resamples the frames
+
+
+def test_registered_model_carries_its_code_schema_and_example(tiny_checkpoint, sqlite_uri,
+                                                               model_name, tmp_path):
+    register_checkpoint(tiny_checkpoint, write_metrics(tmp_path / "m.json", 40.0), model_name,
+                        sqlite_uri)
+    mlflow.set_tracking_uri(sqlite_uri)
+    info = mlflow.models.get_model_info(f"models:/{model_name}@champion")
+    columns = {c.name: c.required for c in info.signature.inputs.inputs}
+    assert columns == {"question": True, "options": False, "video": False, "video_b64": False,
+                       "frames": False, "timestamps": False}
+    assert {p.name: p.default for p in info.signature.params.params} == {
+        "max_new_tokens": 16, "do_sample": False, "temperature": 1.0, "top_p": 1.0}
+    local = Path(mlflow.artifacts.download_artifacts(f"models:/{model_name}@champion",
+                                                     dst_path=str(tmp_path / "dl")))
+    assert sorted(p.name for p in (local / "code").iterdir()) == [
+        "clip_inputs.py", "prompt.py", "sampling.py"]
+    example = json.loads((local / "serving_input_example.json").read_text())
+    assert example["inputs"][0]["question"] and example["params"] == {"max_new_tokens": 16}
