@@ -130,7 +130,8 @@ class GeoVRStudent(PythonModel):
         if given[0] != "frames":
             return self._sampled(record)
         frames = np.asarray(record["frames"])
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.min() < 0 or frames.max() > 255:
+        numeric = np.issubdtype(frames.dtype, np.number) and frames.size > 0
+        if frames.ndim != 4 or frames.shape[-1] != 3 or not numeric or frames.min() < 0 or frames.max() > 255:
             raise BadRequest(f"frames must be [F,H,W,3] values 0-255, got shape {frames.shape}")
         times = record.get("timestamps")
         return frames.astype(np.uint8), None if times is None else [float(t) for t in times]

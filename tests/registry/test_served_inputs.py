@@ -91,6 +91,8 @@ def test_bad_records_get_one_line_reasons(tmp_path):
         ({"video": str(video), "frames": frames}, "send one of video, video_b64, frames"),
         ({"frames": frames, "timestamps": [0.0, 0.5]}, "2 timestamps for 3 frames"),
         ({"frames": np.zeros((3, 64, 64), dtype=np.uint8)}, "frames must be [F,H,W,3]"),
+        ({"frames": np.zeros((0, 64, 64, 3), dtype=np.uint8)}, "frames must be [F,H,W,3]"),
+        ({"frames": [[[["a", "b", "c"]]]]}, "frames must be [F,H,W,3]"),
         ({"question": " "}, "needs a non-empty question"),
     ]
     for record, reason in cases:
