@@ -44,6 +44,7 @@ def save_student(model: GeoVRModel | torch.nn.Module, out_dir: str | Path, proce
     try:
         student.save_pretrained(tmp)
         if processor is not None:
+            _without_resampling(processor)
             processor.save_pretrained(tmp)
         heads = geo.head_state_dict() if geo is not None else {}
         save_file({k: v.detach().cpu().contiguous() for k, v in heads.items()}, str(tmp / HEADS_FILE),
@@ -67,6 +68,14 @@ def save_student(model: GeoVRModel | torch.nn.Module, out_dir: str | Path, proce
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def _without_resampling(processor: Any) -> None:
+    """Frames reach the student already sampled by the recorded rule (clip_inputs.py): a saved
+    `do_sample_frames: true` would make a plain transformers user resample them (to 2 fps)."""
+    video = getattr(processor, "video_processor", None)
+    if video is not None:
+        video.do_sample_frames = False
 
 
 def read_geovr_config(path: str | Path) -> dict[str, Any] | None:

@@ -22,7 +22,8 @@ import torch
 from geovr.artifacts import read_jsonl, read_meta
 from geovr.data.shards import ShardReader
 from geovr.errors import ArtifactError
-from geovr.model.inputs import make_example, model_frame_size, question_text, resize_factor
+from geovr.model.inputs import make_example, model_frame_size, resize_factor
+from geovr.model.prompt import vsi_question_text
 from geovr.teachers.store import TargetStore
 
 
@@ -129,7 +130,7 @@ class ClipQADataset(torch.utils.data.Dataset):
                 item.clip["height"], item.clip["width"], factor, self.max_side
             )
             video = len(item.clip["frame_indices"]) * (height // factor) * (width // factor)
-            text = question_text(str(item.qa["question"]), item.qa.get("options"))
+            text = vsi_question_text(str(item.qa["question"]), item.qa.get("options"))
             answer = "" if item.qa.get("ground_truth") is None else str(item.qa["ground_truth"])
             lengths.append(video + len(tokenizer(text + answer)["input_ids"]))
         return lengths

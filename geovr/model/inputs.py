@@ -1,18 +1,9 @@
-"""A clip's frames + one QA item (+ its teacher targets) -> student inputs, through the
-family's real processor.
+"""A clip's frames + one QA item (+ its teacher targets) -> training and generation tensors.
 
-- Frames are resized once here (bilinear, antialiased) so that both sides are multiples of
-  patch * merge (optionally capped by `max_side`), then every frame is repeated x2: one temporal
-  grid (temporal patch 2) is exactly one real frame, lined up with one teacher frame. The
-  processor is called with `do_resize=False, do_sample_frames=False`, so the token grid does
-  not depend on the number of frames and is the same for training, probes and generation.
-- Timestamps: Qwen3-VL writes `<t seconds>` before each frame from the video metadata (each
-  real frame's time is given for both copies, so the text shows the real time); Qwen2.5-VL's
-  `second_per_grid_ts` is set to the real interval between frames.
-- Prompt: the processor's chat template with one user turn `[video, question]`; the question
-  is VSI-Bench's official text (geovr/model/prompt.py: pre-prompt, question, options and
-  post-prompt). Training appends
-  `answer + <|im_end|>` as the only labelled tokens.
+The frames and prompt go through geovr/model/clip_inputs.py, the preprocessing shared with the
+served model (frames resized to multiples of patch * merge and fed twice, one temporal grid
+per real frame at its recorded time; VSI-Bench's official question text in the chat
+template). Training appends `answer + <|im_end|>` as the only labelled tokens.
 """
 
 from __future__ import annotations
@@ -23,72 +14,20 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers.video_utils import VideoMetadata
 
 from geovr.model.adapters import adapter_for
-from geovr.model.prompt import vsi_question_text
+
+# prepare_frames, model_frame_size and resize_factor are re-exported: callers import them here
+from geovr.model.clip_inputs import (  # noqa: F401
+    encode_video_prompt,
+    model_frame_size,
+    prepare_frames,
+    prompt,
+    resize_factor,
+)
 from geovr.model.tokens import IGNORE
 
 TARGET_PREFIX = "target_"
-
-DEFAULT_FPS = 2.0  # the paper samples frames at 2 fps
-
-
-def prompt(processor, qa: Mapping[str, Any], with_video: bool = True) -> str:
-    """The chat-template prompt (generation prompt included) for one VSI-schema QA item;
-    `with_video=False`: the question alone (VSI-Bench's vision-disabled baseline)."""
-    text = vsi_question_text(str(qa["question"]), qa.get("options"))
-    video = [{"type": "video"}] if with_video else []
-    messages = [{"role": "user", "content": [*video, {"type": "text", "text": text}]}]
-    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-
-
-def resize_factor(processor) -> int:
-    video = processor.video_processor
-    return int(video.patch_size) * int(video.merge_size)
-
-
-def model_frame_size(height: int, width: int, factor: int, max_side: int | None = None) -> tuple[int, int]:
-    """(H', W') the student sees: sides rounded to multiples of `factor`, longest at most `max_side`."""
-    scale = min(1.0, max_side / max(height, width)) if max_side else 1.0
-    return tuple(max(factor, round(s * scale / factor) * factor) for s in (height, width))
-
-
-def prepare_frames(frames: np.ndarray | torch.Tensor, factor: int, max_side: int | None = None) -> np.ndarray:
-    """[F,H,W,3] uint8 -> [2F,H',W',3] uint8: sides rounded to multiples of `factor` (longest
-    side at most `max_side`), each frame twice."""
-    video = torch.as_tensor(np.asarray(frames))
-    if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != torch.uint8:
-        raise ValueError(f"frames must be [F,H,W,3] uint8, got {tuple(video.shape)} {video.dtype}")
-    height, width = video.shape[1:3]
-    size = model_frame_size(height, width, factor, max_side)
-    if size != (height, width):
-        x = video.permute(0, 3, 1, 2).float()
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-        video = x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
-    return video.repeat_interleave(2, dim=0).contiguous().numpy()
-
-
-def _metadata(n_frames: int, timestamps: Sequence[float] | None) -> tuple[VideoMetadata, float]:
-    times = [float(t) for t in timestamps] if timestamps is not None else [i / DEFAULT_FPS for i in range(n_frames)]
-    if len(times) != n_frames:
-        raise ValueError(f"{len(times)} timestamps for {n_frames} frames")
-    interval = (times[-1] - times[0]) / (n_frames - 1) if n_frames > 1 else 1 / DEFAULT_FPS
-    doubled = [t for t in times for _ in range(2)]
-    return VideoMetadata(total_num_frames=2 * n_frames, fps=1.0, frames_indices=doubled), interval
-
-
-def encode_video_prompt(processor, frames, texts: Sequence[str], timestamps=None, max_side: int | None = None,
-                        **kwargs) -> dict[str, torch.Tensor]:
-    """Processor outputs for len(texts) prompts, each over the same clip."""
-    video = prepare_frames(frames, resize_factor(processor), max_side)
-    metadata, interval = _metadata(len(video) // 2, timestamps)
-    enc = processor(text=list(texts), videos=[video] * len(texts), video_metadata=[metadata] * len(texts),
-                    do_sample_frames=False, do_resize=False, return_tensors="pt", **kwargs)
-    out = dict(enc)
-    if "second_per_grid_ts" in out:
-        out["second_per_grid_ts"] = torch.full((len(texts),), interval, dtype=torch.float32)
-    return out
 
 
 def targets_tensors(targets: Any, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:

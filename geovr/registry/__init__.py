@@ -9,7 +9,7 @@ Modules: `inputs` (checkpoint and metrics.json), `gate` (the promotion policy, p
 and after upload), `register` (log + register + gate), `lock` (one alias move at a time),
 `history` (the append-only promotion record), `promotion` (alias moves, rollback, copies),
 `loading` (download a version by alias), `student_model` (the pyfunc MLflow runs at load
-time).
+time), `serving` (its code, signature and input example).
 """
 
 from geovr.registry.connection import RegistryError, RegistryUnavailable, RetryBudget, connect

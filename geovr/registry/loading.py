@@ -5,8 +5,8 @@ points at, ready for plain `from_pretrained`.
     champion = load_champion("geovr-student", "http://mlflow:5000", dst="/tmp/champion")
     model = AutoModelForImageTextToText.from_pretrained(champion.checkpoint_dir)
 
-The same version also loads as a pyfunc (question + frames in, answer out):
-`mlflow.pyfunc.load_model("models:/geovr-student@champion")`.
+The same version also loads as a pyfunc (a video file or URI + a question in, the answer out;
+geovr/registry/student_model.py): `mlflow.pyfunc.load_model("models:/geovr-student@champion")`.
 """
 
 from __future__ import annotations

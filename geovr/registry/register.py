@@ -22,7 +22,6 @@ import json
 import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,15 +43,17 @@ from geovr.registry.history import GATE, REJECT, append_entry
 from geovr.registry.inputs import CheckpointInfo, EvalMetrics, read_checkpoint, read_metrics
 from geovr.registry.lock import promotion_lock
 from geovr.registry.promotion import CHALLENGER, CHAMPION, alias_holder, locked_move, move_alias
+from geovr.registry.serving import log_served_model
 from geovr.registry.verify import verify_checkpoint, verify_uploaded
 
 DEFAULT_MODEL = "geovr-student"
 DEFAULT_EXPERIMENT = "geovr-registry"
 MODEL_NAME_IN_RUN = "student"
-STUDENT_CODE = Path(__file__).with_name("student_model.py")
 # What the pyfunc imports at load time; pinned to this environment's versions so that
 # MLflow does not load the (possibly multi-GB) model just to infer them.
-RUNTIME_PACKAGES = ("mlflow", "torch", "torchvision", "transformers", "safetensors", "numpy")
+# av, pillow and fsspec (s3fs, aiohttp) read and sample the videos requests name.
+RUNTIME_PACKAGES = ("mlflow", "torch", "torchvision", "transformers", "safetensors", "numpy",
+                    "av", "pillow", "fsspec", "s3fs", "aiohttp")
 TAG_VALUE_LIMIT = 5000  # MLflow's limit on a model-version tag value
 
 
@@ -164,17 +165,7 @@ def _log_run(info: CheckpointInfo, metrics: EvalMetrics, policy: GatePolicy) -> 
 
 
 def log_checkpoint_model(info: CheckpointInfo) -> str:
-    with warnings.catch_warnings():
-        # The input is list[dict[str, Any]] on purpose (frames are free-form arrays); MLflow
-        # warns that it cannot validate Any.
-        warnings.filterwarnings("ignore", message=".*Any type hint.*", category=UserWarning)
-        model_info = mlflow.pyfunc.log_model(
-            name=MODEL_NAME_IN_RUN,
-            python_model=str(STUDENT_CODE),
-            artifacts={"checkpoint": str(info.path)},
-            pip_requirements=pinned_requirements(),
-        )
-    return model_info.model_uri
+    return log_served_model(MODEL_NAME_IN_RUN, info.path, pinned_requirements()).model_uri
 
 
 def record_decision(

@@ -1,33 +1,48 @@
 """The MLflow pyfunc that serves a registered GeoVR student ("models from code").
 
-MLflow copies this file into every logged model and runs it at load time, so it imports
-only MLflow, transformers, torch and numpy, never `geovr`: a registered model loads in any
-process with those packages. MLflow also runs it when the model is logged, so torch and
-transformers are imported only when a model is loaded: registering stays a light process.
-The model's one artifact, `checkpoint`, is the Hugging Face directory exactly as training
-wrote it (plus the GeoVR heads and meta, which load ignores).
+MLflow copies this file into every logged model and runs it at load time, so it never imports
+`geovr`: the preprocessing it shares with evaluation (geovr/model/clip_inputs.py and its two
+siblings) is logged beside it as `code_paths`, and MLflow puts those files on the path. MLflow
+also runs this file when the model is logged, so torch and transformers are imported only when
+a model is loaded: registering stays a light process. The artifact `checkpoint` is the Hugging
+Face directory exactly as training wrote it; its meta.json records how training sampled videos.
 
     model = mlflow.pyfunc.load_model("models:/geovr-student@champion")
-    model.predict([{"question": "How many chairs are in the room?"}])
-    model.predict([{"question": "...", "frames": frames, "timestamps": seconds}])  # [F,H,W,3] uint8
+    model.predict([{"video": "s3://bucket/clip.mp4", "question": "How many chairs are in this room?"}])
+    model.predict([{"video_b64": b64, "question": "Which is closer to the sofa?",
+                    "options": ["A. bed", "B. tv"]}], params={"max_new_tokens": 16})
 
-Each input item: `question` (str), optional `frames` (already sampled video frames, given
-to the processor as one video) with optional `timestamps` (seconds of each frame, as the clip
-set's manifest records them; default 2 fps), optional `max_new_tokens` (default 32). Frames
-are fed as in training (geovr.model.inputs): each one twice, so that one temporal token grid
-is one real frame, shown at its recorded time. Output: one generated answer per item.
+Each record: `question`, optional `options` (the choice list as in qa.jsonl), and the video as
+`video` (a local path, file://, s3:// or http(s):// URI, read with fsspec), `video_b64`
+(base64 bytes of the file), or `frames` (already sampled `[F,H,W,3]` uint8, optional
+`timestamps` in s); no video: the question alone. A video is sampled, resized and prompted
+exactly as for training and evaluation. Output: one answer string per record. A bad record
+raises MlflowException(INVALID_PARAMETER_VALUE): `mlflow models serve` answers 400 with the
+one-line reason.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import math
 from typing import Any
 
 import mlflow
 import numpy as np
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 
-DEFAULT_MAX_NEW_TOKENS = 32
-DEFAULT_FPS = 2.0  # the paper's frame rate, for frames sent without timestamps
+VIDEO_FIELDS = ("video", "video_b64", "frames")
+DEFAULT_PARAMS = {"max_new_tokens": 16, "do_sample": False, "temperature": 1.0, "top_p": 1.0}
+
+
+class BadRequest(MlflowException):
+    """A record the model cannot answer; its message is the one-line reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, error_code=INVALID_PARAMETER_VALUE)
 
 
 def load_student(checkpoint_dir: str) -> tuple[Any, Any]:
@@ -36,8 +51,10 @@ def load_student(checkpoint_dir: str) -> tuple[Any, Any]:
 
     config = transformers.AutoConfig.from_pretrained(checkpoint_dir)
     architecture = (config.architectures or ["AutoModelForCausalLM"])[0]
+    import torch
+
     model = getattr(transformers, architecture).from_pretrained(checkpoint_dir)
-    model.eval()
+    model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
     try:
         processor = transformers.AutoProcessor.from_pretrained(checkpoint_dir)
     except (OSError, ValueError):
@@ -46,73 +63,116 @@ def load_student(checkpoint_dir: str) -> tuple[Any, Any]:
     return model, processor
 
 
-def _prompt(processor: Any, question: str, with_video: bool) -> str:
-    if getattr(processor, "chat_template", None):
-        content = ([{"type": "video"}] if with_video else []) + [{"type": "text", "text": question}]
-        messages = [{"role": "user", "content": content}]
-        return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    if not with_video:
-        return question
-    start = getattr(processor, "vision_start_token", "")
-    end = getattr(processor, "vision_end_token", "")
-    return f"{start}{processor.video_token}{end}{question}"
+def _given(value: Any) -> bool:
+    # A record read from a DataFrame has None or NaN where a column was left out.
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
-def _doubled_video(frames: Any, timestamps: Any) -> tuple[np.ndarray, Any, float]:
-    """(each frame twice, video metadata showing each real frame's time, interval in s)."""
-    from transformers.video_utils import VideoMetadata
+def _records(model_input: Any) -> list[dict[str, Any]]:
+    rows = model_input.to_dict(orient="records") if hasattr(model_input, "to_dict") else model_input
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise BadRequest("send a list of records, each with a question")
+    return [{k: v for k, v in row.items() if _given(v)} for row in rows]
 
-    video = np.asarray(frames, dtype=np.uint8)
-    n = len(video)
-    if timestamps is None:
-        timestamps = [i / DEFAULT_FPS for i in range(n)]
-    times = [float(t) for t in timestamps]
-    if len(times) != n:
-        raise ValueError(f"{len(times)} timestamps for {n} frames")
-    interval = (times[-1] - times[0]) / (n - 1) if n > 1 else 1 / DEFAULT_FPS
-    # fps 1 with the times as "indices": the processor's timestamps are then the times themselves
-    doubled = [t for t in times for _ in range(2)]
-    metadata = VideoMetadata(total_num_frames=2 * n, fps=1.0, frames_indices=doubled)
-    return np.repeat(video, 2, axis=0), metadata, interval
+
+def _open_video(uri: str):
+    import fsspec
+
+    try:
+        return fsspec.open(uri, "rb").open()
+    except FileNotFoundError as e:
+        raise BadRequest(f"video {uri!r} does not exist") from e
+    except (OSError, ValueError, ImportError) as e:
+        raise BadRequest(f"video {uri!r} cannot be read: {type(e).__name__}: {e}") from e
+
+
+def _video_bytes(record: dict[str, Any]):
+    import io
+
+    if "video_b64" in record:
+        try:
+            return io.BytesIO(base64.b64decode(str(record["video_b64"]), validate=True))
+        except (binascii.Error, ValueError) as e:
+            raise BadRequest(f"video_b64 is not base64: {e}") from e
+    return _open_video(str(record["video"]))
 
 
 class GeoVRStudent(PythonModel):
-    """Question (+ frames) in, generated answer out."""
+    """Question (+ video) in, generated answer out."""
 
     def load_context(self, context: Any) -> None:
-        self.model, self.processor = load_student(context.artifacts["checkpoint"])
+        import clip_inputs  # logged with the model (code_paths)
 
-    def _answer(self, item: dict[str, Any]) -> str:
+        self.clip_inputs = clip_inputs
+        checkpoint = context.artifacts["checkpoint"]
+        self.model, self.processor = load_student(checkpoint)
+        self.preprocessing = clip_inputs.Preprocessing.from_checkpoint(checkpoint)
+
+    def _sampled(self, record: dict[str, Any]) -> tuple[np.ndarray, list[float]]:
+        """The frames and times training would have used for the record's video file."""
+        if self.preprocessing is None:
+            raise BadRequest("this checkpoint records no sampling rule: send decoded frames")
+        try:
+            with _video_bytes(record) as source:
+                frames, fps = self.clip_inputs.read_video(source)
+            return self.preprocessing.sample(frames, fps)[:2]
+        except BadRequest:
+            raise
+        except Exception as e:  # noqa: BLE001 - PyAV raises many types for a bad file
+            raise BadRequest(f"not a readable video: {type(e).__name__}: {e}") from e
+
+    def _clip(self, record: dict[str, Any]) -> tuple[np.ndarray | None, list[float] | None]:
+        given = [field for field in VIDEO_FIELDS if field in record]
+        if len(given) > 1:
+            raise BadRequest(f"send one of {', '.join(VIDEO_FIELDS)}, not {' and '.join(given)}")
+        if not given:
+            return None, None
+        if given[0] != "frames":
+            return self._sampled(record)
+        frames = np.asarray(record["frames"])
+        numeric = np.issubdtype(frames.dtype, np.number) and frames.size > 0
+        if frames.ndim != 4 or frames.shape[-1] != 3 or not numeric or frames.min() < 0 or frames.max() > 255:
+            raise BadRequest(f"frames must be [F,H,W,3] values 0-255, got shape {frames.shape}")
+        times = record.get("timestamps")
+        return frames.astype(np.uint8), None if times is None else [float(t) for t in times]
+
+    def inputs(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The processor's tensors for one record (what `generate` gets)."""
+        question = record.get("question")
+        if not isinstance(question, str) or not question.strip():
+            raise BadRequest("each record needs a non-empty question")
+        options = record.get("options")
+        qa = {"question": question, "options": None if options is None else [str(o) for o in options]}
+        frames, times = self._clip(record)
+        if frames is not None and not hasattr(self.processor, "video_processor"):
+            raise BadRequest("this student has no video processor: send the question alone")
+        max_side = self.preprocessing.max_side if self.preprocessing else None
+        try:
+            return self.clip_inputs.question_inputs(self.processor, qa, frames, times, max_side)
+        except ValueError as e:  # e.g. timestamps that do not match the frames
+            raise BadRequest(str(e)) from e
+
+    def _answer(self, record: dict[str, Any], params: dict[str, Any]) -> str:
         import torch
 
-        inputs = self.inputs(item)
-        max_new = int(item.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS)
+        inputs = {k: v.to(self.model.device) for k, v in self.inputs(record).items()}
+        sampling = {"temperature": params["temperature"], "top_p": params["top_p"]}
         with torch.inference_mode():
-            output = self.model.generate(**inputs, max_new_tokens=max_new, do_sample=False)
+            output = self.model.generate(
+                **inputs, max_new_tokens=int(params["max_new_tokens"]),
+                do_sample=bool(params["do_sample"]), **(sampling if params["do_sample"] else {}),
+                pad_token_id=self.processor.tokenizer.pad_token_id,
+            )
         new_tokens = output[:, inputs["input_ids"].shape[1]:]
         return self.processor.batch_decode(new_tokens, skip_special_tokens=True)[0]
 
-    def inputs(self, item: dict[str, Any]) -> dict[str, Any]:
-        """The processor's tensors for one item (what `generate` gets)."""
-        frames = item.get("frames")
-        with_video = frames is not None
-        if with_video and not hasattr(self.processor, "video_token"):
-            raise ValueError("this student has no video processor; send a question without frames")
-        text = _prompt(self.processor, str(item["question"]), with_video)
-        if not with_video:
-            return dict(self.processor(text=[text], return_tensors="pt"))
-        video, metadata, interval = _doubled_video(frames, item.get("timestamps"))
-        # Frames arrive already sampled by ingest: keep them all, resample nothing.
-        inputs = dict(self.processor(text=[text], videos=[video], video_metadata=[metadata],
-                                     do_sample_frames=False, return_tensors="pt"))
-        if "second_per_grid_ts" in inputs:  # Qwen2.5-VL: the real time between frames
-            inputs["second_per_grid_ts"] = inputs["second_per_grid_ts"].new_full((1,), interval)
-        return inputs
-
-    def predict(
-        self, context: Any, model_input: list[dict[str, Any]], params: dict[str, Any] | None = None
-    ) -> list[str]:
-        return [self._answer(item) for item in model_input]
+    # model_input has no type hint: MLflow would read one as the request schema, which the
+    # logged signature (geovr/registry/serving.py) gives with named, typed columns.
+    def predict(self, context: Any, model_input, params: dict[str, Any] | None = None) -> list[str]:
+        settings = {**DEFAULT_PARAMS, **(params or {})}
+        if int(settings["max_new_tokens"]) < 1:
+            raise BadRequest("max_new_tokens must be at least 1")
+        return [self._answer(record, settings) for record in _records(model_input)]
 
 
 mlflow.models.set_model(GeoVRStudent())

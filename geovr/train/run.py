@@ -83,6 +83,17 @@ def task_options(
     ).to_dict()
 
 
+def preprocessing_record(clips: str, max_side: int | None) -> dict[str, Any]:
+    """How a video becomes this model's frames (geovr.model.clip_inputs.Preprocessing): the
+    clip set's sampling rule and stored size, and training's own cap on the side."""
+    ingest = read_meta(clips, "clipset")["config"]
+    if "frames" in ingest:
+        sampling = {"rule": "count", "frames": ingest["frames"]}
+    else:
+        sampling = {"rule": "fps", **{k: ingest[k] for k in ("fps", "min_frames", "max_frames")}}
+    return {"sampling": sampling, "store_side": ingest["max_side"], "max_side": max_side}
+
+
 def checkpoint_meta(
     options: dict[str, Any], cfg: TrainConfig, student: str, data_version: dict[str, str] | None
 ) -> dict[str, Any]:
@@ -113,6 +124,8 @@ def checkpoint_meta(
         data_version=dict(data_version or {}),
         # what evaluation checks its clips against (train/eval leakage)
         training_clips=training_clips(options["clips"], options["splits"]),
+        # what the served model samples a video by
+        preprocessing=preprocessing_record(options["clips"], options.get("max_side")),
     )
 
 

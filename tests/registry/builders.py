@@ -22,6 +22,7 @@ from transformers.models.qwen2_vl.image_processing_qwen2_vl import Qwen2VLImageP
 from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
 
 from geovr.artifacts import checkpoint_fingerprint, make_meta, write_meta
+from geovr.model.tiny import CHAT_TEMPLATE
 
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>",
            "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
@@ -65,6 +66,7 @@ def build_checkpoint(out: Path, seed: int = 0, **meta_extra: Any) -> Path:
         image_processor=Qwen2VLImageProcessor(patch_size=PATCH, merge_size=MERGE),
         video_processor=Qwen3VLVideoProcessor(patch_size=PATCH, merge_size=MERGE),
         tokenizer=tokenizer,
+        chat_template=CHAT_TEMPLATE,  # the served prompt is the chat template's, as in training
     )
     model.save_pretrained(out)
     processor.save_pretrained(out)

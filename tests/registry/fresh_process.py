@@ -17,8 +17,9 @@ loaded = load_champion(model_name, alias=alias)
 hf = transformers.AutoModelForImageTextToText.from_pretrained(loaded.checkpoint_dir)
 pyfunc = mlflow.pyfunc.load_model(alias_uri(model_name, alias))
 frames = np.zeros((4, 32, 32, 3), dtype=np.uint8)
-answers = pyfunc.predict([{"question": "How many chairs?", "max_new_tokens": 3},
-                          {"question": "Which is closer?", "frames": frames, "max_new_tokens": 3}])
+answers = pyfunc.predict([{"question": "How many chairs?"},
+                          {"question": "Which is closer?", "frames": frames}],
+                         params={"max_new_tokens": 3})
 print(json.dumps({"version": loaded.version, "architecture": type(hf).__name__,
                   "files": sorted(p.name for p in loaded.checkpoint_dir.iterdir()),
                   "answers": answers}))
