@@ -142,8 +142,8 @@ def test_the_readme_transformers_recipe_answers_as_evaluation_does(tmp_path):
 
 def test_registered_model_carries_its_code_schema_and_example(tiny_checkpoint, sqlite_uri,
                                                                model_name, tmp_path):
-    register_checkpoint(tiny_checkpoint, write_metrics(tmp_path / "m.json", 40.0), model_name,
-                        sqlite_uri)
+    metrics = write_metrics(tmp_path / "m.json", 40.0, of=tiny_checkpoint)
+    register_checkpoint(tiny_checkpoint, metrics, model_name, sqlite_uri)
     mlflow.set_tracking_uri(sqlite_uri)
     info = mlflow.models.get_model_info(f"models:/{model_name}@champion")
     columns = {c.name: c.required for c in info.signature.inputs.inputs}
