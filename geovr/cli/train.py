@@ -15,24 +15,35 @@ import os
 import click
 
 from geovr.cli import emit
-from geovr.errors import GeoVRError
+from geovr.cli._params import (
+    Artifact,
+    FiniteFloat,
+    LossWeights,
+    Splits,
+    check_splits_present,
+    check_targets_match,
+)
+from geovr.model.config import parse_objectives
 
 
-def _weights(text: str | None) -> dict[str, float]:
-    if not text:
-        return {}
+def _objectives(ctx, param, value: str) -> str:
     try:
-        return {k: float(v) for k, v in (pair.split("=") for pair in text.split(","))}
-    except ValueError:
-        raise GeoVRError(f"--loss-weights {text!r}: expected e.g. cam=2.5,depth=1") from None
+        parse_objectives(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    return value
 
 
 @click.command("train")
 @click.option(
-    "--clips", required=True, help="clip set directory (geovr ingest output), local or s3://"
+    "--clips",
+    required=True,
+    type=Artifact("clipset"),
+    help="clip set directory (geovr ingest output), local or s3://",
 )
 @click.option(
     "--targets",
+    type=Artifact("targets"),
     help="teacher targets directory (geovr distill output); needed by geometry objectives",
 )
 @click.option(
@@ -50,10 +61,14 @@ def _weights(text: str | None) -> dict[str, float]:
     "--objectives",
     default="lm,cam,depth,scale,distill",
     show_default=True,
+    callback=_objectives,
     help="comma-separated subset of lm,cam,depth,scale,distill; `lm` alone is the SFT baseline",
 )
 @click.option(
-    "--loss-weights", help="e.g. cam=2.5,depth=1,scale=1,distill=1 (the paper's defaults)"
+    "--loss-weights",
+    type=LossWeights(),
+    default="",
+    help="e.g. cam=2.5,depth=1,scale=1,distill=1 (the paper's defaults); each finite, >= 0",
 )
 @click.option(
     "--student",
@@ -70,8 +85,8 @@ def _weights(text: str | None) -> dict[str, float]:
     help="per rank, per micro-step",
 )
 @click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--lr-model", type=float, default=2e-5, show_default=True)
-@click.option("--lr-heads", type=float, default=1e-4, show_default=True)
+@click.option("--lr-model", type=FiniteFloat(min=0.0), default=2e-5, show_default=True)
+@click.option("--lr-heads", type=FiniteFloat(min=0.0), default=1e-4, show_default=True)
 @click.option(
     "--parallelism", type=click.Choice(["ddp", "fsdp2"]), default="ddp", show_default=True
 )
@@ -85,6 +100,7 @@ def _weights(text: str | None) -> dict[str, float]:
 @click.option("--gradient-checkpointing", is_flag=True, help="recompute decoder layers in backward")
 @click.option(
     "--splits",
+    type=Splits(),
     default="train",
     show_default=True,
     help="comma-separated clip-set splits to train on",
@@ -101,7 +117,7 @@ def _weights(text: str | None) -> dict[str, float]:
     show_default=True,
     help="data loader processes",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option(
     "--tracking-uri",
     default=lambda: os.environ.get("MLFLOW_TRACKING_URI"),
@@ -133,8 +149,11 @@ def train(
     **config,
 ) -> None:
     """GeoVR training (language + camera, depth, scale and feature distillation losses)."""
-    from geovr.train.run import run_training  # imports torch: only when this command runs
+    from geovr.train.run import run_training
 
+    check_splits_present(clips, splits)
+    if targets:
+        check_targets_match(clips, targets)
     summary = run_training(
         clips,
         targets,
@@ -143,9 +162,9 @@ def train(
         student=student,
         objectives=objectives,
         resume=resume,
-        loss_weights=_weights(loss_weights),
+        loss_weights=loss_weights,
         max_side=max_side,
-        splits=tuple(s.strip() for s in splits.split(",") if s.strip()),
+        splits=splits,
         gradient_checkpointing=gradient_checkpointing,
         data_version={"dvc_md5": data_dvc_md5, "git_rev": data_git_rev},
         **config,

@@ -19,6 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
+
 from geovr.artifacts import atomic_write_text, config_hash, make_meta, read_meta
 from geovr.errors import GeoVRError
 from geovr.model.config import parse_objectives, teacher_feature_dim
@@ -35,6 +38,7 @@ from geovr.train.task_config import GeoVRTaskConfig
 
 TASK = "geovr.train.geovr_task:GeoVRTask"
 TINY_PREFIX = "tiny"
+TINY_FAMILIES = ("qwen3_vl", "qwen2_5_vl")  # geovr.model.tiny builds these
 
 
 def student_options(student: str, out: Path, seed: int) -> dict[str, Any]:
@@ -43,22 +47,40 @@ def student_options(student: str, out: Path, seed: int) -> dict[str, Any]:
     workers (rank 0, into out/base_student): this process never imports torch."""
     name, _, rest = student.partition(":")
     if name != TINY_PREFIX:
+        check_pretrained(student)
         return {"student": student, "head_widths": "paper"}
     family, _, size = rest.partition(":")
+    if family and family not in TINY_FAMILIES:
+        raise GeoVRError(f"--student {student}: tiny families are {', '.join(TINY_FAMILIES)}")
     options = {
         "student": str(out / BASE_STUDENT_DIR),
         "head_widths": "tiny",
-        "tiny_family": family or "qwen3_vl",
+        "tiny_family": family or TINY_FAMILIES[0],
         "tiny_seed": seed,
     }
     if size:
         hidden, _, layers = size.partition("x")
-        if not (hidden.isdigit() and layers.isdigit() and int(hidden) % 32 == 0):
+        if not (hidden.isdigit() and layers.isdigit() and int(hidden) % 32 == 0
+                and int(hidden) > 0 and int(layers) > 0):
             raise GeoVRError(
                 f"--student {student}: the size is HIDDENxLAYERS, hidden a multiple of 32 (256x6)"
             )
         options.update(tiny_hidden=int(hidden), tiny_layers=int(layers))
     return options
+
+
+def check_pretrained(student: str) -> None:
+    """A student named by path must be a model directory; any other name must be a valid hub
+    id (huggingface_hub's own rule), so that a typo'd path fails here, not in every worker."""
+    path = Path(student).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise GeoVRError(f"--student {student}: the directory has no config.json")
+        return
+    try:
+        validate_repo_id(student)
+    except HFValidationError:
+        raise GeoVRError(f"--student {student}: no such directory, and not a hub id") from None
 
 
 def task_options(
@@ -168,7 +190,6 @@ def run_training(
         raise GeoVRError(
             f"{out} already holds training checkpoints: pass --resume to continue, or a new --out"
         )
-    out.mkdir(parents=True, exist_ok=True)
     try:
         options = task_options(
             clips,
@@ -183,6 +204,7 @@ def run_training(
     except ValueError as e:
         raise GeoVRError(str(e)) from e
     options["checkpoint_meta"] = checkpoint_meta(options, cfg, student, data_version)
+    out.mkdir(parents=True, exist_ok=True)  # only once every input has been accepted
     atomic_write_text(out / "task.json", json.dumps(options, indent=2, sort_keys=True))
     start = time.perf_counter()
     try:

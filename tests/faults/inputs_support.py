@@ -24,12 +24,13 @@ def geovr(*args: str, cwd: Path, timeout: float = 300, **kwargs) -> subprocess.C
 
 
 def assert_refused(proc: subprocess.CompletedProcess, fragment: str, code: int = 2) -> None:
-    """Exit `code`, no traceback, and a last stderr line that is one error naming `fragment`."""
+    """Exit `code`, no traceback, and stderr one `geovr: error:` line naming `fragment`."""
     stderr = proc.stderr.strip()
     assert proc.returncode == code, f"exit {proc.returncode}, expected {code}:\n{stderr[-3000:]}"
     assert "Traceback" not in stderr, stderr[-3000:]
-    last = stderr.splitlines()[-1] if stderr else ""
-    assert "error" in last.lower() and fragment in last, last
+    lines = stderr.splitlines()
+    assert len(lines) == 1, f"expected one line, got {len(lines)}:\n{stderr[-3000:]}"
+    assert lines[0].startswith("geovr: error: ") and fragment in lines[0], lines[0]
 
 
 def fingerprint(root: Path) -> dict[str, str]:
