@@ -24,6 +24,7 @@ from geovr.cli._params import (
     check_targets_match,
 )
 from geovr.model.config import parse_objectives
+from geovr.train.resume import SAFE_TO_CHANGE
 
 
 def _objectives(ctx, param, value: str) -> str:
@@ -131,7 +132,12 @@ def _objectives(ctx, param, value: str) -> str:
 @click.option(
     "--data-git-rev", default="", help="git revision of data.dvc, recorded in the checkpoint"
 )
-@click.option("--resume", is_flag=True, help="continue from the newest checkpoint in --out")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="continue from the newest checkpoint in --out; refused if any option that shapes the "
+    f"result differs from the run's (only {', '.join(SAFE_TO_CHANGE)} may change)",
+)
 def train(
     clips,
     targets,

@@ -34,6 +34,7 @@ from geovr.train.outputs import (
     SUMMARY_NAME,
     latest_checkpoint,
 )
+from geovr.train.resume import check_resume
 from geovr.train.task_config import GeoVRTaskConfig
 
 TASK = "geovr.train.geovr_task:GeoVRTask"
@@ -204,6 +205,9 @@ def run_training(
     except ValueError as e:
         raise GeoVRError(str(e)) from e
     options["checkpoint_meta"] = checkpoint_meta(options, cfg, student, data_version)
+    options["checkpoint_meta"]["ranks"] = nproc * num_nodes
+    if resume and latest_checkpoint(out / CHECKPOINTS_DIR) is not None:
+        check_resume(out, options)
     out.mkdir(parents=True, exist_ok=True)  # only once every input has been accepted
     atomic_write_text(out / "task.json", json.dumps(options, indent=2, sort_keys=True))
     start = time.perf_counter()
