@@ -3,7 +3,8 @@
     geovr ingest --data data --out runs/clips --frames 16 --max-side 504
 
 Prints a progress bar on stderr and the one-line JSON summary last on stdout; exits 2 with
-a one-line reason if fewer than --min-valid-fraction of the clips are valid.
+a one-line reason if fewer than --min-valid-fraction of the clips are valid or no question is,
+leaving the full quarantine report at OUT.quarantine.jsonl.
 """
 
 import click

@@ -24,6 +24,7 @@ from geovr.cli._params import (
     check_targets_match,
 )
 from geovr.model.config import parse_objectives
+from geovr.train.lifetime import EXIT_CODES_HELP
 from geovr.train.resume import SAFE_TO_CHANGE
 
 
@@ -35,7 +36,7 @@ def _objectives(ctx, param, value: str) -> str:
     return value
 
 
-@click.command("train")
+@click.command("train", epilog=EXIT_CODES_HELP)
 @click.option(
     "--clips",
     required=True,
@@ -154,7 +155,11 @@ def train(
     data_git_rev,
     **config,
 ) -> None:
-    """GeoVR training (language + camera, depth, scale and feature distillation losses)."""
+    """GeoVR training (language + camera, depth, scale and feature distillation losses).
+
+    SIGTERM/SIGINT stop the workers cleanly (forwarded, waited for); killing this process
+    stops them too.
+    """
     from geovr.train.run import run_training
 
     check_splits_present(clips, splits)

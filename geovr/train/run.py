@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from geovr.errors import GeoVRError
 from geovr.model.config import parse_objectives, teacher_feature_dim
 from geovr.train.config import TrainConfig
 from geovr.train.launch import launch
+from geovr.train.lifetime import EXIT_DIVERGED, EXIT_FAILED, Stopped
 from geovr.train.outputs import (
     BASE_STUDENT_DIR,
     CHECKPOINT_DIR,
@@ -158,6 +160,25 @@ def run_trainjob(
     return json.loads((out / SUMMARY_NAME).read_text())
 
 
+def job_failure(out: Path, code: int, what: str = "") -> GeoVRError:
+    """The one-line error of a job that ended early, exiting with what happened (lifetime.py)."""
+    if code < 0:  # the agent itself was killed (Popen reports -N)
+        code, what = 128 - code, f"the torchrun agent was killed by {signal.Signals(-code).name}"
+    if code == EXIT_DIVERGED:
+        what = "training stopped: the loss became NaN/inf (the workers' error is above)"
+    what = what or f"training failed (worker exit {code}; the workers' error is above)"
+    last = latest_checkpoint(out / CHECKPOINTS_DIR)
+    if code == EXIT_DIVERGED:  # resuming would diverge again
+        hint = "; lower --lr-model/--lr-heads or the loss weights"
+    elif last:
+        hint = f"; rerun with --resume to continue from {last}"
+    else:
+        hint = "; no checkpoint was written"
+    error = GeoVRError(what + hint)
+    error.exit_code = code if code in (EXIT_DIVERGED,) or code > 128 else EXIT_FAILED
+    return error
+
+
 def run_training(
     clips: str,
     targets: str | None,
@@ -217,16 +238,9 @@ def run_training(
         else:
             summary = launch(nproc, worker_args(out, cfg), timeout=timeout)
     except subprocess.CalledProcessError as e:
-        if latest_checkpoint(out / CHECKPOINTS_DIR) is None:
-            # nothing to resume: most often a setting the workers refused (their error is above)
-            raise GeoVRError(
-                f"training failed (torchrun exit {e.returncode}) before its first checkpoint; "
-                "the workers' error is printed above"
-            ) from e
-        raise GeoVRError(
-            f"training failed (torchrun exit {e.returncode}); rerun with --resume to continue "
-            f"from the last checkpoint in {out / CHECKPOINTS_DIR}"
-        ) from e
+        raise job_failure(out, e.returncode) from e
+    except Stopped as e:
+        raise job_failure(out, 128 + e.signum, f"stopped by {e}: the workers have exited") from e
     last = summary["losses"][-1] if summary["losses"] else {}
     return {
         "checkpoint": str(out / CHECKPOINT_DIR),
