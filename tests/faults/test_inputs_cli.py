@@ -22,7 +22,9 @@ EVALUATE = ("evaluate", "--checkpoint", "{checkpoint}", "--clips", "{clips}")
 DISTILL = ("distill", "--clips", "{clips}", "--teacher", "oracle")
 INGEST = ("ingest", "--data", "{data}", "--frames", "4")
 
-# (command, bad arguments, a fragment the one-line error must hold)
+# (command, bad arguments, a fragment the one-line error must hold). Values refused in one
+# line already before issue 18 are not repeated here (--frames 1, --workers 0, an unknown
+# teacher, a bad --shard-range or -o, a directory without config.json, ...).
 CASES = [
     (TRAIN, ("--lr-model", "nan"), "'--lr-model': 'nan' is not a finite number"),
     (TRAIN, ("--lr-model", "inf"), "'--lr-model': 'inf' is not a finite number"),
@@ -55,7 +57,6 @@ CASES = [
     (TRAIN, ("--parallelism", "tp"), "'--parallelism'"),
     (TRAIN, ("--precision", "fp8"), "'--precision'"),
     (EVALUATE, ("--checkpoint", "{corrupt_checkpoint}"), "is not a readable safetensors file"),
-    (EVALUATE, ("--checkpoint", "{clips}"), "is not a checkpoint directory"),
     (EVALUATE, ("--device", "cuda:7"), "'cuda:7': this machine has"),
     (EVALUATE, ("--device", "gpu"), "'gpu': expected auto, cpu, cuda or cuda:N"),
     (EVALUATE, ("--splits", "holdout"), "'--splits': 'holdout'"),
@@ -66,17 +67,10 @@ CASES = [
     (DISTILL, ("--device", "cuda:7"), "'cuda:7': this machine has"),
     (DISTILL, ("--device", "tpu"), "'tpu': expected auto, cpu, cuda or cuda:N"),
     (DISTILL, ("--clips", "{targets}"), "'--clips'"),
-    (DISTILL, ("--teacher", "vggt2"), "unknown teacher 'vggt2'"),
-    (DISTILL, ("--shard-range", "3:1"), "--shard-range '3:1'"),
     (DISTILL, ("--batch-size", "0"), "'--batch-size'"),
-    (DISTILL, ("-o", "novalue"), "--teacher-option 'novalue': expected KEY=VALUE"),
     (INGEST, ("--frames", "many"), "'--frames': 'many' is not a valid integer"),
-    (INGEST, ("--frames", "1"), "--frames must be >= 2"),
-    (INGEST, ("--min-valid-fraction", "nan"), "--min-valid-fraction must be in [0, 1]"),
     (INGEST, ("--min-input-side", "0"), "--min-input-side <= --max-input-side"),
     (INGEST, ("--min-input-side", "64", "--max-input-side", "32"), "got 64 and 32"),
-    (INGEST, ("--workers", "0"), "--workers must be >= 1"),
-    (INGEST, ("--data", "{root}/nowhere"), "does not exist"),
 ]
 
 
@@ -110,9 +104,10 @@ def workspace(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.mark.parametrize(("command", "bad", "fragment"), CASES,
                          ids=[f"{c[0]}{' '.join(b)}" for c, b, _ in CASES])
-def test_a_bad_value_is_refused_in_one_line_before_any_work(workspace, command, bad, fragment):
+def test_a_bad_value_is_refused_in_one_line_before_any_work(workspace, command, bad, fragment,
+                                                           tmp_path):
     root = workspace["root"]
-    out = root / "out"
+    out = tmp_path / "out"
     argv = [arg.format(**workspace) for arg in (*command, "--out", str(out), *bad)]
     before = fingerprint(root)
 
