@@ -46,10 +46,15 @@ def main(argv: list[str] | None = None) -> int:
         cli.main(args=argv, standalone_mode=False)
     except GeoVRError as e:
         click.echo(f"geovr: error: {e}", err=True)
-        return 2
+        return e.exit_code
     except click.exceptions.Abort:
         click.echo("geovr: aborted", err=True)
         return 130
+    except click.UsageError as e:
+        # one line, like every other refusal, instead of click's usage block
+        hint = f" (see {e.ctx.command_path} --help)" if e.ctx else ""
+        click.echo(f"geovr: error: {e.format_message()}{hint}", err=True)
+        return e.exit_code
     except click.ClickException as e:
         e.show()
         return e.exit_code

@@ -16,6 +16,7 @@ import json
 import click
 
 from geovr.cli import emit
+from geovr.cli._params import Artifact, Device
 from geovr.errors import GeoVRError
 from geovr.teachers.base import scale_teacher_names, teacher_names
 
@@ -35,7 +36,9 @@ def _options(pairs: tuple[str, ...]) -> dict:
 
 
 @click.command("distill")
-@click.option("--clips", required=True, help="clip set directory (geovr ingest output)")
+@click.option(
+    "--clips", required=True, type=Artifact("clipset"), help="clip set directory (geovr ingest output)"
+)
 @click.option("--teacher", required=True, help=f"teacher name ({', '.join(teacher_names())})")
 @click.option(
     "--out",
@@ -57,7 +60,7 @@ def _options(pairs: tuple[str, ...]) -> dict:
     show_default=True,
     help="frames per forward",
 )
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
+@click.option("--device", type=Device(), default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
 @click.option("--clips-per-shard", type=click.IntRange(min=1), default=16, show_default=True,
               help="clips per target shard (the unit of resume)")  # fmt: skip
 @click.option(

@@ -18,19 +18,32 @@ import os
 import click
 
 from geovr.cli import emit
+from geovr.cli._params import (
+    Artifact,
+    Checkpoint,
+    Device,
+    Splits,
+    check_splits_present,
+    check_targets_match,
+)
 
 
 @click.command("evaluate")
 @click.option(
     "--checkpoint",
     required=True,
+    type=Checkpoint(),
     help="checkpoint directory (geovr train output) or plain HF student",
 )
-@click.option("--clips", required=True, help="clip set directory (geovr ingest output)")
-@click.option("--targets", help="teacher targets directory: enables the geometry probes")
+@click.option(
+    "--clips", required=True, type=Artifact("clipset"), help="clip set directory (geovr ingest output)"
+)
+@click.option(
+    "--targets", type=Artifact("targets"), help="teacher targets directory: enables the geometry probes"
+)
 @click.option("--out", required=True, help="evaluation directory: absent, empty or an earlier evaluation (replaced whole)")
 @click.option(
-    "--splits", default="val,test", show_default=True, help="comma-separated clip-set splits"
+    "--splits", type=Splits(), default="val,test", show_default=True, help="comma-separated clip-set splits"
 )
 @click.option(
     "--max-questions", type=click.IntRange(min=1), help="answer at most this many questions"
@@ -49,7 +62,7 @@ from geovr.cli import emit
     is_flag=True,
     help="also answer without the video (VSI-Bench's vision-disabled baseline): vsi_blind",
 )
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
+@click.option("--device", type=Device(), default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
 @click.option(
     "--tracking-uri",
     default=lambda: os.environ.get("MLFLOW_TRACKING_URI"),
@@ -67,14 +80,16 @@ def evaluate(checkpoint, clips, targets, out, splits, no_progress, **options) ->
     """Answer the evaluation questions, score them (VSI-Bench rules), probe the geometry heads."""
     from geovr.eval.evaluate import run_evaluation  # imports torch: only when this command runs
 
-    split_list = tuple(s.strip() for s in splits.split(",") if s.strip())
+    check_splits_present(clips, splits)
+    if targets:
+        check_targets_match(clips, targets)
     emit(
         run_evaluation(
             checkpoint,
             clips,
             out,
             targets=targets,
-            splits=split_list,
+            splits=splits,
             progress=not no_progress,
             **options,
         )

@@ -4,7 +4,8 @@
     geovr ingest --data data --out runs/clips --sampling fps     # the paper's: 2 fps, 4..32 frames
 
 Prints a progress bar on stderr and the one-line JSON summary last on stdout; exits 2 with
-a one-line reason if fewer than --min-valid-fraction of the clips are valid.
+a one-line reason if fewer than --min-valid-fraction of the clips are valid or no question is,
+leaving the full quarantine report at OUT.quarantine.jsonl.
 """
 
 import click

@@ -16,17 +16,26 @@ from typing import get_args
 import click
 
 from geovr.cli import emit
-from geovr.errors import GeoVRError
+from geovr.cli._params import (
+    Artifact,
+    FiniteFloat,
+    LossWeights,
+    Splits,
+    check_splits_present,
+    check_targets_match,
+)
+from geovr.model.config import parse_objectives
 from geovr.train.config import GRADIENT_CHECKPOINTING_ABOVE, AttnImplementation, TrainConfig
+from geovr.train.lifetime import EXIT_CODES_HELP
+from geovr.train.resume import SAFE_TO_CHANGE
 
 
-def _weights(text: str | None) -> dict[str, float]:
-    if not text:
-        return {}
+def _objectives(ctx, param, value: str) -> str:
     try:
-        return {k: float(v) for k, v in (pair.split("=") for pair in text.split(","))}
-    except ValueError:
-        raise GeoVRError(f"--loss-weights {text!r}: expected e.g. cam=2.5,depth=1") from None
+        parse_objectives(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    return value
 
 
 def _switch(name: str, value: bool | None) -> dict[str, str]:
@@ -34,12 +43,16 @@ def _switch(name: str, value: bool | None) -> dict[str, str]:
     return {} if value is None else {name: "on" if value else "off"}
 
 
-@click.command("train")
+@click.command("train", epilog=EXIT_CODES_HELP)
 @click.option(
-    "--clips", required=True, help="clip set directory (geovr ingest output), local or s3://"
+    "--clips",
+    required=True,
+    type=Artifact("clipset"),
+    help="clip set directory (geovr ingest output), local or s3://",
 )
 @click.option(
     "--targets",
+    type=Artifact("targets"),
     help="teacher targets directory (geovr distill output); needed by geometry objectives",
 )
 @click.option(
@@ -57,10 +70,14 @@ def _switch(name: str, value: bool | None) -> dict[str, str]:
     "--objectives",
     default="lm,cam,depth,scale,distill",
     show_default=True,
+    callback=_objectives,
     help="comma-separated subset of lm,cam,depth,scale,distill; `lm` alone is the SFT baseline",
 )
 @click.option(
-    "--loss-weights", help="e.g. cam=2.5,depth=1,scale=1,distill=1 (the paper's defaults)"
+    "--loss-weights",
+    type=LossWeights(),
+    default="",
+    help="e.g. cam=2.5,depth=1,scale=1,distill=1 (the paper's defaults); each finite, >= 0",
 )
 @click.option(
     "--student",
@@ -79,8 +96,8 @@ def _switch(name: str, value: bool | None) -> dict[str, str]:
 @click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--length-group-steps", type=click.IntRange(min=0), default=0, show_default=True,
               help="sort each run of N steps' samples by token length (less padding); 0: off")
-@click.option("--lr-model", type=float, default=2e-5, show_default=True)
-@click.option("--lr-heads", type=float, default=1e-4, show_default=True)
+@click.option("--lr-model", type=FiniteFloat(min=0.0), default=2e-5, show_default=True)
+@click.option("--lr-heads", type=FiniteFloat(min=0.0), default=1e-4, show_default=True)
 @click.option(
     "--parallelism", type=click.Choice(["ddp", "fsdp2"]), default="ddp", show_default=True
 )
@@ -106,6 +123,7 @@ def _switch(name: str, value: bool | None) -> dict[str, str]:
 )
 @click.option(
     "--splits",
+    type=Splits(),
     default="train",
     show_default=True,
     help="comma-separated clip-set splits to train on",
@@ -122,7 +140,7 @@ def _switch(name: str, value: bool | None) -> dict[str, str]:
     show_default=True,
     help="data loader processes",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option(
     "--tracking-uri",
     default=lambda: os.environ.get("MLFLOW_TRACKING_URI"),
@@ -136,7 +154,12 @@ def _switch(name: str, value: bool | None) -> dict[str, str]:
 @click.option(
     "--data-git-rev", default="", help="git revision of data.dvc, recorded in the checkpoint"
 )
-@click.option("--resume", is_flag=True, help="continue from the newest checkpoint in --out")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="continue from the newest checkpoint in --out; refused if any option that shapes the "
+    f"result differs from the run's (only {', '.join(SAFE_TO_CHANGE)} may change)",
+)
 def train(
     clips,
     targets,
@@ -153,9 +176,16 @@ def train(
     data_git_rev,
     **config,
 ) -> None:
-    """GeoVR training (language + camera, depth, scale and feature distillation losses)."""
-    from geovr.train.run import run_training  # imports torch: only when this command runs
+    """GeoVR training (language + camera, depth, scale and feature distillation losses).
 
+    SIGTERM/SIGINT stop the workers cleanly (forwarded, waited for); killing this process
+    stops them too.
+    """
+    from geovr.train.run import run_training
+
+    check_splits_present(clips, splits)
+    if targets:
+        check_targets_match(clips, targets)
     summary = run_training(
         clips,
         targets,
@@ -164,9 +194,9 @@ def train(
         student=student,
         objectives=objectives,
         resume=resume,
-        loss_weights=_weights(loss_weights),
+        loss_weights=loss_weights,
         max_side=max_side,
-        splits=tuple(s.strip() for s in splits.split(",") if s.strip()),
+        splits=splits,
         **_switch("gradient_checkpointing", gradient_checkpointing),
         data_version={"dvc_md5": data_dvc_md5, "git_rev": data_git_rev},
         **config,

@@ -18,7 +18,8 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,6 +200,48 @@ def process_clip(clip: ClipSource, cfg: IngestConfig) -> ClipOutcome:
     return ClipOutcome(clip.clip_id, hashes, row=row, arrays=arrays)
 
 
+DECODER_KILLED = ("the decoding process was killed while reading this clip, and again on its "
+                  "retry (SIGKILL, as the out-of-memory killer sends)")
+
+
+def _spawn_pool(workers: int) -> ProcessPoolExecutor:
+    # spawn: workers start clean, inheriting no threads (tqdm's monitor) or FFmpeg state.
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _isolated(clip: ClipSource, cfg: IngestConfig) -> ClipOutcome:
+    """Retry of a clip whose pool died: alone in a fresh process, so that a second death is
+    this clip's doing; it is then quarantined by name instead of ending the stage."""
+    with _spawn_pool(1) as pool:
+        try:
+            return pool.submit(process_clip, clip, cfg).result()
+        except BrokenProcessPool:
+            return ClipOutcome(clip.clip_id, {}, rejection=Rejection(clip.video.rel, clip.clip_id,
+                                                                     DECODER_KILLED))
+
+
+def _pooled(clips: deque[ClipSource], cfg: IngestConfig, workers: int) -> Iterator[ClipOutcome]:
+    """Outcomes of `clips` (consumed from the left) in input order, until done or until the
+    pool dies: a killed worker breaks every pending clip, which are then retried alone."""
+    pool = _spawn_pool(workers)
+    pending: deque[tuple[ClipSource, Future]] = deque()
+    try:
+        while clips or pending:
+            while clips and len(pending) <= 2 * workers:
+                clip = clips.popleft()
+                pending.append((clip, pool.submit(process_clip, clip, cfg)))
+            try:
+                outcome = pending[0][1].result()
+            except BrokenProcessPool:
+                break
+            pending.popleft()
+            yield outcome
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    for clip, _ in pending:
+        yield _isolated(clip, cfg)
+
+
 def _outcomes(clips: list[ClipSource], cfg: IngestConfig) -> Iterator[ClipOutcome]:
     """Outcomes in input order; with workers, a bounded window of clips runs ahead so that
     memory stays flat however many clips there are."""
@@ -206,18 +249,9 @@ def _outcomes(clips: list[ClipSource], cfg: IngestConfig) -> Iterator[ClipOutcom
     if workers <= 1:
         yield from (process_clip(clip, cfg) for clip in clips)
         return
-    # spawn: workers start clean, inheriting no threads (tqdm's monitor) or FFmpeg state.
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    try:
-        pending: deque = deque()
-        for clip in clips:
-            pending.append(pool.submit(process_clip, clip, cfg))
-            if len(pending) > 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    queue = deque(clips)
+    while queue:  # a fresh pool after each death, for the clips not yet started
+        yield from _pooled(queue, cfg, workers)
 
 
 def _split_qa(dataset: Dataset, valid: set[str], rejected: set[str]) -> tuple[list[dict], list[Rejection]]:
@@ -230,7 +264,7 @@ def _split_qa(dataset: Dataset, valid: set[str], rejected: set[str]) -> tuple[li
             kept.append({**row, "scene_name": clip})
             continue
         state = "quarantined" if clip in rejected else "unknown"
-        dropped.append(Rejection(where, clip, f"question names {state} clip {clip!r}"))
+        dropped.append(Rejection(where, clip, f"question names {state} clip {clip!r}", row["id"]))
     return kept, dropped
 
 
@@ -283,15 +317,32 @@ def ingest(data: str | Path, out: str | Path, cfg: IngestConfig | None = None,
         raise GeoVRError(f"{data}: no clips (no clips.jsonl lines, no videos/*.mp4)")
     with atomic_dir(out) as staging:
         counts, dataset_hash = write_clipset(staging, dataset, cfg, progress)
-        fraction = counts.valid / counts.clips_in
-        if fraction < cfg.min_valid_fraction:
-            raise GeoVRError(
-                f"only {counts.valid} of {counts.clips_in} clips are valid ({fraction:.0%} < "
-                f"--min-valid-fraction {cfg.min_valid_fraction:g}); nothing written to {out}; "
-                f"first reason: {_first_reason(staging)}")
+        if failure := _too_few_valid(counts, dataset, cfg):
+            report = failure_report_path(out)
+            write_jsonl(report, read_jsonl(staging / QUARANTINE_FILE))
+            raise GeoVRError(f"{failure}; nothing written to {out}; every rejected input and its "
+                             f"reason is in {report} (first: {_first_reason(staging)})")
         written = sum(p.stat().st_size for p in staging.rglob("*") if p.is_file())
     return {"stage": "ingest", "out": str(out), **asdict(counts), "bytes_written": written,
             "seconds": round(time.perf_counter() - started, 3), "dataset_hash": dataset_hash}
+
+
+def failure_report_path(out: Path) -> Path:
+    """Where a failed ingest leaves its full quarantine report: beside --out, which keeps
+    whatever it held (the report must outlive the staging directory it was built in)."""
+    return out.with_name(f"{out.name}.{QUARANTINE_FILE}")
+
+
+def _too_few_valid(counts: Counts, dataset: Dataset, cfg: IngestConfig) -> str | None:
+    """Why the clip set must not be published, or None: too few valid clips, or questions
+    given and not one of them of the schema (an evaluation set with nothing to ask)."""
+    fraction = counts.valid / counts.clips_in
+    if fraction < cfg.min_valid_fraction:
+        return (f"only {counts.valid} of {counts.clips_in} clips are valid ({fraction:.0%} < "
+                f"--min-valid-fraction {cfg.min_valid_fraction:g})")
+    if dataset.qa_rejections and not dataset.qa:
+        return f"none of the {len(dataset.qa_rejections)} questions of qa.jsonl is valid"
+    return None
 
 
 def _first_reason(staging: Path) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from geovr.artifacts import SCHEMAS, canonical_json, sha256_file
+from geovr.data.questions import question_problem
 from geovr.errors import GeoVRError
 
 DATASET_FILE = "dataset.json"
@@ -31,7 +32,6 @@ SPLITS = ("train", "val", "test")
 # Clip ids become tar member names (`<id>.safetensors`, USTAR keeps names <= 100 bytes)
 # and file names downstream: a conservative alphabet and length keep both safe.
 CLIP_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
-QA_REQUIRED = ("id", "question_type", "question", "ground_truth")
 
 
 class PathRejected(Exception):
@@ -40,14 +40,17 @@ class PathRejected(Exception):
 
 @dataclass(frozen=True)
 class Rejection:
-    """One quarantine.jsonl line: the input at fault (a file, or `file:line`), the clip if known."""
+    """One quarantine.jsonl line: the input at fault (a file, or `file:line`), the clip if
+    known and, for a question, its id."""
 
     input: str
     clip_id: str | None
     reason: str
+    question_id: str | int | None = None
 
     def row(self) -> dict[str, Any]:
-        return {"input": self.input, "clip_id": self.clip_id, "reason": self.reason}
+        row = {"input": self.input, "clip_id": self.clip_id, "reason": self.reason}
+        return row if self.question_id is None else {**row, "question_id": self.question_id}
 
 
 @dataclass(frozen=True)
@@ -216,12 +219,20 @@ def _qa_rows(root: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[Rejecti
         where = f"{QA_FILE}:{number}"
         reason = _qa_problem(row, seen)
         if reason:
-            clip = row.get("scene_name", row.get("clip_id")) if isinstance(row, dict) else None
-            rejections.append(Rejection(where, clip if isinstance(clip, str) else None, reason))
+            rejections.append(_qa_rejection(where, row, reason))
             continue
         seen.add(row["id"])
         kept.append((where, row))
     return kept, rejections
+
+
+def _qa_rejection(where: str, row: Any, reason: str) -> Rejection:
+    """The quarantine entry of a refused question, with its clip and id where it has them."""
+    if not isinstance(row, dict):
+        return Rejection(where, None, reason)
+    clip, question_id = row.get("scene_name", row.get("clip_id")), row.get("id")
+    return Rejection(where, clip if isinstance(clip, str) else None, reason,
+                     question_id if isinstance(question_id, str | int) else None)
 
 
 def _qa_problem(row: Any, seen: set[Any]) -> str | None:
@@ -229,13 +240,10 @@ def _qa_problem(row: Any, seen: set[Any]) -> str | None:
         return f"not valid JSON ({row.msg})"
     if not isinstance(row, dict):
         return f"expected a JSON object, got {type(row).__name__}"
-    missing = [key for key in QA_REQUIRED if row.get(key) is None]
-    if not isinstance(row.get("scene_name", row.get("clip_id")), str):
-        missing.append("scene_name")
-    if missing:
-        return f"missing field(s) {', '.join(missing)}"
     if row.get("options") is not None and not isinstance(row["options"], list):
         return "options must be a list or null"
+    if reason := question_problem(row):
+        return reason
     if row["id"] in seen:
         return f"duplicate question id {row['id']!r}"
     return None

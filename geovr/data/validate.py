@@ -16,6 +16,7 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 
 from geovr.data.video import VideoError, VideoInfo, probe_video
+from geovr.errors import GeoVRError
 
 GT_SHAPES = {"depth": ("T", "H", "W"), "intrinsics": ("T", 3, 3), "extrinsics": ("T", 3, 4)}
 ROTATION_TOL = 1e-3  # |R R^T - I| max; float32 poses written by real tools are ~1e-6 off
@@ -45,6 +46,11 @@ class VideoLimits:
     min_fps: float = 1.0
     max_fps: float = 240.0
     max_duration_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_side <= self.max_side:
+            raise GeoVRError(f"source side limits must satisfy 1 <= --min-input-side <= "
+                             f"--max-input-side, got {self.min_side} and {self.max_side}")
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from geovr.train.lifetime import Stopped, forwarding_signals
 from geovr.train.outputs import SUMMARY_NAME
 
 
 def torchrun_command(nproc: int, args: list[str]) -> list[str]:
     """The argv that runs ``nproc`` workers on this host with ``args``."""
     return [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+        sys.executable, "-m", "geovr.train.agent", "--standalone", f"--nproc-per-node={nproc}",
         "-m", "geovr.train.worker", *args,
     ]  # fmt: skip
 
@@ -37,7 +38,21 @@ def _out_dir(args: list[str]) -> Path:
 def launch(
     nproc: int, args: list[str], timeout: float | None = None, **popen_kwargs
 ) -> dict[str, Any]:
-    """Run the job to completion; raise CalledProcessError on failure, return ``summary.json``."""
+    """Run the job to completion; return ``summary.json``. Raise CalledProcessError on failure,
+    and Stopped once the agent has exited after a forwarded SIGTERM/SIGINT."""
     out_dir = _out_dir(args)
-    subprocess.run(torchrun_command(nproc, args), check=True, timeout=timeout, **popen_kwargs)
+    command = torchrun_command(nproc, args)
+    # its own session: a Ctrl-C in the terminal reaches the agent once, through the forwarding
+    popen_kwargs.setdefault("start_new_session", True)
+    with subprocess.Popen(command, **popen_kwargs) as proc, forwarding_signals(proc) as received:
+        try:
+            code = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait()
+            raise
+    if received:
+        raise Stopped(received[0])
+    if code:
+        raise subprocess.CalledProcessError(code, command)
     return json.loads((out_dir / SUMMARY_NAME).read_text())

@@ -38,6 +38,7 @@ from geovr.train.distributed import (
     wrap_model,
 )
 from geovr.train.interfaces import TrainTask
+from geovr.train.lifetime import Diverged
 from geovr.train.outputs import CHECKPOINTS_DIR, SUMMARY_NAME, latest_checkpoint
 from geovr.train.precision import autocast, master_weights
 from geovr.train.tracking import Tracker
@@ -145,6 +146,14 @@ def _save_final(
     dist.barrier()
 
 
+def _check_finite(losses: dict[str, float], grad_norm: float, step: int) -> None:
+    """Stop (every rank alike: the values are global) before NaN weights can be saved."""
+    bad = {k: v for k, v in {**losses, "grad_norm": grad_norm}.items() if not math.isfinite(v)}
+    if bad:
+        terms = ", ".join(f"{k}={v}" for k, v in sorted(bad.items()))
+        raise Diverged(f"step {step}: {terms}; no checkpoint written from this step on")
+
+
 def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dict[str, Any]:
     """Train (resuming from ``out_dir/checkpoints`` if a complete checkpoint exists); return a summary."""
     out_dir = Path(out_dir)
@@ -220,6 +229,7 @@ def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dic
 
         mean_terms = _mean_across_ranks(terms, env)
         step_tokens = mean_terms.pop("tokens")
+        _check_finite(mean_terms, float(grad_norm), step)
         losses.append(mean_terms)
         if step % cfg.log_every == 0 or step == cfg.steps:
             seconds = max(time.perf_counter() - tick, 1e-9)

@@ -15,10 +15,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
 
 from geovr.artifacts import atomic_write_text, config_hash, make_meta, read_meta
 from geovr.errors import GeoVRError
@@ -27,6 +31,7 @@ from geovr.model.config import parse_objectives, teacher_feature_dim
 from geovr.stage_output import writes_output
 from geovr.train.config import TrainConfig
 from geovr.train.launch import launch
+from geovr.train.lifetime import EXIT_DIVERGED, EXIT_FAILED, Stopped
 from geovr.train.outputs import (
     BASE_STUDENT_DIR,
     CHECKPOINT_DIR,
@@ -34,10 +39,12 @@ from geovr.train.outputs import (
     SUMMARY_NAME,
     latest_checkpoint,
 )
+from geovr.train.resume import check_resume
 from geovr.train.task_config import GeoVRTaskConfig
 
 TASK = "geovr.train.geovr_task:GeoVRTask"
 TINY_PREFIX = "tiny"
+TINY_FAMILIES = ("qwen3_vl", "qwen2_5_vl")  # geovr.model.tiny builds these
 
 
 def student_options(student: str, out: Path, seed: int) -> dict[str, Any]:
@@ -46,17 +53,21 @@ def student_options(student: str, out: Path, seed: int) -> dict[str, Any]:
     workers (rank 0, into out/base_student): this process never imports torch."""
     name, _, rest = student.partition(":")
     if name != TINY_PREFIX:
+        check_pretrained(student)
         return {"student": student, "head_widths": "paper"}
     family, _, size = rest.partition(":")
+    if family and family not in TINY_FAMILIES:
+        raise GeoVRError(f"--student {student}: tiny families are {', '.join(TINY_FAMILIES)}")
     options = {
         "student": str(out / BASE_STUDENT_DIR),
         "head_widths": "tiny",
-        "tiny_family": family or "qwen3_vl",
+        "tiny_family": family or TINY_FAMILIES[0],
         "tiny_seed": seed,
     }
     if size:
         hidden, _, layers = size.partition("x")
-        if not (hidden.isdigit() and layers.isdigit() and int(hidden) % 32 == 0):
+        if not (hidden.isdigit() and layers.isdigit() and int(hidden) % 32 == 0
+                and int(hidden) > 0 and int(layers) > 0):
             raise GeoVRError(
                 f"--student {student}: the size is HIDDENxLAYERS, hidden a multiple of 32 (256x6)"
             )
@@ -68,6 +79,20 @@ def widths_option(head_widths: str | None) -> dict[str, str]:
     if head_widths not in (None, "paper", "tiny"):
         raise GeoVRError(f"head widths {head_widths!r}: choose paper or tiny")
     return {"head_widths": head_widths} if head_widths else {}
+
+
+def check_pretrained(student: str) -> None:
+    """A student named by path must be a model directory; any other name must be a valid hub
+    id (huggingface_hub's own rule), so that a typo'd path fails here, not in every worker."""
+    path = Path(student).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise GeoVRError(f"--student {student}: the directory has no config.json")
+        return
+    try:
+        validate_repo_id(student)
+    except HFValidationError:
+        raise GeoVRError(f"--student {student}: no such directory, and not a hub id") from None
 
 
 def task_options(
@@ -174,6 +199,25 @@ def run_trainjob(
     return json.loads((out / SUMMARY_NAME).read_text())
 
 
+def job_failure(out: Path, code: int, what: str = "") -> GeoVRError:
+    """The one-line error of a job that ended early, exiting with what happened (lifetime.py)."""
+    if code < 0:  # the agent itself was killed (Popen reports -N)
+        code, what = 128 - code, f"the torchrun agent was killed by {signal.Signals(-code).name}"
+    if code == EXIT_DIVERGED:
+        what = "training stopped: the loss became NaN/inf (the workers' error is above)"
+    what = what or f"training failed (worker exit {code}; the workers' error is above)"
+    last = latest_checkpoint(out / CHECKPOINTS_DIR)
+    if code == EXIT_DIVERGED:  # resuming would diverge again
+        hint = "; lower --lr-model/--lr-heads or the loss weights"
+    elif last:
+        hint = f"; rerun with --resume to continue from {last}"
+    else:
+        hint = "; no checkpoint was written"
+    error = GeoVRError(what + hint)
+    error.exit_code = code if code in (EXIT_DIVERGED,) or code > 128 else EXIT_FAILED
+    return error
+
+
 @writes_output("train", inputs=("clips", "targets"))
 def run_training(
     clips: str,
@@ -213,7 +257,6 @@ def run_training(
         raise GeoVRError(
             f"{out} already holds training checkpoints: pass --resume to continue, or a new --out"
         )
-    out.mkdir(parents=True, exist_ok=True)
     try:
         options = task_options(
             clips,
@@ -227,6 +270,10 @@ def run_training(
     except ValueError as e:
         raise GeoVRError(str(e)) from e
     options["checkpoint_meta"] = checkpoint_meta(options, cfg, student, data_version)
+    options["checkpoint_meta"]["ranks"] = nproc * num_nodes
+    if resume and latest_checkpoint(out / CHECKPOINTS_DIR) is not None:
+        check_resume(out, options)
+    out.mkdir(parents=True, exist_ok=True)  # only once every input has been accepted
     atomic_write_text(out / "task.json", json.dumps(options, indent=2, sort_keys=True))
     start = time.perf_counter()
     try:
@@ -236,16 +283,9 @@ def run_training(
         else:
             summary = launch(nproc, worker_args(out, cfg), timeout=timeout)
     except subprocess.CalledProcessError as e:
-        if latest_checkpoint(out / CHECKPOINTS_DIR) is None:
-            # nothing to resume: most often a setting the workers refused (their error is above)
-            raise GeoVRError(
-                f"training failed (torchrun exit {e.returncode}) before its first checkpoint; "
-                "the workers' error is printed above"
-            ) from e
-        raise GeoVRError(
-            f"training failed (torchrun exit {e.returncode}); rerun with --resume to continue "
-            f"from the last checkpoint in {out / CHECKPOINTS_DIR}"
-        ) from e
+        raise job_failure(out, e.returncode) from e
+    except Stopped as e:
+        raise job_failure(out, 128 + e.signum, f"stopped by {e}: the workers have exited") from e
     last = summary["losses"][-1] if summary["losses"] else {}
     return {
         "checkpoint": str(out / CHECKPOINT_DIR),

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
+import sys
 import typing
 from pathlib import Path
 
 import click
 
+from geovr.errors import GeoVRError
 from geovr.train.config import TrainConfig
 from geovr.train.distributed import init_distributed, teardown
 from geovr.train.interfaces import resolve_task
+from geovr.train.lifetime import die_with_parent
 from geovr.train.loop import train
 
 
@@ -46,11 +50,15 @@ def _config_options(func):
 @_config_options
 def main(task_spec: str, task_config: Path | None, out_dir: Path, **config) -> None:
     """Train TASK on this rank."""
+    die_with_parent(signal.SIGKILL)  # a dead agent must not leave this rank training on
     cfg = TrainConfig.from_dict(config)
     options = json.loads(task_config.read_text()) if task_config else {}
     env = init_distributed()
     try:
         train(resolve_task(task_spec, options), cfg, out_dir, env)
+    except GeoVRError as e:  # a reason for the user: one line, the agent reports the code
+        click.echo(f"geovr: error: rank {env.rank}: {e}", err=True)
+        sys.exit(e.exit_code)
     finally:
         teardown()
 

@@ -152,7 +152,7 @@ def test_cli_refuses_geometry_objectives_without_targets(geovr_data, tmp_path):
     assert "need teacher targets" in proc.stderr and "--targets" in proc.stderr
 
 
-def test_a_setting_the_workers_refuse_fails_before_any_checkpoint(geovr_data, tmp_path):
-    # the launcher does not import the adapter registry: the family is checked by the workers
-    with pytest.raises(GeoVRError, match="before its first checkpoint"):
+def test_an_unknown_tiny_family_is_refused_before_the_workers_start(geovr_data, tmp_path):
+    with pytest.raises(GeoVRError, match="tiny families are"):
         _train(geovr_data, tmp_path, 1, student="tiny:no_such_family", objectives="lm")
+    assert not tmp_path.joinpath("task.json").exists()
