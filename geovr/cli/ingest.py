@@ -5,7 +5,7 @@
 
 Prints a progress bar on stderr and the one-line JSON summary last on stdout; exits 2 with
 a one-line reason if fewer than --min-valid-fraction of the clips are valid or no question is,
-leaving the full quarantine report at OUT.quarantine.jsonl.
+leaving the full quarantine report at OUT.quarantine.jsonl (OUT.quarantine.N.jsonl if taken).
 """
 
 import click

@@ -13,6 +13,8 @@ directory and moved into place whole; the same inputs give the same bytes.
 
 from __future__ import annotations
 
+import itertools
+import json
 import multiprocessing
 import sys
 import time
@@ -318,8 +320,7 @@ def ingest(data: str | Path, out: str | Path, cfg: IngestConfig | None = None,
     with atomic_dir(out) as staging:
         counts, dataset_hash = write_clipset(staging, dataset, cfg, progress)
         if failure := _too_few_valid(counts, dataset, cfg):
-            report = failure_report_path(out)
-            write_jsonl(report, read_jsonl(staging / QUARANTINE_FILE))
+            report = write_failure_report(out, read_jsonl(staging / QUARANTINE_FILE))
             raise GeoVRError(f"{failure}; nothing written to {out}; every rejected input and its "
                              f"reason is in {report} (first: {_first_reason(staging)})")
         written = sum(p.stat().st_size for p in staging.rglob("*") if p.is_file())
@@ -327,10 +328,19 @@ def ingest(data: str | Path, out: str | Path, cfg: IngestConfig | None = None,
             "seconds": round(time.perf_counter() - started, 3), "dataset_hash": dataset_hash}
 
 
-def failure_report_path(out: Path) -> Path:
-    """Where a failed ingest leaves its full quarantine report: beside --out, which keeps
-    whatever it held (the report must outlive the staging directory it was built in)."""
-    return out.with_name(f"{out.name}.{QUARANTINE_FILE}")
+def write_failure_report(out: Path, rows: list[dict]) -> Path:
+    """Leave a failed ingest's full quarantine report beside --out, which keeps whatever it
+    held (the report must outlive the staging directory it was built in): OUT.quarantine.jsonl,
+    or OUT.quarantine.N.jsonl when that name is taken, never replacing a file."""
+    for n in itertools.count():
+        suffix = QUARANTINE_FILE if n == 0 else QUARANTINE_FILE.replace(".jsonl", f".{n}.jsonl")
+        report = out.with_name(f"{out.name}.{suffix}")
+        try:
+            with report.open("x") as f:  # exclusive: an existing file is never touched
+                f.writelines(json.dumps(row) + "\n" for row in rows)
+            return report
+        except FileExistsError:
+            continue
 
 
 def _too_few_valid(counts: Counts, dataset: Dataset, cfg: IngestConfig) -> str | None:

@@ -99,11 +99,15 @@ def test_an_all_bad_dataset_fails_naming_where_its_full_report_is(synth_data, tm
     expected = len(list((data / "videos").glob("*.mp4"))) if what == "clips" else len(rows)
     faulty = "videos/" if what == "clips" else "qa.jsonl:"
     before = fingerprint(data)
+    # a user's file where the report would go is kept: the report takes the next free name
+    taken = tmp_path / "clips.quarantine.jsonl"
+    taken.write_text("the user's own notes\n")
 
     proc = _ingest(data, tmp_path / "clips")
 
-    report = tmp_path / "clips.quarantine.jsonl"
+    report = tmp_path / "clips.quarantine.1.jsonl"
     assert_refused(proc, str(report))
+    assert taken.read_text() == "the user's own notes\n"
     rejected = [row for row in read_jsonl(report) if row["input"].startswith(faulty)]
     assert len(rejected) == expected  # every rejection, not only the first
     assert not (tmp_path / "clips").exists()
