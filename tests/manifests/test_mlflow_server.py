@@ -29,6 +29,8 @@ SECRETS = {
                              "AWS_SECRET_ACCESS_KEY": "key-from-secret"},
     "geovr-mlflow-auth": {"admin-username": "admin", "admin-password": "admin-password-from-secret",
                           "flask-secret-key": "csrf-key-from-secret"},
+    "geovr-mlflow-credentials": {"MLFLOW_TRACKING_USERNAME": "registrar-from-secret",
+                                 "MLFLOW_TRACKING_PASSWORD": "registrar-password-from-secret"},
 }
 # the flags this machine replaces: where the server listens and where it stores
 LOCAL_FLAGS = ("--host", "--port", "--backend-store-uri", "--artifacts-destination", "--workers")

@@ -52,7 +52,7 @@ def restricted_violations(pod: dict) -> list[str]:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_container_meets_the_restricted_pod_security_standard(overlay):
     pods = pod_specs(build(overlay))
-    assert {name for name, _ in pods} == {"geovr-mlflow", "geovr-mlflow-db"}
+    assert {name for name, _ in pods} == {"geovr-mlflow", "geovr-mlflow-db", "geovr-serving"}
     assert {name: restricted_violations(pod) for name, pod in pods} == {name: [] for name, _ in pods}
 
 

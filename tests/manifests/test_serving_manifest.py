@@ -41,4 +41,6 @@ def test_serving_deployment_serves_the_champion(overlay, serve_flags):
     assert container["readinessProbe"]["httpGet"] == {"path": "/ping", "port": port}
     sources = {s.get("configMapRef", {}).get("name") for s in container["envFrom"]}
     assert "geovr-config" in sources  # MLFLOW_TRACKING_URI: where the alias is resolved
+    secrets = {s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s}
+    assert "geovr-mlflow-credentials" in secrets  # the server requires a login to read the model
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
