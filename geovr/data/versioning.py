@@ -413,6 +413,7 @@ def checkout_revision(
         summary = {"rev": rev, "git_rev": _resolve_rev(src, rev), "out": str(out), **recorded}
         if out.is_dir() and dir_md5(out) == recorded["dvc_md5"]:
             return {**summary, "action": "none", "seconds": round(time.perf_counter() - start, 2)}
+        _check_replaceable(out)
         cmd = dvc_cmd("get", src, target, "--rev", rev, "-o", work / "data", *_transfer_opts(jobs, remote))
         # --remote-config takes a list, so it must come last.
         cmd += ["--remote-config", *(f"{k}={v}" for k, v in remote_config.items())] if remote_config else []
@@ -421,4 +422,25 @@ def checkout_revision(
         if got[0] != recorded["dvc_md5"]:
             raise DataVersionError(_mismatch(f"{target}/ downloaded at {rev}", got, recorded, None))
         _swap_dir(work / "data", out)
+        atomic_write_text(_download_record(out), json.dumps({"stage": "data get", **recorded}))
     return {**summary, "action": "downloaded", "seconds": round(time.perf_counter() - start, 2)}
+
+
+def _download_record(out: Path) -> Path:
+    """What `geovr data get` downloaded into `out`, kept beside it: a file inside would change
+    the data's md5."""
+    return out.with_name(f".{out.name}.geovr-data-get.json")
+
+
+def _check_replaceable(out: Path) -> None:
+    """`out` may be replaced only if absent, empty, or an unmodified earlier download (its md5
+    still the one recorded when it was downloaded): never a user's directory or edited data."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    try:
+        record = json.loads(_download_record(out).read_text())
+    except (OSError, ValueError):
+        record = {}
+    if not out.is_dir() or record.get("stage") != "data get" or dir_md5(out) != record.get("dvc_md5"):
+        raise GeoVRError(f"--out {out} is not empty and is not an unmodified `geovr data get` "
+                         "download; refusing to replace it: choose an absent or empty directory")

@@ -16,6 +16,7 @@ from s3_fixtures import RECIPE, dvc, git, tree_bytes, write_dummy_dataset
 
 from geovr.data import versioning
 from geovr.data.versioning import DataVersionError
+from geovr.errors import GeoVRError
 
 pytestmark = pytest.mark.integration
 
@@ -167,6 +168,31 @@ def test_checkout_revision_gets_an_older_version(tracked, tmp_path):
     assert tree_bytes(out) == v1
     assert versioning.checkout_revision(tracked, v1_rev, out)["action"] == "none"
     assert git("status", "--porcelain", cwd=tracked) == ""
+
+
+def test_get_replaces_only_an_unmodified_earlier_download(tracked, tmp_path):
+    v1_rev = git("rev-parse", "HEAD", cwd=tracked).strip()
+    dvc("push", cwd=tracked)
+    (tracked / "data" / "extra.txt").write_text("v2")
+    dvc("add", "data", cwd=tracked)
+    git("commit", "-q", "-am", "data v2", cwd=tracked)
+    dvc("push", cwd=tracked)
+    users = tmp_path / "mine"
+    users.mkdir()
+    (users / "notes.txt").write_text("not versioned anywhere")
+    before = tree_bytes(users)
+    proc = _geovr("get", "--rev", v1_rev, "--out", users, "--repo", tracked, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "is not an unmodified `geovr data get` download" in proc.stderr
+    assert tree_bytes(users) == before
+    out = tmp_path / "got"
+    versioning.checkout_revision(tracked, v1_rev, out)
+    assert versioning.checkout_revision(tracked, "HEAD", out)["action"] == "downloaded"  # v1 -> v2
+    edited = next(p for p in sorted(out.rglob("*")) if p.is_file())
+    edited.write_text("a user's edit")
+    with pytest.raises(GeoVRError, match="not an unmodified"):
+        versioning.checkout_revision(tracked, v1_rev, out)
+    assert edited.read_text() == "a user's edit"
 
 
 def _geovr(*args, cwd):
