@@ -22,6 +22,7 @@ from geovr.artifacts import is_remote, read_jsonl, read_meta
 from geovr.data.layout import SPLITS
 from geovr.errors import GeoVRError
 from geovr.model.config import GEOMETRY_OBJECTIVES
+from geovr.teachers.cache import cache_key
 
 DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -127,14 +128,21 @@ def check_splits_present(clips: str, splits: tuple[str, ...]) -> None:
 
 def check_targets_match(clips: str, targets: str) -> None:
     """Refuse teacher targets made for another clip set: a clip whose video differs from the
-    one its target was computed on, or no clip of the clip set among the targets at all."""
-    videos = {row["clip_id"]: row["sha256"] for row in read_jsonl(f"{clips}/manifest.jsonl")}
+    one its target was computed on, or whose frames or frame size do (the same videos ingested
+    with another --frames/--sampling/--max-side), or no clip of the clip set among the targets."""
+    rows = {row["clip_id"]: row for row in read_jsonl(f"{clips}/manifest.jsonl")}
     with fsspec.open(f"{targets}/index.json", "r") as f:
         index = json.load(f)
-    shared = sorted(set(videos) & set(index))
-    changed = [c for c in shared if index[c].get("clip_sha256") != videos[c]]
-    if changed or not shared:
+    meta = read_meta(targets, "targets")
+    shared = sorted(set(rows) & set(index))
+    changed = [c for c in shared if index[c].get("clip_sha256") != rows[c]["sha256"]]
+    resampled = [
+        c for c in shared
+        if index[c].get("key") != cache_key(rows[c], meta["teacher"], meta.get("teacher_hash", ""))
+    ]
+    if changed or resampled or not shared:
         detail = (f"clip {changed[0]!r} has another video there" if changed
+                  else f"clip {resampled[0]!r} was distilled from other frames there" if resampled
                   else "none of its clips is there")
         raise GeoVRError(f"--targets {targets} is not for the clip set {clips}: {detail}; "
                          f"run geovr distill --clips {clips}")
