@@ -111,13 +111,23 @@ def check_output(
 
 
 def _check_inputs_outside(out: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> None:
-    """A stage's output must not contain one of its inputs (replacing it would destroy it)."""
+    """A stage's output must not contain one of its inputs (replacing it would destroy it), nor
+    lie inside an input or another stage's output (a rerun of that stage replaces its output
+    whole, and a checkpoint's fingerprint covers every file in it)."""
     if is_remote(out):
         return
     target = Path(out).resolve()
     for source in inputs:
-        if not is_remote(source) and Path(source).resolve().is_relative_to(target):
+        if is_remote(source):
+            continue
+        if Path(source).resolve().is_relative_to(target):
             raise GeoVRError(f"--out {out} is or contains the input {source}; choose another directory")
+        if target.is_relative_to(Path(source).resolve()):
+            raise GeoVRError(f"--out {out} is inside the input {source}; choose another directory")
+    for parent in target.parents:
+        if (record := output_record(parent)) is not None:
+            raise GeoVRError(f"--out {out} is inside {parent}, a `geovr {record['stage']}` output "
+                             "that a rerun would replace; choose another directory")
 
 
 def _holder(lock_path: Path) -> str:

@@ -52,6 +52,19 @@ def test_distill_refuses_a_clip_set_and_a_users_directory(stage_data, tmp_path):
     _checked(tmp_path, clips.parent, [*distill, str(mine), "--out", str(home)], NOT_OURS.format("distill"))
 
 
+def test_an_out_inside_an_input_or_another_stages_output_is_refused(stage_data, tmp_path):
+    clips, _ = stage_data
+    mine = shutil.copytree(clips, tmp_path / "clips")
+    other = shutil.copytree(clips, tmp_path / "other")
+    distill = ["distill", "--teacher", "oracle", "--no-progress", "--clips"]
+    # a rerun of ingest into `other` would replace it whole, deleting what was nested there
+    _checked(tmp_path, clips.parent, [*distill, str(mine), "--out", str(mine / "targets")],
+             "is inside the input")
+    _checked(tmp_path, clips.parent, [*distill, str(mine), "--out", str(other / "targets")],
+             "a `geovr ingest` output that a rerun would replace")
+    assert not (mine / "targets").exists() and not (other / "targets").exists()
+
+
 def test_distill_merge_refuses_a_clip_set(stage_data, tmp_path):
     clips, targets = stage_data
     victim = shutil.copytree(clips, tmp_path / "clips-copy")
