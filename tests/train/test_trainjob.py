@@ -9,6 +9,7 @@ import pytest
 from kubernetes import client
 
 from geovr.errors import GeoVRError
+from geovr.train.cluster import NODE_ENV_KEYS
 from geovr.train.trainjob import (
     TrainJobFailed,
     TrainJobLauncher,
@@ -231,6 +232,8 @@ def test_geovr_train_on_two_nodes_submits_the_worker_command_on_the_shared_volum
             "contexts: [{name: c, context: {cluster: k, user: u, namespace: team-a}}]\nusers: [{name: u, user: {}}]\n"
         )
         monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        for key in NODE_ENV_KEYS:  # endpoints the step passes on: none here, whatever ran before
+            monkeypatch.delenv(key, raising=False)
         for key, value in {
             "GEOVR_IMAGE": "registry/geovr:1",
             "GEOVR_NAMESPACE": NS,
