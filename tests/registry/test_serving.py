@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 
 import pytest
 import requests
@@ -65,7 +66,9 @@ def test_served_champion_answers_a_video_file_as_evaluation_did(trained, tmp_pat
     port = free_port()
     cmd = [str(BIN / "mlflow"), "models", "serve", "-m", "models:/geovr-served@champion",
            "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
-    env = {"MLFLOW_TRACKING_URI": uri, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
+    # `mlflow models serve` execs `uvicorn` by name: the venv's bin must be on PATH (as in the image)
+    env = {"MLFLOW_TRACKING_URI": uri, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1",
+           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     url = f"http://127.0.0.1:{port}"
     with running(cmd, f"{url}/ping", tmp_path / "serve.log", SERVE_START_S, env):
         def ask(record: dict, **params) -> requests.Response:
