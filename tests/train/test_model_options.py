@@ -59,12 +59,13 @@ def test_the_student_gets_the_configured_attention_and_checkpointing(student_dir
 
 
 @pytest.mark.skipif(importlib.util.find_spec("flash_attn") is not None, reason="flash-attn here")
-def test_flash_attention_without_the_package_is_a_one_line_error(tmp_path):
+def test_flash_attention_without_the_package_is_a_one_line_error(geovr_data, tmp_path):
+    clips, _ = geovr_data  # a real clip set: the CLI checks its inputs first
     with pytest.raises(GeoVRError, match="needs the flash-attn package"):
-        run_training("clips", None, tmp_path / "run", objectives="lm",
+        run_training(str(clips), None, tmp_path / "run", objectives="lm",
                      attn_implementation="flash_attention_2")  # fmt: skip
     assert not (tmp_path / "run").exists()
-    command = [sys.executable, "-m", "geovr", "train", "--clips", "clips", "--out", str(tmp_path),
+    command = [sys.executable, "-m", "geovr", "train", "--clips", str(clips), "--out", str(tmp_path / "cli"),
                "--objectives", "lm", "--attn-implementation", "flash_attention_2"]  # fmt: skip
     proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
