@@ -11,8 +11,15 @@ import importlib
 import sys
 
 NAMES = (
-    "overhead", "flops", "data_path", "distributed", "pipeline", "ablation", "throughput",
-    "evidence", "gpu",
+    "overhead",
+    "flops",
+    "data_path",
+    "distributed",
+    "pipeline",
+    "ablation",
+    "throughput",
+    "evidence",
+    "gpu",
 )
 # `evidence` takes hours and `gpu` needs a CUDA device: they run when named
 ON_ANY_MACHINE = NAMES[:-2]

@@ -139,15 +139,31 @@ def main(argv: list[str] | None = None) -> dict:
     clips, targets, _ = bench_data(scenes=args.scenes, frames=args.frames)
     name_of_result = f"ablation-{args.tag}" if args.tag else "ablation"
     kept = RESULTS / f"{result_stem(name_of_result, args.quick)}-predictions"
-    setup = {"steps": args.steps, "seeds": args.seeds, "scenes": args.scenes, "batch": args.batch,
-             "lr": args.lr, "ranks": 1, "student": args.student, "frames": args.frames}  # fmt: skip
+    setup = {
+        "steps": args.steps,
+        "seeds": args.seeds,
+        "scenes": args.scenes,
+        "batch": args.batch,
+        "lr": args.lr,
+        "ranks": 1,
+        "student": args.student,
+        "frames": args.frames,
+    }
     runs: dict[str, list[dict]] = {}
     for name in args.variants:
         runs[name] = [
             run_one(
-                clips, targets, VARIANTS[name], seed, args.steps, args.batch, args.lr, args.student,
-                kept / f"{name}-seed{seed}.jsonl", blank_frames=args.blank_frames,
-            )  # fmt: skip
+                clips,
+                targets,
+                VARIANTS[name],
+                seed,
+                args.steps,
+                args.batch,
+                args.lr,
+                args.student,
+                kept / f"{name}-seed{seed}.jsonl",
+                blank_frames=args.blank_frames,
+            )
             for seed in args.seeds
         ]
         result = summarise(setup, runs)

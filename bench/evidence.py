@@ -120,10 +120,17 @@ def answer_formats(predictions: Path) -> dict:
     parsed = sum(to_number(extract_answer(r["prediction"])) is not None for r in numeric)
     parse_rate = parsed / max(len(numeric), 1)
     top_share = max(letters.values()) / sum(letters.values()) if letters else 1.0
-    met = (parse_rate >= FORMAT_CRITERION["numeric_parse_rate_min"]
-           and top_share <= FORMAT_CRITERION["top_letter_share_max"])  # fmt: skip
-    return {"numeric_parse_rate": parse_rate, "letters": dict(sorted(letters.items())),
-            "top_letter_share": top_share, "criterion": FORMAT_CRITERION, "met": met}  # fmt: skip
+    met = (
+        parse_rate >= FORMAT_CRITERION["numeric_parse_rate_min"]
+        and top_share <= FORMAT_CRITERION["top_letter_share_max"]
+    )
+    return {
+        "numeric_parse_rate": parse_rate,
+        "letters": dict(sorted(letters.items())),
+        "top_letter_share": top_share,
+        "criterion": FORMAT_CRITERION,
+        "met": met,
+    }
 
 
 def train_base(args: argparse.Namespace, seed: int, work: Path) -> str:
@@ -132,10 +139,21 @@ def train_base(args: argparse.Namespace, seed: int, work: Path) -> str:
         args.scenes, args.frames, question_types=BASE_TASKS, cache=args.results
     )
     summary = run_training(
-        str(clips), None, work / "base", nproc=1, student=args.student, objectives=("lm",),
-        steps=args.base_steps, batch_size=args.batch, lr_model=args.lr, lr_heads=args.lr,
-        seed=seed, num_workers=1, checkpoint_every=10_000, timeout=3600,
-    )  # fmt: skip
+        str(clips),
+        None,
+        work / "base",
+        nproc=1,
+        student=args.student,
+        objectives=("lm",),
+        steps=args.base_steps,
+        batch_size=args.batch,
+        lr_model=args.lr,
+        lr_heads=args.lr,
+        seed=seed,
+        num_workers=1,
+        checkpoint_every=10_000,
+        timeout=3600,
+    )
     return summary["checkpoint"]
 
 
@@ -172,10 +190,20 @@ def main(argv: list[str] | None = None) -> dict:
             runs["base"].append(score_checkpoint(base, clips, targets, Path(tmp), answers))
             formats.append(answer_formats(answers))
             for name in ("sft", "geovr"):
-                runs[name].append(run_one(
-                    clips, targets, VARIANTS[name], seed, args.steps, args.batch, args.lr, base,
-                    kept / f"{name}-seed{seed}.jsonl", head_widths=widths,
-                ))  # fmt: skip
+                runs[name].append(
+                    run_one(
+                        clips,
+                        targets,
+                        VARIANTS[name],
+                        seed,
+                        args.steps,
+                        args.batch,
+                        args.lr,
+                        base,
+                        kept / f"{name}-seed{seed}.jsonl",
+                        head_widths=widths,
+                    )
+                )
     setup = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     result = {
         "setup": {**setup, "base_tasks": list(BASE_TASKS)},

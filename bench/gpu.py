@@ -100,8 +100,9 @@ def _counted_flops(geo: GeoVRModel, batch: dict) -> int:
     return counter.get_total_flops()
 
 
-def step_overhead(size: str, batch_size: int, frames: int, side: int, repeats: int,
-                  peak_tflops: float) -> dict:  # fmt: skip
+def step_overhead(
+    size: str, batch_size: int, frames: int, side: int, repeats: int, peak_tflops: float
+) -> dict:
     batch = _batch(size, batch_size, frames, side)
     steps, memory, flops = {}, {}, {}
     resident = torch.cuda.memory_allocated()
@@ -172,9 +173,13 @@ def trainer(parallelism: str, steps: int, batch_size: int) -> dict:
             timeout=900,
         )
         written = sorted(p.name for p in Path(summary["checkpoint"]).iterdir())
-        return {"gpus": nproc, "steps": summary["steps"], "checkpoint_files": written,
-                "final_losses": summary["final_losses"],
-                **trainer_rates(out, TRAINER_METRICS, warmup=2)}  # fmt: skip
+        return {
+            "gpus": nproc,
+            "steps": summary["steps"],
+            "checkpoint_files": written,
+            "final_losses": summary["final_losses"],
+            **trainer_rates(out, TRAINER_METRICS, warmup=2),
+        }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -196,8 +201,11 @@ def main(argv: list[str] | None = None) -> dict:
     sizes = ["tiny"] if args.quick else args.sizes
     repeats = 3 if args.quick else args.repeats
     peak = matmul_tflops()
-    result: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
-                    "bf16_matmul_tflops": peak}  # fmt: skip
+    result: dict = {
+        "device": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "bf16_matmul_tflops": peak,
+    }
     for size in sizes:
         result[f"train_{size}"] = step_overhead(
             size, args.batch, args.frames, args.side, repeats, peak

@@ -53,22 +53,33 @@ def run_stages(p: dict, out: Path) -> dict:
 
     data = artifact(dsl.Dataset, "fetch-data/data")
     version = fetch_data.python_func(
-        data_repo=p["data_repo"], data_rev=p["data_rev"], dvc_remote=p["dvc_remote"],
-        jobs=p["dvc_jobs"], data=data, target=p["data_target"],
-    )  # fmt: skip
+        data_repo=p["data_repo"],
+        data_rev=p["data_rev"],
+        dvc_remote=p["dvc_remote"],
+        jobs=p["dvc_jobs"],
+        data=data,
+        target=p["data_target"],
+    )
     clips = artifact(dsl.Dataset, "ingest/clips")
     ingest.python_func(
-        data=data, clips=clips, summary=artifact(dsl.Metrics, "ingest/summary"), frames=p["frames"],
-        max_side=p["max_side"], min_valid_fraction=p["min_valid_fraction"],
-    )  # fmt: skip
+        data=data,
+        clips=clips,
+        summary=artifact(dsl.Metrics, "ingest/summary"),
+        frames=p["frames"],
+        max_side=p["max_side"],
+        min_valid_fraction=p["min_valid_fraction"],
+    )
     ranges = plan_shard_ranges.python_func(clips=clips, tasks=p["distill_tasks"])
     parts = [artifact(dsl.Dataset, f"distill-{i}/targets") for i in range(len(ranges))]
 
     def distill_range(i: int) -> None:
         distill.python_func(
-            clips=clips, teacher=p["teacher"], targets=parts[i], shard_range=ranges[i],
+            clips=clips,
+            teacher=p["teacher"],
+            targets=parts[i],
+            shard_range=ranges[i],
             weights=p["teacher_weights"],
-        )  # fmt: skip
+        )
 
     with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
         list(pool.map(distill_range, range(len(ranges))))
@@ -76,24 +87,49 @@ def run_stages(p: dict, out: Path) -> dict:
     distill_merge.python_func(parts=parts, targets=targets)
     checkpoint = artifact(dsl.Model, "train/checkpoint")
     train.python_func(
-        clips=clips, targets=targets, checkpoint=checkpoint, student=p["student"], objectives=p["objectives"],
-        loss_weights=p["loss_weights"], steps=p["steps"], batch_size=p["batch_size"], grad_accum=p["grad_accum"],
-        lr_model=p["lr_model"], lr_heads=p["lr_heads"], parallelism=p["parallelism"], num_nodes=p["num_nodes"],
-        gpus_per_node=p["gpus_per_node"], cpu_ranks=p["cpu_ranks"], launcher=p["launcher"],
-        work_dir=p["train_work_dir"], tracking_uri=p["tracking_uri"], kfp_run_id=RUN_ID,
-        dvc_md5=version[0], git_rev=version[1],
-    )  # fmt: skip
+        clips=clips,
+        targets=targets,
+        checkpoint=checkpoint,
+        student=p["student"],
+        objectives=p["objectives"],
+        loss_weights=p["loss_weights"],
+        steps=p["steps"],
+        batch_size=p["batch_size"],
+        grad_accum=p["grad_accum"],
+        lr_model=p["lr_model"],
+        lr_heads=p["lr_heads"],
+        parallelism=p["parallelism"],
+        num_nodes=p["num_nodes"],
+        gpus_per_node=p["gpus_per_node"],
+        cpu_ranks=p["cpu_ranks"],
+        launcher=p["launcher"],
+        work_dir=p["train_work_dir"],
+        tracking_uri=p["tracking_uri"],
+        kfp_run_id=RUN_ID,
+        dvc_md5=version[0],
+        git_rev=version[1],
+    )
     evaluation = artifact(dsl.Artifact, "evaluate/evaluation")
     evaluate.python_func(
-        checkpoint=checkpoint, clips=clips, targets=targets, evaluation=evaluation,
-        metrics=artifact(dsl.Metrics, "evaluate/metrics"), report=artifact(dsl.HTML, "evaluate/report"),
-        splits=p["eval_splits"], max_questions=p["max_questions"], tracking_uri=p["tracking_uri"],
+        checkpoint=checkpoint,
+        clips=clips,
+        targets=targets,
+        evaluation=evaluation,
+        metrics=artifact(dsl.Metrics, "evaluate/metrics"),
+        report=artifact(dsl.HTML, "evaluate/report"),
+        splits=p["eval_splits"],
+        max_questions=p["max_questions"],
+        tracking_uri=p["tracking_uri"],
         kfp_run_id=RUN_ID,
-    )  # fmt: skip
+    )
     registered = register.python_func(
-        checkpoint=checkpoint, metrics=evaluation, model_name=p["model_name"],
-        tracking_uri=p["tracking_uri"], policy=p["promotion_policy"], kfp_run_id=RUN_ID,
-    )  # fmt: skip
+        checkpoint=checkpoint,
+        metrics=evaluation,
+        model_name=p["model_name"],
+        tracking_uri=p["tracking_uri"],
+        policy=p["promotion_policy"],
+        kfp_run_id=RUN_ID,
+    )
     return {"version": registered.version, "decision": registered.decision}
 
 

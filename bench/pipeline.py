@@ -104,9 +104,20 @@ def pipeline_run() -> tuple[float, float, str]:
     """(pipeline wall s without the data preparation, data preparation s, kfp.local's log)."""
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "geovr", "pipeline", "run", "--runs-dir", str(RESULTS / "pipeline-runs")],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "geovr",
+            "pipeline",
+            "run",
+            "--runs-dir",
+            str(RESULTS / "pipeline-runs"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-3000:])

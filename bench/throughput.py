@@ -86,7 +86,9 @@ def _side(seconds: list[float], batches: list[dict[str, torch.Tensor]]) -> dict[
     }
 
 
-def measure(clips: Path, targets: Path, batch: int, steps: int, group_steps: tuple[int, ...]) -> dict:
+def measure(
+    clips: Path, targets: Path, batch: int, steps: int, group_steps: tuple[int, ...]
+) -> dict:
     """The padded side and one grouped side per `group_steps` (each dividing `steps`, so every
     side trains on the same samples), step after step in alternation."""
     # one thread: on this shared 2-core machine two threads per process under load made the
@@ -135,7 +137,11 @@ def main(argv: list[str] | None = None) -> dict:
         result = measure(clips, targets, batch=2, steps=2, group_steps=(1, 2))
     else:
         result = measure(clips, targets, batch=8, steps=24, group_steps=(8, 24))
-    result["mix"] = {"clip_seconds": list(seconds), "video_fps": VIDEO_FPS, "frame_px": size,
-                     "rule": "2 fps, 4-32 frames"}
+    result["mix"] = {
+        "clip_seconds": list(seconds),
+        "video_fps": VIDEO_FPS,
+        "frame_px": size,
+        "rule": "2 fps, 4-32 frames",
+    }
     write_result("throughput", result, quick=args.quick, results=args.out)
     return result

@@ -121,13 +121,17 @@ def _check_inputs_outside(out: str | os.PathLike, inputs: Iterable[str | os.Path
         if is_remote(source):
             continue
         if Path(source).resolve().is_relative_to(target):
-            raise GeoVRError(f"--out {out} is or contains the input {source}; choose another directory")
+            raise GeoVRError(
+                f"--out {out} is or contains the input {source}; choose another directory"
+            )
         if target.is_relative_to(Path(source).resolve()):
             raise GeoVRError(f"--out {out} is inside the input {source}; choose another directory")
     for parent in target.parents:
         if (record := output_record(parent)) is not None:
-            raise GeoVRError(f"--out {out} is inside {parent}, a `geovr {record['stage']}` output "
-                             "that a rerun would replace; choose another directory")
+            raise GeoVRError(
+                f"--out {out} is inside {parent}, a `geovr {record['stage']}` output "
+                "that a rerun would replace; choose another directory"
+            )
 
 
 def _holder(lock_path: Path) -> str:
@@ -168,8 +172,10 @@ def output_lock(out: Path, stage: str) -> Iterator[None]:
     if previous is not None and previous != os.getpid() and not _pid_alive(previous):
         log.warning(
             "geovr: took over the lock of %s left by pid %d on %s, which is no longer running",
-            out, previous, socket.gethostname(),
-        )  # fmt: skip
+            out,
+            previous,
+            socket.gethostname(),
+        )
     try:
         yield
     finally:

@@ -69,9 +69,14 @@ def upload(package: str, target: KfpTarget, version: str, description: str = "")
     if pipeline_id is None:  # the first upload creates the pipeline and its first version
         # shared, not namespaced: kfp's lookup by name (get_pipeline_id) sees shared ones only;
         # the runs and their experiment are what live in the profile namespace
-        pipeline = client.upload_pipeline(package, pipeline_name=PIPELINE_NAME, description=description)
-        return {"pipeline_id": pipeline.pipeline_id, "version_id": _latest_version_id(client, pipeline.pipeline_id),
-                "created": True}
+        pipeline = client.upload_pipeline(
+            package, pipeline_name=PIPELINE_NAME, description=description
+        )
+        return {
+            "pipeline_id": pipeline.pipeline_id,
+            "version_id": _latest_version_id(client, pipeline.pipeline_id),
+            "created": True,
+        }
     result = client.upload_pipeline_version(
         package, pipeline_version_name=version, pipeline_id=pipeline_id, description=description
     )
@@ -86,7 +91,9 @@ def _experiment_id(client, target: KfpTarget) -> str:
 def _latest_version_id(client, pipeline_id: str) -> str:
     versions = client.list_pipeline_versions(pipeline_id, sort_by="created_at desc", page_size=1)
     if not versions.pipeline_versions:
-        raise GeoVRError(f"pipeline {pipeline_id} has no versions; run `geovr pipeline upload` first")
+        raise GeoVRError(
+            f"pipeline {pipeline_id} has no versions; run `geovr pipeline upload` first"
+        )
     return versions.pipeline_versions[0].pipeline_version_id
 
 
@@ -99,8 +106,10 @@ def _uploaded_pipeline(client) -> tuple[str, str]:
 
 def _require_data_repo(params: dict[str, Any]) -> dict[str, Any]:
     if not params.get("data_repo"):  # KFP would accept the call and fail the run later
-        raise GeoVRError("the pipeline needs data_repo: pass --param data_repo=<git URL of the "
-                         "repository whose data.dvc versions the videos> (make: DATA_REPO=...)")
+        raise GeoVRError(
+            "the pipeline needs data_repo: pass --param data_repo=<git URL of the "
+            "repository whose data.dvc versions the videos> (make: DATA_REPO=...)"
+        )
     return params
 
 

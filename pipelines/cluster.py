@@ -25,6 +25,7 @@ MLFLOW_SECRET = "geovr-mlflow-credentials"
 TRAIN_PVC = "geovr-train"
 TRAIN_MOUNT = "/mnt/geovr-train"
 
+
 @dataclass(frozen=True)
 class StepResources:
     cpu: str
@@ -55,7 +56,9 @@ def with_cluster_env(task: PipelineTask) -> PipelineTask:
     """Tracking URI, runtime names and S3 endpoints from the ConfigMap; S3 keys (DVC remote,
     artifact store, MLflow artifacts) and the MLflow login from their Secrets."""
     kubernetes.use_config_map_as_env(task, CONFIG_MAP, {k: k for k in CONFIG_KEYS})
-    kubernetes.use_config_map_as_env(task, CONFIG_MAP, {k: k for k in OPTIONAL_CONFIG_KEYS}, optional=True)
+    kubernetes.use_config_map_as_env(
+        task, CONFIG_MAP, {k: k for k in OPTIONAL_CONFIG_KEYS}, optional=True
+    )
     kubernetes.use_secret_as_env(task, S3_SECRET, {k: k for k in S3_KEYS})
     kubernetes.use_secret_as_env(task, MLFLOW_SECRET, {k: k for k in MLFLOW_KEYS})
     return task
@@ -74,8 +77,13 @@ def with_training_volume(task: PipelineTask, image: str) -> PipelineTask:
     """The shared training volume, and what the TrainJob launcher reads from the environment
     to give its nodes the same image, volume, S3 and MLflow credentials (geovr/train/trainjob.py)."""
     kubernetes.mount_pvc(task, pvc_name=TRAIN_PVC, mount_path=TRAIN_MOUNT)
-    for name, value in {"GEOVR_IMAGE": image, "GEOVR_TRAIN_PVC": TRAIN_PVC, "GEOVR_TRAIN_MOUNT": TRAIN_MOUNT,
-                        "GEOVR_S3_SECRET": S3_SECRET, "GEOVR_MLFLOW_SECRET": MLFLOW_SECRET}.items():
+    for name, value in {
+        "GEOVR_IMAGE": image,
+        "GEOVR_TRAIN_PVC": TRAIN_PVC,
+        "GEOVR_TRAIN_MOUNT": TRAIN_MOUNT,
+        "GEOVR_S3_SECRET": S3_SECRET,
+        "GEOVR_MLFLOW_SECRET": MLFLOW_SECRET,
+    }.items():
         task.set_env_variable(name, value)
     return task
 

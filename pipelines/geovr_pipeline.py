@@ -8,7 +8,6 @@
 (No `from __future__ import annotations` here: KFP reads the annotations at runtime.)
 """
 
-
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -129,40 +128,85 @@ def geovr_pipeline(
         model_name: MLflow registered model the new version goes to.
         promotion_policy: promotion gate policy as JSON ("" = defaults: beat the champion on VSI overall).
     """
-    data = fetch_data(data_repo=data_repo, data_rev=data_rev, dvc_remote=dvc_remote, jobs=dvc_jobs,
-                      target=data_target)
+    data = fetch_data(
+        data_repo=data_repo,
+        data_rev=data_rev,
+        dvc_remote=dvc_remote,
+        jobs=dvc_jobs,
+        target=data_target,
+    )
     data.set_caching_options(False)  # same inputs every scheduled run, while the branch moves
-    clips = ingest(data=data.outputs["data"], frames=frames, max_side=max_side, min_valid_fraction=min_valid_fraction,
-                   sampling=sampling, fps=sampling_fps, min_frames=min_frames, max_frames=max_frames)
+    clips = ingest(
+        data=data.outputs["data"],
+        frames=frames,
+        max_side=max_side,
+        min_valid_fraction=min_valid_fraction,
+        sampling=sampling,
+        fps=sampling_fps,
+        min_frames=min_frames,
+        max_frames=max_frames,
+    )
     plan = plan_shard_ranges(clips=clips.outputs["clips"], tasks=distill_tasks)
     with dsl.ParallelFor(plan.output) as shard_range:
-        part = distill(clips=clips.outputs["clips"], teacher=teacher, weights=teacher_weights, shard_range=shard_range,
-                       teacher_options=teacher_options, scale_teacher=scale_teacher,
-                       scale_weights=scale_teacher_weights)
+        part = distill(
+            clips=clips.outputs["clips"],
+            teacher=teacher,
+            weights=teacher_weights,
+            shard_range=shard_range,
+            teacher_options=teacher_options,
+            scale_teacher=scale_teacher,
+            scale_weights=scale_teacher_weights,
+        )
         on_gpu_nodes(with_step_resources(with_cluster_env(part)), DISTILL_GPUS)
     targets = distill_merge(parts=dsl.Collected(part.outputs["targets"]))
     trained = train(
-        clips=clips.outputs["clips"], targets=targets.outputs["targets"], student=student, objectives=objectives,
-        loss_weights=loss_weights, steps=steps, batch_size=batch_size, grad_accum=grad_accum, lr_model=lr_model,
+        clips=clips.outputs["clips"],
+        targets=targets.outputs["targets"],
+        student=student,
+        objectives=objectives,
+        loss_weights=loss_weights,
+        steps=steps,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        lr_model=lr_model,
         lr_heads=lr_heads,
-        parallelism=parallelism, num_nodes=num_nodes, gpus_per_node=gpus_per_node, cpu_ranks=cpu_ranks,
-        launcher=launcher, work_dir=train_work_dir, tracking_uri=tracking_uri,
-        kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, dvc_md5=data.outputs["dvc_md5"], git_rev=data.outputs["git_rev"],
-    )  # fmt: skip
+        parallelism=parallelism,
+        num_nodes=num_nodes,
+        gpus_per_node=gpus_per_node,
+        cpu_ranks=cpu_ranks,
+        launcher=launcher,
+        work_dir=train_work_dir,
+        tracking_uri=tracking_uri,
+        kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        dvc_md5=data.outputs["dvc_md5"],
+        git_rev=data.outputs["git_rev"],
+    )
     on_gpu_nodes(with_training_volume(trained, BASE_IMAGE), TRAIN_GPUS)
     evaluated = evaluate(
-        checkpoint=trained.outputs["checkpoint"], clips=clips.outputs["clips"], targets=targets.outputs["targets"],
-        splits=eval_splits, max_questions=max_questions, tracking_uri=tracking_uri,
+        checkpoint=trained.outputs["checkpoint"],
+        clips=clips.outputs["clips"],
+        targets=targets.outputs["targets"],
+        splits=eval_splits,
+        max_questions=max_questions,
+        tracking_uri=tracking_uri,
         kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-    )  # fmt: skip
+    )
     registered = register(
-        checkpoint=trained.outputs["checkpoint"], metrics=evaluated.outputs["evaluation"], model_name=model_name,
-        tracking_uri=tracking_uri, policy=promotion_policy, kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-    )  # fmt: skip
+        checkpoint=trained.outputs["checkpoint"],
+        metrics=evaluated.outputs["evaluation"],
+        model_name=model_name,
+        tracking_uri=tracking_uri,
+        policy=promotion_policy,
+        kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+    )
     for task in (data, clips, plan, targets, trained, evaluated, registered):
         with_step_resources(with_cluster_env(task))
-    return Outputs(trained.outputs["checkpoint"], evaluated.outputs["evaluation"], registered.outputs["version"],
-                   registered.outputs["decision"])
+    return Outputs(
+        trained.outputs["checkpoint"],
+        evaluated.outputs["evaluation"],
+        registered.outputs["version"],
+        registered.outputs["decision"],
+    )
 
 
 def compile_pipeline(out: Path) -> str:

@@ -44,16 +44,24 @@ def prepare_data(repo: Path) -> dict:
     run_command(dvc_cmd("push", "--quiet"), cwd=repo)
     version = data_version(repo)
     if version["dirty"]:
-        print(f"warning: data.dvc differs from git HEAD {version['git_rev'][:12]}; the pipeline reads the "
-              f"committed version. Commit data.dvc to run on your workspace data.", file=sys.stderr)
+        print(
+            f"warning: data.dvc differs from git HEAD {version['git_rev'][:12]}; the pipeline reads the "
+            f"committed version. Commit data.dvc to run on your workspace data.",
+            file=sys.stderr,
+        )
     return {**version, "action": ensured["action"]}
 
 
 def local_params(repo: Path, git_rev: str, overrides: dict | None = None) -> dict:
     """The pipeline parameters of a local run: the embedded defaults, MLflow in `repo`/mlflow.db,
     `overrides`, and the data at `git_rev` of `repo`."""
-    return {**EMBEDDED_DEFAULTS, "tracking_uri": f"sqlite:///{repo / 'mlflow.db'}", **(overrides or {}),
-            "data_repo": str(repo), "data_rev": git_rev}
+    return {
+        **EMBEDDED_DEFAULTS,
+        "tracking_uri": f"sqlite:///{repo / 'mlflow.db'}",
+        **(overrides or {}),
+        "data_repo": str(repo),
+        "data_rev": git_rev,
+    }
 
 
 def run_local(repo_root: str = ".", runs_dir: str = "runs", overrides: dict | None = None) -> dict:
@@ -66,21 +74,33 @@ def run_local(repo_root: str = ".", runs_dir: str = "runs", overrides: dict | No
     version = prepare_data(repo)
     data_seconds = time.perf_counter() - start
     pipeline_root = (repo / runs_dir / "kfp").resolve()
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root), raise_on_error=True)
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(pipeline_root),
+        raise_on_error=True,
+    )
     params = local_params(repo, version["git_rev"], overrides)
     result = geovr_pipeline(**params)
     evaluation = Path(result.outputs["evaluation"].path)
     metrics = json.loads((evaluation / "metrics.json").read_text())
     model = params.get("model_name", "geovr-student")
     return {
-        "data_version": {"dvc_md5": version["dvc_md5"], "git_rev": version["git_rev"], "action": version["action"]},
+        "data_version": {
+            "dvc_md5": version["dvc_md5"],
+            "git_rev": version["git_rev"],
+            "action": version["action"],
+        },
         "checkpoint": result.outputs["checkpoint"].path,
         "evaluation": str(evaluation),
         "report": str(evaluation / "report.html"),
         "vsi_overall": metrics["vsi"]["overall"],
         "probes": metrics.get("probes", {}),
-        "registered": {"model": model, "version": result.outputs["version"], "decision": result.outputs["decision"],
-                       "tracking_uri": params["tracking_uri"]},
+        "registered": {
+            "model": model,
+            "version": result.outputs["version"],
+            "decision": result.outputs["decision"],
+            "tracking_uri": params["tracking_uri"],
+        },
         "load": f"mlflow.pyfunc.load_model('models:/{model}/{result.outputs['version']}')",
         "mlflow_ui": f"mlflow ui --backend-store-uri {params['tracking_uri']}",
         "pipeline_root": str(pipeline_root),

@@ -55,15 +55,25 @@ def distill(
     if cache_dir:
         work = f"{cache_dir.rstrip('/')}/{pair}-{shard_range.replace(':', '-') or 'all'}"
     summary = run_distill(
-        clips.path, teacher, work, shard_range=shard_range or None, weights=weights or None,
-        batch_size=batch_size, device=device, options=options_from_json(teacher_options),
-        scale_teacher=scale_teacher or None, scale_weights=scale_weights or None,
-    )  # fmt: skip
+        clips.path,
+        teacher,
+        work,
+        shard_range=shard_range or None,
+        weights=weights or None,
+        batch_size=batch_size,
+        device=device,
+        options=options_from_json(teacher_options),
+        scale_teacher=scale_teacher or None,
+        scale_weights=scale_weights or None,
+    )
     if cache_dir:
         merge_targets([work], targets.path)
     print(json.dumps(summary, sort_keys=True))
     targets.metadata.update(
-        {k: summary[k] for k in ("teacher", "teacher_hash", "clips", "quarantined", "clips_without_scale")}
+        {
+            k: summary[k]
+            for k in ("teacher", "teacher_hash", "clips", "quarantined", "clips_without_scale")
+        }
     )
     outputs = namedtuple("DistillOutputs", ["computed", "reused", "quarantined"])
     return outputs(summary["computed"], summary["reused"], summary["quarantined"])
@@ -81,7 +91,9 @@ def distill_merge(
 
     summary = merge_targets([part.path for part in parts], targets.path)
     print(json.dumps(summary, sort_keys=True))
-    targets.metadata.update({k: summary[k] for k in ("clips", "quarantined", "clips_without_scale")})
+    targets.metadata.update(
+        {k: summary[k] for k in ("clips", "quarantined", "clips_without_scale")}
+    )
     return summary["clips"]
 
 

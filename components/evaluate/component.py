@@ -40,11 +40,16 @@ def evaluate(
     from geovr.eval.evaluate import run_evaluation
 
     summary = run_evaluation(
-        checkpoint.path, clips.path, evaluation.path, targets=targets.path,
-        splits=tuple(s.strip() for s in splits.split(",") if s.strip()), max_questions=max_questions or None,
-        max_new_tokens=max_new_tokens, tracking_uri=tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"),
+        checkpoint.path,
+        clips.path,
+        evaluation.path,
+        targets=targets.path,
+        splits=tuple(s.strip() for s in splits.split(",") if s.strip()),
+        max_questions=max_questions or None,
+        max_new_tokens=max_new_tokens,
+        tracking_uri=tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"),
         kfp_run_id=kfp_run_id,
-    )  # fmt: skip
+    )
     with open(f"{evaluation.path}/metrics.json") as f:
         scores = json.load(f)
     metrics.log_metric("vsi_overall", scores["vsi"]["overall"])

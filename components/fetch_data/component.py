@@ -27,8 +27,11 @@ def fetch_data(
 
     from geovr.data.versioning import checkout_revision
 
-    result = checkout_revision(data_repo, data_rev, data.path, target=target, jobs=jobs or None,
-                               remote=dvc_remote or None)
+    result = checkout_revision(
+        data_repo, data_rev, data.path, target=target, jobs=jobs or None, remote=dvc_remote or None
+    )
     print(json.dumps(result))
-    data.metadata.update({"dvc_md5": result["dvc_md5"], "git_rev": result["git_rev"], "rev": data_rev})
+    data.metadata.update(
+        {"dvc_md5": result["dvc_md5"], "git_rev": result["git_rev"], "rev": data_rev}
+    )
     return (result["dvc_md5"], result["git_rev"])

@@ -38,11 +38,26 @@ def ingest(
     from geovr.data.ingest import IngestConfig
     from geovr.data.ingest import ingest as run_ingest
 
-    cfg = IngestConfig(frames=frames, max_side=max_side, min_valid_fraction=min_valid_fraction,
-                       clips_per_shard=clips_per_shard, sampling=sampling, fps=fps,
-                       min_frames=min_frames, max_frames=max_frames)
+    cfg = IngestConfig(
+        frames=frames,
+        max_side=max_side,
+        min_valid_fraction=min_valid_fraction,
+        clips_per_shard=clips_per_shard,
+        sampling=sampling,
+        fps=fps,
+        min_frames=min_frames,
+        max_frames=max_frames,
+    )
     result = run_ingest(data.path, clips.path, cfg)
-    counts = ("clips_in", "valid", "quarantined", "qa_kept", "qa_dropped", "shards", "bytes_written")
+    counts = (
+        "clips_in",
+        "valid",
+        "quarantined",
+        "qa_kept",
+        "qa_dropped",
+        "shards",
+        "bytes_written",
+    )
     for name in counts:
         summary.log_metric(name, result[name])
     clips.metadata.update({name: result[name] for name in counts})

@@ -70,15 +70,29 @@ def train(
         "attn_implementation": attn_implementation,
     }
     summary = run_training(
-        node_url(clips.uri) if on_cluster else clips.path, node_url(targets.uri) if on_cluster else targets.path,
-        work, nproc=gpus_per_node or cpu_ranks, node_gpus=gpus_per_node, student=student,
-        objectives=objectives, loss_weights={k: float(v) for k, v in weights.items()}, steps=steps,
-        batch_size=batch_size, grad_accum=grad_accum, lr_model=lr_model, lr_heads=lr_heads, parallelism=parallelism,
-        **{k: v for k, v in model_options.items() if v}, num_nodes=num_nodes, launcher=launcher,
-        checkpoint_every=checkpoint_every, tracking_uri=tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"),
-        kfp_run_id=kfp_run_id, data_version={"dvc_md5": dvc_md5, "git_rev": git_rev},
+        node_url(clips.uri) if on_cluster else clips.path,
+        node_url(targets.uri) if on_cluster else targets.path,
+        work,
+        nproc=gpus_per_node or cpu_ranks,
+        node_gpus=gpus_per_node,
+        student=student,
+        objectives=objectives,
+        loss_weights={k: float(v) for k, v in weights.items()},
+        steps=steps,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        lr_model=lr_model,
+        lr_heads=lr_heads,
+        parallelism=parallelism,
+        **{k: v for k, v in model_options.items() if v},
+        num_nodes=num_nodes,
+        launcher=launcher,
+        checkpoint_every=checkpoint_every,
+        tracking_uri=tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"),
+        kfp_run_id=kfp_run_id,
+        data_version={"dvc_md5": dvc_md5, "git_rev": git_rev},
         resume=bool(work_dir),
-    )  # fmt: skip
+    )
     shutil.copytree(summary["checkpoint"], checkpoint.path, dirs_exist_ok=True)
     if not work_dir:
         shutil.rmtree(work, ignore_errors=True)

@@ -59,8 +59,12 @@ class LossWeights(click.ParamType):
         for pair in filter(None, (p.strip() for p in str(value).split(","))):
             key, sep, number = pair.partition("=")
             if not sep or key.strip() not in GEOMETRY_OBJECTIVES:
-                self.fail(f"{pair!r}: expected OBJECTIVE=WEIGHT with OBJECTIVE one of "
-                          f"{', '.join(GEOMETRY_OBJECTIVES)} (e.g. cam=2.5,depth=1)", param, ctx)
+                self.fail(
+                    f"{pair!r}: expected OBJECTIVE=WEIGHT with OBJECTIVE one of "
+                    f"{', '.join(GEOMETRY_OBJECTIVES)} (e.g. cam=2.5,depth=1)",
+                    param,
+                    ctx,
+                )
             weights[key.strip()] = FiniteFloat(min=0.0).convert(number, param, ctx)
         return weights
 
@@ -76,8 +80,9 @@ class Splits(click.ParamType):
         splits = tuple(s.strip() for s in str(value).split(",") if s.strip())
         unknown = [s for s in splits if s not in SPLITS]
         if unknown or not splits:
-            self.fail(f"{value!r}: splits are a comma-separated subset of {', '.join(SPLITS)}",
-                      param, ctx)
+            self.fail(
+                f"{value!r}: splits are a comma-separated subset of {', '.join(SPLITS)}", param, ctx
+            )
         return splits
 
 
@@ -95,8 +100,9 @@ class Device(click.ParamType):
             index = int(value.partition(":")[2] or 0)
             if index >= torch.cuda.device_count():
                 visible = torch.cuda.device_count()
-                self.fail(f"{value!r}: this machine has {visible} visible CUDA device(s)",
-                          param, ctx)
+                self.fail(
+                    f"{value!r}: this machine has {visible} visible CUDA device(s)", param, ctx
+                )
         return str(value)
 
 
@@ -122,8 +128,10 @@ def check_splits_present(clips: str, splits: tuple[str, ...]) -> None:
     """Refuse splits that select no clip of the clip set (training or evaluating nothing)."""
     present = {row["split"] for row in read_jsonl(f"{clips}/manifest.jsonl")}
     if not present & set(splits):
-        raise GeoVRError(f"--splits {','.join(splits)}: the clip set {clips} has clips only in "
-                         f"{', '.join(sorted(present)) or 'no split'}")
+        raise GeoVRError(
+            f"--splits {','.join(splits)}: the clip set {clips} has clips only in "
+            f"{', '.join(sorted(present)) or 'no split'}"
+        )
 
 
 def check_targets_match(clips: str, targets: str) -> None:
@@ -137,15 +145,22 @@ def check_targets_match(clips: str, targets: str) -> None:
     shared = sorted(set(rows) & set(index))
     changed = [c for c in shared if index[c].get("clip_sha256") != rows[c]["sha256"]]
     resampled = [
-        c for c in shared
+        c
+        for c in shared
         if index[c].get("key") != cache_key(rows[c], meta["teacher"], meta.get("teacher_hash", ""))
     ]
     if changed or resampled or not shared:
-        detail = (f"clip {changed[0]!r} has another video there" if changed
-                  else f"clip {resampled[0]!r} was distilled from other frames there" if resampled
-                  else "none of its clips is there")
-        raise GeoVRError(f"--targets {targets} is not for the clip set {clips}: {detail}; "
-                         f"run geovr distill --clips {clips}")
+        detail = (
+            f"clip {changed[0]!r} has another video there"
+            if changed
+            else f"clip {resampled[0]!r} was distilled from other frames there"
+            if resampled
+            else "none of its clips is there"
+        )
+        raise GeoVRError(
+            f"--targets {targets} is not for the clip set {clips}: {detail}; "
+            f"run geovr distill --clips {clips}"
+        )
 
 
 class Checkpoint(click.ParamType):

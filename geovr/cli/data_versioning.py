@@ -32,13 +32,18 @@ def _repo_root(given: str | None) -> Path:
 
 
 repo_root_option = click.option("--repo-root", help="DVC repo root [default: nearest with .dvc/]")
-target_option = click.option("--target", default="data", show_default=True, help="tracked directory")
+target_option = click.option(
+    "--target", default="data", show_default=True, help="tracked directory"
+)
 jobs_option = click.option("--jobs", type=click.IntRange(min=1), help="parallel transfers")
 remote_option = click.option("--remote", help="DVC remote name [default: the default remote]")
 timeout_option = click.option(
-    "--timeout", type=float, default=versioning.REMOTE_TIMEOUT, show_default=True,
+    "--timeout",
+    type=float,
+    default=versioning.REMOTE_TIMEOUT,
+    show_default=True,
     help="seconds per remote attempt",
-)  # fmt: skip
+)
 
 
 @data.command("ensure")
@@ -48,7 +53,9 @@ timeout_option = click.option(
 @remote_option
 @timeout_option
 @click.option("--force", is_flag=True, help="replace a workspace that differs from the pointer")
-@click.option("--no-regenerate", is_flag=True, help="fail instead of regenerating when the pull fails")
+@click.option(
+    "--no-regenerate", is_flag=True, help="fail instead of regenerating when the pull fails"
+)
 def ensure(repo_root, target, jobs, remote, timeout, force, no_regenerate) -> None:
     """Make DATA match DATA.dvc: nothing, `dvc pull`, or `geovr data synth` + md5 check."""
     summary = versioning.ensure_data(
@@ -74,12 +81,16 @@ def version(repo_root, target, check) -> None:
 
 @data.command("get")
 @click.option("--rev", required=True, help="git revision (sha, tag, branch)")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="destination")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="destination"
+)
 @click.option("--repo", default=".", show_default=True, help="git URL or local path of the repo")
 @target_option
 @jobs_option
 @remote_option
-@click.option("--remote-config", multiple=True, metavar="KEY=VALUE", help="e.g. endpointurl=http://...")
+@click.option(
+    "--remote-config", multiple=True, metavar="KEY=VALUE", help="e.g. endpointurl=http://..."
+)
 @timeout_option
 def get(rev, out_dir, repo, target, jobs, remote, remote_config, timeout) -> None:
     """Download DATA as of revision REV (e.g. to ingest an older data version)."""

@@ -37,7 +37,10 @@ def _options(pairs: tuple[str, ...]) -> dict:
 
 @click.command("distill")
 @click.option(
-    "--clips", required=True, type=Artifact("clipset"), help="clip set directory (geovr ingest output)"
+    "--clips",
+    required=True,
+    type=Artifact("clipset"),
+    help="clip set directory (geovr ingest output)",
 )
 @click.option("--teacher", required=True, help=f"teacher name ({', '.join(teacher_names())})")
 @click.option(
@@ -60,9 +63,16 @@ def _options(pairs: tuple[str, ...]) -> dict:
     show_default=True,
     help="frames per forward",
 )
-@click.option("--device", type=Device(), default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
-@click.option("--clips-per-shard", type=click.IntRange(min=1), default=16, show_default=True,
-              help="clips per target shard (the unit of resume)")  # fmt: skip
+@click.option(
+    "--device", type=Device(), default="auto", show_default=True, help="auto | cpu | cuda | cuda:N"
+)
+@click.option(
+    "--clips-per-shard",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="clips per target shard (the unit of resume)",
+)
 @click.option(
     "-o", "--teacher-option", "teacher_options", multiple=True, help="KEY=VALUE teacher option"
 )
@@ -86,11 +96,20 @@ def distill(
 
     emit(
         run_distill(
-            clips, teacher, out, shard_range=shard_range, weights=weights, batch_size=batch_size,
-            device=device, clips_per_shard=clips_per_shard, options=_options(teacher_options),
-            progress=not no_progress, scale_teacher=scale_teacher, scale_weights=scale_weights,
+            clips,
+            teacher,
+            out,
+            shard_range=shard_range,
+            weights=weights,
+            batch_size=batch_size,
+            device=device,
+            clips_per_shard=clips_per_shard,
+            options=_options(teacher_options),
+            progress=not no_progress,
+            scale_teacher=scale_teacher,
+            scale_weights=scale_weights,
         )
-    )  # fmt: skip
+    )
 
 
 @click.command("distill-merge")

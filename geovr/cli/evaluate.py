@@ -36,14 +36,27 @@ from geovr.cli._params import (
     help="checkpoint directory (geovr train output) or plain HF student",
 )
 @click.option(
-    "--clips", required=True, type=Artifact("clipset"), help="clip set directory (geovr ingest output)"
+    "--clips",
+    required=True,
+    type=Artifact("clipset"),
+    help="clip set directory (geovr ingest output)",
 )
 @click.option(
-    "--targets", type=Artifact("targets"), help="teacher targets directory: enables the geometry probes"
+    "--targets",
+    type=Artifact("targets"),
+    help="teacher targets directory: enables the geometry probes",
 )
-@click.option("--out", required=True, help="evaluation directory: absent, empty or an earlier evaluation (replaced whole)")
 @click.option(
-    "--splits", type=Splits(), default="val,test", show_default=True, help="comma-separated clip-set splits"
+    "--out",
+    required=True,
+    help="evaluation directory: absent, empty or an earlier evaluation (replaced whole)",
+)
+@click.option(
+    "--splits",
+    type=Splits(),
+    default="val,test",
+    show_default=True,
+    help="comma-separated clip-set splits",
 )
 @click.option(
     "--max-questions", type=click.IntRange(min=1), help="answer at most this many questions"
@@ -62,7 +75,9 @@ from geovr.cli._params import (
     is_flag=True,
     help="also answer without the video (VSI-Bench's vision-disabled baseline): vsi_blind",
 )
-@click.option("--device", type=Device(), default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
+@click.option(
+    "--device", type=Device(), default="auto", show_default=True, help="auto | cpu | cuda | cuda:N"
+)
 @click.option(
     "--tracking-uri",
     default=lambda: os.environ.get("MLFLOW_TRACKING_URI"),

@@ -41,9 +41,16 @@ def _target(host, namespace, experiment):
 
 
 cluster_options = [
-    click.option("--host", envvar="KF_PIPELINES_ENDPOINT", help="KFP API endpoint (or KF_PIPELINES_ENDPOINT)."),
-    click.option("--namespace", envvar="KFP_NAMESPACE",
-                 help="Kubeflow profile namespace manifests/ is deployed to (or KFP_NAMESPACE)."),
+    click.option(
+        "--host",
+        envvar="KF_PIPELINES_ENDPOINT",
+        help="KFP API endpoint (or KF_PIPELINES_ENDPOINT).",
+    ),
+    click.option(
+        "--namespace",
+        envvar="KFP_NAMESPACE",
+        help="Kubeflow profile namespace manifests/ is deployed to (or KFP_NAMESPACE).",
+    ),
     click.option("--experiment", default="geovr", show_default=True),
 ]
 
@@ -60,7 +67,9 @@ def pipeline() -> None:
 
 
 @pipeline.command("run")
-@click.option("--runs-dir", default="runs", show_default=True, help="Where kfp.local writes artifacts.")
+@click.option(
+    "--runs-dir", default="runs", show_default=True, help="Where kfp.local writes artifacts."
+)
 @click.option("--param", "params", multiple=True, help="Override a pipeline parameter KEY=VALUE.")
 def run_cmd(runs_dir: str, params: tuple[str, ...]) -> None:
     """The whole pipeline on the embedded default, through kfp.local (no cluster, no GPU)."""
@@ -78,7 +87,13 @@ def run_cmd(runs_dir: str, params: tuple[str, ...]) -> None:
 
 
 @pipeline.command("compile")
-@click.option("--out", "out", type=click.Path(dir_okay=False), default="pipelines/geovr_pipeline.yaml", show_default=True)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False),
+    default="pipelines/geovr_pipeline.yaml",
+    show_default=True,
+)
 def compile_cmd(out: str) -> None:
     """Compile the pipeline to KFP IR YAML."""
     from pipelines.geovr_pipeline import compile_pipeline
@@ -87,8 +102,17 @@ def compile_cmd(out: str) -> None:
 
 
 @pipeline.command()
-@click.option("--package", type=click.Path(exists=True, dir_okay=False), default="pipelines/geovr_pipeline.yaml", show_default=True)
-@click.option("--version", default=None, help="Version name shown in the UI (default: package hash + geovr version).")
+@click.option(
+    "--package",
+    type=click.Path(exists=True, dir_okay=False),
+    default="pipelines/geovr_pipeline.yaml",
+    show_default=True,
+)
+@click.option(
+    "--version",
+    default=None,
+    help="Version name shown in the UI (default: package hash + geovr version).",
+)
 @with_cluster_options
 def upload(package, version, host, namespace, experiment) -> None:
     """Upload the compiled pipeline (a new pipeline, or a new version of it)."""
@@ -111,12 +135,18 @@ def submit(params, run_name, host, namespace, experiment) -> None:
     from pipelines import client
 
     with contextlib.redirect_stdout(sys.stderr):
-        result = client.submit(_target(host, namespace, experiment), _parse_params(params), run_name)
+        result = client.submit(
+            _target(host, namespace, experiment), _parse_params(params), run_name
+        )
     emit(result)
 
 
 @pipeline.command()
-@click.option("--cron", required=True, help='6-field cron (sec min hour day month weekday), e.g. "0 0 3 * * 1".')
+@click.option(
+    "--cron",
+    required=True,
+    help='6-field cron (sec min hour day month weekday), e.g. "0 0 3 * * 1".',
+)
 @click.option("--param", "params", multiple=True, help="Pipeline parameter KEY=VALUE (repeatable).")
 @click.option("--name", default="geovr-retrain", show_default=True)
 @with_cluster_options
@@ -125,7 +155,9 @@ def schedule(cron, params, name, host, namespace, experiment) -> None:
     from pipelines import client
 
     with contextlib.redirect_stdout(sys.stderr):
-        result = client.schedule(_target(host, namespace, experiment), cron, _parse_params(params), name)
+        result = client.schedule(
+            _target(host, namespace, experiment), cron, _parse_params(params), name
+        )
     emit(result)
 
 

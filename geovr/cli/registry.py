@@ -27,15 +27,25 @@ if TYPE_CHECKING:
     from geovr.registry import RetryBudget
 
 tracking_uri_option = click.option(
-    "--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None,
+    "--tracking-uri",
+    envvar="MLFLOW_TRACKING_URI",
+    default=None,
     help="MLflow tracking/registry URI (default: $MLFLOW_TRACKING_URI, else MLflow's default).",
 )
 connect_timeout_option = click.option(
-    "--connect-timeout", type=float, default=None, envvar="GEOVR_REGISTRY_RETRY_S",
+    "--connect-timeout",
+    type=float,
+    default=None,
+    envvar="GEOVR_REGISTRY_RETRY_S",
     help="Seconds to retry an unreachable server, with exponential backoff (default 60).",
 )
-model_option = click.option("--model", "model_name", default="geovr-student", show_default=True,
-                            help="Registered model name.")
+model_option = click.option(
+    "--model",
+    "model_name",
+    default="geovr-student",
+    show_default=True,
+    help="Registered model name.",
+)
 
 
 @contextlib.contextmanager
@@ -58,38 +68,72 @@ def _retry(connect_timeout: float | None) -> RetryBudget:
 
 
 @click.command("register")
-@click.option("--checkpoint", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              required=True, help="Checkpoint directory written by `geovr train`.")
-@click.option("--metrics", type=click.Path(exists=True, path_type=Path), required=True,
-              help="metrics.json written by `geovr evaluate` (or its directory).")
+@click.option(
+    "--checkpoint",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="Checkpoint directory written by `geovr train`.",
+)
+@click.option(
+    "--metrics",
+    type=click.Path(exists=True, path_type=Path),
+    required=True,
+    help="metrics.json written by `geovr evaluate` (or its directory).",
+)
 @model_option
 @tracking_uri_option
-@click.option("--policy", default=None,
-              help="Gate policy: a JSON file or inline JSON (fields primary, margin, floor, guarded).")
+@click.option(
+    "--policy",
+    default=None,
+    help="Gate policy: a JSON file or inline JSON (fields primary, margin, floor, guarded).",
+)
 @click.option("--margin", type=float, default=None, help="Override the policy's margin.")
 @click.option("--floor", type=float, default=None, help="Override the policy's floor.")
-@click.option("--eval-set", default=None,
-              help="Evaluation-set id, if metrics.json lacks one (it may not contradict it).")
+@click.option(
+    "--eval-set",
+    default=None,
+    help="Evaluation-set id, if metrics.json lacks one (it may not contradict it).",
+)
 @click.option("--kfp-run-id", envvar="KFP_RUN_ID", default=None, help="Default: $KFP_RUN_ID.")
 @click.option("--train-run-id", default=None, help="MLflow run id of the training run.")
 @click.option("--eval-run-id", default=None, help="MLflow run id of the evaluation run.")
-@click.option("--experiment", default="geovr-registry", show_default=True,
-              help="MLflow experiment of the registration run.")
+@click.option(
+    "--experiment",
+    default="geovr-registry",
+    show_default=True,
+    help="MLflow experiment of the registration run.",
+)
 @connect_timeout_option
-def register_command(checkpoint: Path, metrics: Path, model_name: str, tracking_uri: str | None,
-                     policy: str | None, margin: float | None, floor: float | None,
-                     eval_set: str | None, kfp_run_id: str | None, train_run_id: str | None,
-                     eval_run_id: str | None, experiment: str,
-                     connect_timeout: float | None) -> None:
+def register_command(
+    checkpoint: Path,
+    metrics: Path,
+    model_name: str,
+    tracking_uri: str | None,
+    policy: str | None,
+    margin: float | None,
+    floor: float | None,
+    eval_set: str | None,
+    kfp_run_id: str | None,
+    train_run_id: str | None,
+    eval_run_id: str | None,
+    experiment: str,
+    connect_timeout: float | None,
+) -> None:
     """Verify and register a checkpoint (alias challenger) and run the promotion gate."""
     from geovr.registry import GatePolicy, RunLinks, register_checkpoint
 
     links = RunLinks.of(kfp=kfp_run_id, train=train_run_id, evaluation=eval_run_id)
     with _mlflow_errors():
         result = register_checkpoint(
-            checkpoint, metrics, model_name=model_name, tracking_uri=tracking_uri,
-            policy=GatePolicy.load(policy, margin=margin, floor=floor), eval_set=eval_set,
-            experiment=experiment, retry=_retry(connect_timeout), links=links,
+            checkpoint,
+            metrics,
+            model_name=model_name,
+            tracking_uri=tracking_uri,
+            policy=GatePolicy.load(policy, margin=margin, floor=floor),
+            eval_set=eval_set,
+            experiment=experiment,
+            retry=_retry(connect_timeout),
+            links=links,
         )
     for reason in result.decision.reasons:
         click.echo(f"gate: {reason}", err=True)
@@ -99,18 +143,32 @@ def register_command(checkpoint: Path, metrics: Path, model_name: str, tracking_
 @click.command("promote")
 @model_option
 @click.option("--version", default=None, help="Version to point the alias at.")
-@click.option("--rollback", "to_previous", is_flag=True,
-              help="Move the alias one step back along its promotion history.")
+@click.option(
+    "--rollback",
+    "to_previous",
+    is_flag=True,
+    help="Move the alias one step back along its promotion history.",
+)
 @click.option("--reason", default=None, help="Why: recorded in the promotion history.")
 @click.option("--alias", default="champion", show_default=True)
-@click.option("--copy-to", default=None,
-              help="Also copy the version into this registered model (e.g. geovr-student-prod) "
-                   "and set the alias there.")
+@click.option(
+    "--copy-to",
+    default=None,
+    help="Also copy the version into this registered model (e.g. geovr-student-prod) "
+    "and set the alias there.",
+)
 @tracking_uri_option
 @connect_timeout_option
-def promote_command(model_name: str, version: str | None, to_previous: bool, reason: str | None,
-                    alias: str, copy_to: str | None, tracking_uri: str | None,
-                    connect_timeout: float | None) -> None:
+def promote_command(
+    model_name: str,
+    version: str | None,
+    to_previous: bool,
+    reason: str | None,
+    alias: str,
+    copy_to: str | None,
+    tracking_uri: str | None,
+    connect_timeout: float | None,
+) -> None:
     """Explicit promotion or rollback of a registered model's alias."""
     from geovr.registry import connect, promote, rollback
 
@@ -121,8 +179,14 @@ def promote_command(model_name: str, version: str | None, to_previous: bool, rea
         if to_previous:
             moved = rollback(client, model_name, alias, copy_to=copy_to, why=reason or "rollback")
         else:
-            moved = promote(client, model_name, version, alias, copy_to=copy_to,
-                            why=reason or "explicit promotion")
+            moved = promote(
+                client,
+                model_name,
+                version,
+                alias,
+                copy_to=copy_to,
+                why=reason or "explicit promotion",
+            )
     emit(moved.summary())
 
 

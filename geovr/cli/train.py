@@ -94,8 +94,13 @@ def _switch(name: str, value: bool | None) -> dict[str, str]:
     help="per rank, per micro-step",
 )
 @click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--length-group-steps", type=click.IntRange(min=0), default=0, show_default=True,
-              help="sort each run of N steps' samples by token length (less padding); 0: off")
+@click.option(
+    "--length-group-steps",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="sort each run of N steps' samples by token length (less padding); 0: off",
+)
 @click.option("--lr-model", type=FiniteFloat(min=0.0), default=2e-5, show_default=True)
 @click.option("--lr-heads", type=FiniteFloat(min=0.0), default=1e-4, show_default=True)
 @click.option(

@@ -183,7 +183,7 @@ def _sample_clip(clip: ClipSource, cfg: IngestConfig, sha256: str) -> tuple[dict
         "timestamps": [round(i / info.fps, 6) for i in indices], "sampling": cfg.sampling_record(),
         "width": size[0], "height": size[1], "src_width": info.width, "src_height": info.height,
         "has_gt": gt is not None,
-    }  # fmt: skip
+    }
     return arrays, row
 
 

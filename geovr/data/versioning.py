@@ -49,7 +49,7 @@ _TRANSIENT = (
     "could not connect", "failed to connect", "connection", "timed out", "timeout",
     "temporar", "throttl", "slow down", "slowdown", "service unavailable", "reset by peer",
     "broken pipe", "too many requests",
-)  # fmt: skip
+)
 
 Regenerate = Callable[[Path, Mapping[str, Any]], None]
 

@@ -75,9 +75,7 @@ def _clip_frames(
 @torch.inference_mode()
 def _generate(student, processor, texts: list[str], frames, times, settings: AnswerSettings):
     if settings.vision == "none":
-        inputs = dict(
-            processor(text=texts, return_tensors="pt", padding=True, padding_side="left")
-        )
+        inputs = dict(processor(text=texts, return_tensors="pt", padding=True, padding_side="left"))
     else:
         inputs = encode_video_prompt(
             processor, frames, texts, times, settings.max_side, padding=True, padding_side="left"

@@ -69,7 +69,9 @@ def task_chart(vsi: Mapping[str, Any]) -> str:
     per_task = vsi["per_task"]
     tasks = [task for task in TASKS if task in per_task][::-1]  # top-down in table order
     counts = vsi.get("counts", {})
-    labels = [f"{task} (n={task_question_count(counts, task)})" if counts else task for task in tasks]
+    labels = [
+        f"{task} (n={task_question_count(counts, task)})" if counts else task for task in tasks
+    ]
     fig = Figure(figsize=(8.5, 0.42 * len(tasks) + 1.1), layout="constrained")
     ax = fig.add_subplot()
     colours = [NUMERIC_COLOUR if task in NUMERIC_TASKS else CHOICE_COLOUR for task in tasks]
@@ -196,7 +198,7 @@ def _scalars(tree: Mapping[str, Any], skip: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _benchmark_label(metrics: Mapping[str, Any]) -> str:
-    """"VSI-Bench-Debiased" when the questions come from that table, else "VSI-Bench"."""
+    """ "VSI-Bench-Debiased" when the questions come from that table, else "VSI-Bench"."""
     return "VSI-Bench-Debiased" if "debiased" in str(metrics.get("benchmark", "")) else "VSI-Bench"
 
 

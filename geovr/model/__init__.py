@@ -19,14 +19,27 @@ import importlib
 # exported name -> submodule; loaded on first use (PEP 562), so that `geovr.model.config` and
 # the training launcher do not import torch and transformers
 _EXPORTS = {
-    "adapter_by_family": "adapters", "adapter_for": "adapters", "families": "adapters",
-    "load_student": "adapters", "load_geovr": "checkpoint", "save_student": "checkpoint",
-    "OBJECTIVES": "config", "GeoVRConfig": "config", "HeadWidths": "config",
-    "map_layers": "config", "parse_objectives": "config", "GeoVRModel": "geovr",
-    "collate": "inputs", "generate_answers": "inputs", "generation_inputs": "inputs",
-    "make_example": "inputs", "to_device": "inputs", "build_processor": "tiny",
-    "build_tiny_student": "tiny", "build_tokenizer": "tiny",
-}  # fmt: skip
+    "adapter_by_family": "adapters",
+    "adapter_for": "adapters",
+    "families": "adapters",
+    "load_student": "adapters",
+    "load_geovr": "checkpoint",
+    "save_student": "checkpoint",
+    "OBJECTIVES": "config",
+    "GeoVRConfig": "config",
+    "HeadWidths": "config",
+    "map_layers": "config",
+    "parse_objectives": "config",
+    "GeoVRModel": "geovr",
+    "collate": "inputs",
+    "generate_answers": "inputs",
+    "generation_inputs": "inputs",
+    "make_example": "inputs",
+    "to_device": "inputs",
+    "build_processor": "tiny",
+    "build_tiny_student": "tiny",
+    "build_tokenizer": "tiny",
+}
 __all__ = sorted(_EXPORTS)
 
 

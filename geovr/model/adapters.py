@@ -106,7 +106,9 @@ class StudentAdapter:
         """[3, B, S] M-RoPE position ids of a processed batch (pads get 0)."""
         base = model.model
         accepted = inspect.signature(base.get_rope_index).parameters
-        kwargs = {k: v for k, v in inputs.items() if k in accepted and k != "input_ids" and v is not None}
+        kwargs = {
+            k: v for k, v in inputs.items() if k in accepted and k != "input_ids" and v is not None
+        }
         positions, _ = base.get_rope_index(inputs["input_ids"], **kwargs)
         return positions
 
@@ -159,7 +161,9 @@ def adapter_by_family(family: str) -> StudentAdapter:
     try:
         return _ADAPTERS[family]
     except KeyError:
-        raise ValueError(f"unknown student family {family!r}; known: {', '.join(families())}") from None
+        raise ValueError(
+            f"unknown student family {family!r}; known: {', '.join(families())}"
+        ) from None
 
 
 def adapter_for(model_or_config: Any) -> StudentAdapter:
@@ -168,15 +172,24 @@ def adapter_for(model_or_config: Any) -> StudentAdapter:
     for adapter in _ADAPTERS.values():
         if adapter.model_type == config.model_type:
             return adapter
-    raise ValueError(f"no GeoVR adapter for model_type {config.model_type!r}; known: {', '.join(families())}")
+    raise ValueError(
+        f"no GeoVR adapter for model_type {config.model_type!r}; known: {', '.join(families())}"
+    )
 
 
-def load_student(path_or_id: str, family: str | None = None, dtype: torch.dtype | str | None = None,
-                 with_processor: bool = True, **kwargs: Any):
+def load_student(
+    path_or_id: str,
+    family: str | None = None,
+    dtype: torch.dtype | str | None = None,
+    with_processor: bool = True,
+    **kwargs: Any,
+):
     """(model, processor) from a local directory or a hub id, real or tiny, with the family's
     own `from_pretrained` (family inferred from the config when None). kwargs go to the
     model's `from_pretrained` (device_map, attn_implementation, ...)."""
-    adapter = adapter_by_family(family) if family else adapter_for(AutoConfig.from_pretrained(path_or_id))
+    adapter = (
+        adapter_by_family(family) if family else adapter_for(AutoConfig.from_pretrained(path_or_id))
+    )
     model = adapter.model_class.from_pretrained(path_or_id, dtype=dtype, **kwargs)
     processor = AutoProcessor.from_pretrained(path_or_id) if with_processor else None
     return model, processor

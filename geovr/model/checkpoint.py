@@ -32,8 +32,13 @@ CONFIG_FILE = "geovr_config.json"
 SCHEMA = "geovr.student/1"
 
 
-def save_student(model: GeoVRModel | torch.nn.Module, out_dir: str | Path, processor: Any = None,
-                 training_config: dict[str, Any] | None = None, meta: dict[str, Any] | None = None) -> Path:
+def save_student(
+    model: GeoVRModel | torch.nn.Module,
+    out_dir: str | Path,
+    processor: Any = None,
+    training_config: dict[str, Any] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Path:
     """Write the checkpoint directory (replacing an existing one only once complete); `meta`
     is the artifact record (geovr.artifacts.make_meta) written as meta.json."""
     out_dir = Path(out_dir)
@@ -47,8 +52,11 @@ def save_student(model: GeoVRModel | torch.nn.Module, out_dir: str | Path, proce
             _without_resampling(processor)
             processor.save_pretrained(tmp)
         heads = geo.head_state_dict() if geo is not None else {}
-        save_file({k: v.detach().cpu().contiguous() for k, v in heads.items()}, str(tmp / HEADS_FILE),
-                  metadata={"format": "pt", "schema": SCHEMA})
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in heads.items()},
+            str(tmp / HEADS_FILE),
+            metadata={"format": "pt", "schema": SCHEMA},
+        )
         geovr_meta = {
             "schema": SCHEMA,
             "family": adapter_for(student).family,
@@ -88,8 +96,13 @@ def read_geovr_config(path: str | Path) -> dict[str, Any] | None:
     return meta
 
 
-def load_geovr(path: str | Path, config: GeoVRConfig | None = None, family: str | None = None,
-               dtype: torch.dtype | None = None, **kwargs: Any) -> tuple[GeoVRModel, Any]:
+def load_geovr(
+    path: str | Path,
+    config: GeoVRConfig | None = None,
+    family: str | None = None,
+    dtype: torch.dtype | None = None,
+    **kwargs: Any,
+) -> tuple[GeoVRModel, Any]:
     """(GeoVRModel, processor) from a GeoVR checkpoint, a plain student directory or a hub id.
 
     config None: the saved GeoVR config (all objectives of the paper for a plain student).
@@ -97,7 +110,9 @@ def load_geovr(path: str | Path, config: GeoVRConfig | None = None, family: str 
     objective switched on), heads that exist in both are restored and the others start fresh.
     """
     meta = read_geovr_config(path) if Path(path).is_dir() else None
-    student, processor = load_student(str(path), family or (meta or {}).get("family"), dtype=dtype, **kwargs)
+    student, processor = load_student(
+        str(path), family or (meta or {}).get("family"), dtype=dtype, **kwargs
+    )
     saved = GeoVRConfig.from_dict(meta["geovr"]) if meta else None
     geo = GeoVRModel(student, config or saved or GeoVRConfig())
     heads = Path(path) / HEADS_FILE

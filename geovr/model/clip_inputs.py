@@ -124,13 +124,17 @@ def resize_factor(processor) -> int:
     return int(video.patch_size) * int(video.merge_size)
 
 
-def model_frame_size(height: int, width: int, factor: int, max_side: int | None = None) -> tuple[int, int]:
+def model_frame_size(
+    height: int, width: int, factor: int, max_side: int | None = None
+) -> tuple[int, int]:
     """(H', W') the student sees: sides rounded to multiples of `factor`, longest at most `max_side`."""
     scale = min(1.0, max_side / max(height, width)) if max_side else 1.0
     return tuple(max(factor, round(s * scale / factor) * factor) for s in (height, width))
 
 
-def prepare_frames(frames: np.ndarray | torch.Tensor, factor: int, max_side: int | None = None) -> np.ndarray:
+def prepare_frames(
+    frames: np.ndarray | torch.Tensor, factor: int, max_side: int | None = None
+) -> np.ndarray:
     """[F,H,W,3] uint8 -> [2F,H',W',3] uint8: sides rounded to multiples of `factor` (longest
     side at most `max_side`), each frame twice."""
     video = torch.as_tensor(np.asarray(frames))
@@ -145,9 +149,15 @@ def prepare_frames(frames: np.ndarray | torch.Tensor, factor: int, max_side: int
     return video.repeat_interleave(2, dim=0).contiguous().numpy()
 
 
-def video_metadata(n_frames: int, timestamps: Sequence[float] | None) -> tuple[VideoMetadata, float]:
+def video_metadata(
+    n_frames: int, timestamps: Sequence[float] | None
+) -> tuple[VideoMetadata, float]:
     """Metadata showing each real frame's time on both of its copies, and the interval (s)."""
-    times = [float(t) for t in timestamps] if timestamps is not None else [i / DEFAULT_FPS for i in range(n_frames)]
+    times = (
+        [float(t) for t in timestamps]
+        if timestamps is not None
+        else [i / DEFAULT_FPS for i in range(n_frames)]
+    )
     if len(times) != n_frames:
         raise ValueError(f"{len(times)} timestamps for {n_frames} frames")
     interval = (times[-1] - times[0]) / (n_frames - 1) if n_frames > 1 else 1 / DEFAULT_FPS
@@ -156,21 +166,30 @@ def video_metadata(n_frames: int, timestamps: Sequence[float] | None) -> tuple[V
     return VideoMetadata(total_num_frames=2 * n_frames, fps=1.0, frames_indices=doubled), interval
 
 
-def encode_video_prompt(processor, frames, texts: Sequence[str], timestamps=None, max_side: int | None = None,
-                        **kwargs) -> dict[str, torch.Tensor]:
+def encode_video_prompt(
+    processor, frames, texts: Sequence[str], timestamps=None, max_side: int | None = None, **kwargs
+) -> dict[str, torch.Tensor]:
     """Processor outputs for len(texts) prompts, each over the same clip."""
     video = prepare_frames(frames, resize_factor(processor), max_side)
     metadata, interval = video_metadata(len(video) // 2, timestamps)
-    enc = processor(text=list(texts), videos=[video] * len(texts), video_metadata=[metadata] * len(texts),
-                    do_sample_frames=False, do_resize=False, return_tensors="pt", **kwargs)
+    enc = processor(
+        text=list(texts),
+        videos=[video] * len(texts),
+        video_metadata=[metadata] * len(texts),
+        do_sample_frames=False,
+        do_resize=False,
+        return_tensors="pt",
+        **kwargs,
+    )
     out = dict(enc)
     if "second_per_grid_ts" in out:
         out["second_per_grid_ts"] = torch.full((len(texts),), interval, dtype=torch.float32)
     return out
 
 
-def question_inputs(processor, qa: Mapping[str, Any], frames=None, timestamps=None,
-                    max_side: int | None = None) -> dict[str, torch.Tensor]:
+def question_inputs(
+    processor, qa: Mapping[str, Any], frames=None, timestamps=None, max_side: int | None = None
+) -> dict[str, torch.Tensor]:
     """One question's `generate` inputs: over the clip's frames, or the question alone."""
     if frames is None:
         return dict(processor(text=[prompt(processor, qa, with_video=False)], return_tensors="pt"))

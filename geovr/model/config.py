@@ -15,17 +15,21 @@ TEACHER_LAYERS = (4, 11, 17, 23)  # VGGT's distilled layers, of 24
 TEACHER_DEPTH = 24
 
 
-def map_layers(n_llm_layers: int, teacher_layers=TEACHER_LAYERS, teacher_depth: int = TEACHER_DEPTH) -> list[int]:
+def map_layers(
+    n_llm_layers: int, teacher_layers=TEACHER_LAYERS, teacher_depth: int = TEACHER_DEPTH
+) -> list[int]:
     """Student hidden-state indices for the teacher layers: round((i+1)/depth * L).
 
     hidden_states[0] is the embedding output, so index L is the last layer (28 -> 6, 14, 21, 28).
     Python's round() is banker's rounding; the paper's mapping rounds half up, so do that.
     """
-    return [max(1, int((layer + 1) * n_llm_layers / teacher_depth + 0.5)) for layer in teacher_layers]
+    return [
+        max(1, int((layer + 1) * n_llm_layers / teacher_depth + 0.5)) for layer in teacher_layers
+    ]
 
 
 def parse_objectives(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """"lm,cam,depth" (the CLI's --objectives) -> ("lm", "cam", "depth"), validated, in canonical order."""
+    """ "lm,cam,depth" (the CLI's --objectives) -> ("lm", "cam", "depth"), validated, in canonical order."""
     items = [s.strip() for s in text.split(",")] if isinstance(text, str) else list(text)
     items = [s for s in items if s]
     unknown = sorted(set(items) - set(OBJECTIVES))
@@ -56,14 +60,23 @@ class HeadWidths:
         def width(x: int) -> int:
             return max(16, int(round(x * f / 16)) * 16)
 
-        return cls(camera_hidden=width(paper.camera_hidden), scale_hidden=width(paper.scale_hidden),
-                   distill_hidden=width(paper.distill_hidden),
-                   depth_channels=tuple(width(c) for c in paper.depth_channels),
-                   depth_features=width(paper.depth_features))
+        return cls(
+            camera_hidden=width(paper.camera_hidden),
+            scale_hidden=width(paper.scale_hidden),
+            distill_hidden=width(paper.distill_hidden),
+            depth_channels=tuple(width(c) for c in paper.depth_channels),
+            depth_features=width(paper.depth_features),
+        )
 
     @classmethod
     def tiny(cls) -> HeadWidths:
-        return cls(camera_hidden=64, scale_hidden=32, distill_hidden=64, depth_channels=(16, 16, 32, 32), depth_features=16)
+        return cls(
+            camera_hidden=64,
+            scale_hidden=32,
+            distill_hidden=64,
+            depth_channels=(16, 16, 32, 32),
+            depth_features=16,
+        )
 
 
 @dataclass
@@ -96,7 +109,9 @@ class GeoVRConfig:
         weights = {**DEFAULT_LOSS_WEIGHTS, **{k: float(v) for k, v in self.loss_weights.items()}}
         unknown = sorted(set(weights) - set(GEOMETRY_OBJECTIVES))
         if unknown:
-            raise ValueError(f"loss weights for unknown objectives {unknown}; geometry objectives: {GEOMETRY_OBJECTIVES}")
+            raise ValueError(
+                f"loss weights for unknown objectives {unknown}; geometry objectives: {GEOMETRY_OBJECTIVES}"
+            )
         self.loss_weights = weights
         if len(self.teacher_layers) != 4:
             raise ValueError(f"GeoVR distils 4 teacher layers, got {self.teacher_layers}")

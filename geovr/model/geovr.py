@@ -35,7 +35,12 @@ HOST_SKIPPED = ("pixel_values", TARGET_PREFIX)  # inputs the layout never reads
 
 
 class GeoVRModel(nn.Module):
-    def __init__(self, student: nn.Module, config: GeoVRConfig | None = None, adapter: StudentAdapter | None = None):
+    def __init__(
+        self,
+        student: nn.Module,
+        config: GeoVRConfig | None = None,
+        adapter: StudentAdapter | None = None,
+    ):
         super().__init__()
         self.student = student
         self.config = config if config is not None else GeoVRConfig()
@@ -47,7 +52,9 @@ class GeoVRModel(nn.Module):
         self.heads = nn.ModuleDict()
         if cfg.on("cam"):
             self.heads["cam"] = CameraHead(hidden, widths.camera_hidden)
-            self.camera_tokens = nn.Parameter(torch.randn(2, hidden) * cfg.token_init_std)  # first frame, later frames
+            self.camera_tokens = nn.Parameter(
+                torch.randn(2, hidden) * cfg.token_init_std
+            )  # first frame, later frames
         else:
             self.register_parameter("camera_tokens", None)
         if cfg.on("scale"):
@@ -58,7 +65,9 @@ class GeoVRModel(nn.Module):
         if cfg.on("depth"):
             self.heads["depth"] = DepthHead(hidden, widths.depth_channels, widths.depth_features)
         if cfg.on("distill"):
-            self.heads["distill"] = DistillHead(hidden, cfg.teacher_feature_dim, len(self.layers), widths.distill_hidden)
+            self.heads["distill"] = DistillHead(
+                hidden, cfg.teacher_feature_dim, len(self.layers), widths.distill_hidden
+            )
         self.set_trainable()
 
     # -- parameters ------------------------------------------------------------------------
@@ -70,7 +79,10 @@ class GeoVRModel(nn.Module):
             for module in self.adapter.merger_modules(self.student):
                 module.requires_grad_(not self.config.freeze_merger)
         head = self.student.get_output_embeddings()
-        if not self.config.on("lm") and head.weight is not self.adapter.input_embeddings(self.student).weight:
+        if (
+            not self.config.on("lm")
+            and head.weight is not self.adapter.input_embeddings(self.student).weight
+        ):
             head.requires_grad_(False)  # no loss reaches an untied LM head without `lm`
 
     def new_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
@@ -80,8 +92,10 @@ class GeoVRModel(nn.Module):
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """{"model": trainable student parameters (paper LR 2e-5), "heads": new heads and
         tokens (paper LR 1e-4)}."""
-        return {"model": [p for p in self.student.parameters() if p.requires_grad],
-                "heads": [p for _, p in self.new_parameters()]}
+        return {
+            "model": [p for p in self.student.parameters() if p.requires_grad],
+            "heads": [p for _, p in self.new_parameters()],
+        }
 
     def geometry_tokens(self) -> list[nn.Parameter]:
         """The learnable camera/scale token embeddings that are on."""
@@ -90,21 +104,29 @@ class GeoVRModel(nn.Module):
     def parameter_counts(self) -> dict[str, int]:
         """Parameters of the student, of each head, of the tokens (works on the meta device)."""
         counts = {"student": sum(p.numel() for p in self.student.parameters())}
-        counts.update({f"head_{k}": sum(p.numel() for p in h.parameters()) for k, h in self.heads.items()})
-        counts["tokens"] = sum(p.numel() for n, p in self.new_parameters() if not n.startswith("heads."))
+        counts.update(
+            {f"head_{k}": sum(p.numel() for p in h.parameters()) for k, h in self.heads.items()}
+        )
+        counts["tokens"] = sum(
+            p.numel() for n, p in self.new_parameters() if not n.startswith("heads.")
+        )
         counts["new_total"] = sum(v for k, v in counts.items() if k != "student")
         return counts
 
     def head_state_dict(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self.state_dict().items() if not k.startswith("student.")}
 
-    def load_head_state_dict(self, state: Mapping[str, torch.Tensor], strict: bool = True) -> list[str]:
+    def load_head_state_dict(
+        self, state: Mapping[str, torch.Tensor], strict: bool = True
+    ) -> list[str]:
         """Loads heads/tokens; returns the names this model has but `state` lacks (strict: error)."""
         own = self.head_state_dict()
         unexpected = sorted(set(state) - set(own))
         missing = sorted(set(own) - set(state))
         if strict and (unexpected or missing):
-            raise ValueError(f"GeoVR heads do not match: missing {missing}, unexpected {unexpected}")
+            raise ValueError(
+                f"GeoVR heads do not match: missing {missing}, unexpected {unexpected}"
+            )
         self.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
         return missing
 
@@ -117,15 +139,25 @@ class GeoVRModel(nn.Module):
         lookup; the finished layout is moved to the batch's device in one go."""
         student, adapter = self.student, self.adapter
         camera, scale = self.config.on("cam"), self.config.on("scale")
-        host = {k: v.cpu() for k, v in batch.items()
-                if isinstance(v, torch.Tensor) and not k.startswith(HOST_SKIPPED)}
+        host = {
+            k: v.cpu()
+            for k, v in batch.items()
+            if isinstance(v, torch.Tensor) and not k.startswith(HOST_SKIPPED)
+        }
         positions = adapter.rope_positions(student, host) if camera or scale else None
         layout = insert_geometry_tokens(
-            host["input_ids"], host["attention_mask"], host["mm_token_type_ids"],
-            host.get("labels") if with_labels else None, host["video_grid_thw"], positions,
-            video_token_id=adapter.video_token_id(student), vision_end_token_id=adapter.vision_end_token_id(student),
-            merge=adapter.merge_size(student), pad_token_id=getattr(adapter.text_config(student), "pad_token_id", None) or 0,
-            camera=camera, scale=scale,
+            host["input_ids"],
+            host["attention_mask"],
+            host["mm_token_type_ids"],
+            host.get("labels") if with_labels else None,
+            host["video_grid_thw"],
+            positions,
+            video_token_id=adapter.video_token_id(student),
+            vision_end_token_id=adapter.vision_end_token_id(student),
+            merge=adapter.merge_size(student),
+            pad_token_id=getattr(adapter.text_config(student), "pad_token_id", None) or 0,
+            camera=camera,
+            scale=scale,
         )
         return layout.to(batch["input_ids"].device)
 
@@ -154,11 +186,20 @@ class GeoVRModel(nn.Module):
         finally:
             handle.remove()
 
-    def run_student(self, batch: Mapping[str, Any], layout: GeometryLayout, with_logits: bool,
-                    num_items: torch.Tensor | None = None):
+    def run_student(
+        self,
+        batch: Mapping[str, Any],
+        layout: GeometryLayout,
+        with_logits: bool,
+        num_items: torch.Tensor | None = None,
+    ):
         kwargs: dict[str, Any] = {k: batch[k] for k in MODEL_INPUTS if batch.get(k) is not None}
-        kwargs.update(input_ids=layout.input_ids, attention_mask=layout.attention_mask,
-                      mm_token_type_ids=layout.mm_token_type_ids, use_cache=False)
+        kwargs.update(
+            input_ids=layout.input_ids,
+            attention_mask=layout.attention_mask,
+            mm_token_type_ids=layout.mm_token_type_ids,
+            use_cache=False,
+        )
         if layout.position_ids is not None:
             kwargs["position_ids"] = layout.position_ids
         if with_logits and layout.labels is not None:
@@ -179,23 +220,31 @@ class GeoVRModel(nn.Module):
     def _frame_grids(self, hidden: torch.Tensor, layout: GeometryLayout) -> torch.Tensor:
         shapes = {g[1:] for g in layout.grids}
         if len(shapes) > 1:
-            raise ValueError(f"frames of different token grids {sorted(shapes)} in one batch; "
-                             "prepare every clip with the same frame size / max_side")
+            raise ValueError(
+                f"frames of different token grids {sorted(shapes)} in one batch; "
+                "prepare every clip with the same frame size / max_side"
+            )
         gh, gw = shapes.pop()
         return hidden.flatten(0, 1)[layout.frame_index].view(-1, gh, gw, hidden.shape[-1])
 
-    def run_heads(self, hidden_states, layout: GeometryLayout, depth_size: tuple[int, int]) -> dict[str, Any]:
+    def run_heads(
+        self, hidden_states, layout: GeometryLayout, depth_size: tuple[int, int]
+    ) -> dict[str, Any]:
         """Predictions of every head that is on, from the student's hidden states."""
         preds: dict[str, Any] = {}
         last = hidden_states[self.n_layers].flatten(0, 1)
         if "cam" in self.heads:
             preds["pose_enc"] = self.heads["cam"](self._cast("cam", last[layout.camera_index]))
         if "scale" in self.heads:
-            preds["metric_scale"] = self.heads["scale"](self._cast("scale", last[layout.scale_index]))
+            preds["metric_scale"] = self.heads["scale"](
+                self._cast("scale", last[layout.scale_index])
+            )
         if "depth" in self.heads or "distill" in self.heads:
             grids = [self._frame_grids(hidden_states[layer], layout) for layer in self.layers]
             if "depth" in self.heads:
-                preds["depth"] = self.heads["depth"]([self._cast("depth", g) for g in grids], depth_size)
+                preds["depth"] = self.heads["depth"](
+                    [self._cast("depth", g) for g in grids], depth_size
+                )
             if "distill" in self.heads:
                 preds["features"] = self.heads["distill"]([self._cast("distill", g) for g in grids])
         return preds
@@ -206,7 +255,9 @@ class GeoVRModel(nn.Module):
         return gh * factor, gw * factor
 
     # -- the two entry points --------------------------------------------------------------
-    def forward(self, batch: Mapping[str, Any] | None = None, **tensors: Any) -> dict[str, torch.Tensor]:
+    def forward(
+        self, batch: Mapping[str, Any] | None = None, **tensors: Any
+    ) -> dict[str, torch.Tensor]:
         """`geo(batch)` or `geo(**batch)`: every loss term that is on (unweighted) and
         "total" = lm + sum(weight * term)."""
         batch = {**(batch or {}), **tensors}
@@ -214,21 +265,30 @@ class GeoVRModel(nn.Module):
         num_items = batch.pop("num_items_in_batch", None)
         cfg = self.config
         if cfg.geometry and "target_pose_enc" not in batch:
-            raise ValueError(f"objectives {cfg.geometry} need teacher targets (target_*) in the batch")
+            raise ValueError(
+                f"objectives {cfg.geometry} need teacher targets (target_*) in the batch"
+            )
         layout = self.layout(batch, with_labels=cfg.on("lm"))
         out = self.run_student(batch, layout, with_logits=cfg.on("lm"), num_items=num_items)
         losses: dict[str, torch.Tensor] = {}
         if cfg.on("lm"):
             losses["lm"] = out.loss
         if cfg.geometry:
-            preds = self.run_heads(out.hidden_states, layout, tuple(batch["target_depth"].shape[-2:]))
+            preds = self.run_heads(
+                out.hidden_states, layout, tuple(batch["target_depth"].shape[-2:])
+            )
             if "pose_enc" in preds:
-                losses["cam"] = camera_loss(preds["pose_enc"], batch["target_pose_enc"], batch.get("target_pose_valid"))
+                losses["cam"] = camera_loss(
+                    preds["pose_enc"], batch["target_pose_enc"], batch.get("target_pose_valid")
+                )
             if "depth" in preds:
                 losses["depth"] = depth_loss(preds["depth"], batch["target_depth"])
             if "metric_scale" in preds:
-                losses["scale"] = scale_loss(preds["metric_scale"], batch["target_metric_scale"],
-                                             batch.get("target_scale_valid"))
+                losses["scale"] = scale_loss(
+                    preds["metric_scale"],
+                    batch["target_metric_scale"],
+                    batch.get("target_scale_valid"),
+                )
             if "features" in preds:
                 losses["distill"] = distill_loss(preds["features"], self._teacher_features(batch))
         total = losses.get("lm", 0.0)
@@ -240,15 +300,23 @@ class GeoVRModel(nn.Module):
     def _teacher_features(self, batch: Mapping[str, Any]) -> list[torch.Tensor]:
         features = [batch[k] for k in sorted(k for k in batch if k.startswith("target_feat_"))]
         if len(features) != len(self.layers):
-            raise ValueError(f"teacher targets have {len(features)} feature layers, GeoVR distils {len(self.layers)}")
+            raise ValueError(
+                f"teacher targets have {len(features)} feature layers, GeoVR distils {len(self.layers)}"
+            )
         if features[0].shape[-1] != self.config.teacher_feature_dim:
-            raise ValueError(f"teacher features have {features[0].shape[-1]} channels, the distill head outputs "
-                             f"{self.config.teacher_feature_dim} (GeoVRConfig.teacher_feature_dim)")
+            raise ValueError(
+                f"teacher features have {features[0].shape[-1]} channels, the distill head outputs "
+                f"{self.config.teacher_feature_dim} (GeoVRConfig.teacher_feature_dim)"
+            )
         return features
 
     @torch.no_grad()
-    def predict(self, batch: Mapping[str, Any], depth_size: tuple[int, int] | None = None,
-                layer_names: list[str] | None = None) -> dict[str, Any]:
+    def predict(
+        self,
+        batch: Mapping[str, Any],
+        depth_size: tuple[int, int] | None = None,
+        layer_names: list[str] | None = None,
+    ) -> dict[str, Any]:
         """Probe outputs of the heads that are on: pose_enc [N,9], depth [N,h,w] (the teacher's
         depth size when the batch has targets, else the model's frame size), metric_scale [B],
         features {layer name: [N,hf,wf,C]} (on the teacher grid when the batch has targets),
@@ -256,14 +324,22 @@ class GeoVRModel(nn.Module):
         layout = self.layout(batch, with_labels=False)
         out = self.run_student(batch, layout, with_logits=False)
         if depth_size is None:
-            depth_size = tuple(batch["target_depth"].shape[-2:]) if "target_depth" in batch else self._pixel_size(layout)
+            depth_size = (
+                tuple(batch["target_depth"].shape[-2:])
+                if "target_depth" in batch
+                else self._pixel_size(layout)
+            )
         preds = self.run_heads(out.hidden_states, layout, tuple(depth_size))
         if "features" in preds:
             names = layer_names or [str(x) for x in self.config.teacher_layers]
             teacher = [k for k in sorted(batch) if k.startswith("target_feat_")]
-            sizes = [tuple(batch[k].shape[1:3]) for k in teacher] if teacher else [None] * len(names)
-            preds["features"] = {n: resize_grid(f, g) if g else f
-                                 for n, f, g in zip(names, preds["features"], sizes, strict=True)}
+            sizes = (
+                [tuple(batch[k].shape[1:3]) for k in teacher] if teacher else [None] * len(names)
+            )
+            preds["features"] = {
+                n: resize_grid(f, g) if g else f
+                for n, f, g in zip(names, preds["features"], sizes, strict=True)
+            }
         preds["frames"] = [g[0] for g in layout.grids]
         return preds
 

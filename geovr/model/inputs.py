@@ -40,19 +40,33 @@ def targets_tensors(targets: Any, layers: Sequence[str] | None = None) -> dict[s
     pose = torch.as_tensor(np.asarray(get("pose_enc")), dtype=torch.float32)
     out = {
         "target_pose_enc": pose,
-        "target_pose_valid": torch.full((pose.shape[0],), bool(np.asarray(get("pose_valid", True)).reshape(-1)[0])),
+        "target_pose_valid": torch.full(
+            (pose.shape[0],), bool(np.asarray(get("pose_valid", True)).reshape(-1)[0])
+        ),
         "target_depth": torch.as_tensor(np.asarray(get("depth")), dtype=torch.float32),
-        "target_metric_scale": torch.as_tensor(np.asarray(get("metric_scale"), dtype=np.float32).reshape(1)),
-        "target_scale_valid": torch.tensor([bool(np.asarray(get("scale_valid", True)).reshape(-1)[0])]),
+        "target_metric_scale": torch.as_tensor(
+            np.asarray(get("metric_scale"), dtype=np.float32).reshape(1)
+        ),
+        "target_scale_valid": torch.tensor(
+            [bool(np.asarray(get("scale_valid", True)).reshape(-1)[0])]
+        ),
     }
     for i, name in enumerate(names):
         out[f"{TARGET_PREFIX}feat_{i}"] = torch.as_tensor(np.asarray(features[name]))
     return out
 
 
-def make_example(processor, frames, qa: Mapping[str, Any], targets: Any = None, *, timestamps=None,
-                 max_side: int | None = None, layers: Sequence[str] | None = None,
-                 with_answer: bool = True) -> dict[str, torch.Tensor]:
+def make_example(
+    processor,
+    frames,
+    qa: Mapping[str, Any],
+    targets: Any = None,
+    *,
+    timestamps=None,
+    max_side: int | None = None,
+    layers: Sequence[str] | None = None,
+    with_answer: bool = True,
+) -> dict[str, torch.Tensor]:
     """One training sample (unpadded tensors): the processor's outputs for the prompt, the
     answer + `<|im_end|>` appended as the only labelled tokens, and `target_*` tensors of the
     teacher targets (`layers`: feature layer order, default the targets' own order)."""
@@ -61,17 +75,30 @@ def make_example(processor, frames, qa: Mapping[str, Any], targets: Any = None, 
     labels = torch.full_like(ids, IGNORE)
     if with_answer and qa.get("ground_truth") is not None:
         tok = processor.tokenizer
-        answer = torch.tensor(tok(str(qa["ground_truth"]) + tok.eos_token, add_special_tokens=False)["input_ids"])
-        ids, labels, types = torch.cat([ids, answer]), torch.cat([labels, answer]), torch.cat([types, torch.zeros_like(answer)])
-    example = {"input_ids": ids, "labels": labels, "mm_token_type_ids": types,
-               "pixel_values_videos": enc["pixel_values_videos"], "video_grid_thw": enc["video_grid_thw"]}
+        answer = torch.tensor(
+            tok(str(qa["ground_truth"]) + tok.eos_token, add_special_tokens=False)["input_ids"]
+        )
+        ids, labels, types = (
+            torch.cat([ids, answer]),
+            torch.cat([labels, answer]),
+            torch.cat([types, torch.zeros_like(answer)]),
+        )
+    example = {
+        "input_ids": ids,
+        "labels": labels,
+        "mm_token_type_ids": types,
+        "pixel_values_videos": enc["pixel_values_videos"],
+        "video_grid_thw": enc["video_grid_thw"],
+    }
     if "second_per_grid_ts" in enc:
         example["second_per_grid_ts"] = enc["second_per_grid_ts"]
     if targets is not None:
         example.update(targets_tensors(targets, layers))
         n_frames = int(enc["video_grid_thw"][0, 0])
         if example["target_pose_enc"].shape[0] != n_frames:
-            raise ValueError(f"targets have {example['target_pose_enc'].shape[0]} frames, the clip {n_frames}")
+            raise ValueError(
+                f"targets have {example['target_pose_enc'].shape[0]} frames, the clip {n_frames}"
+            )
     return example
 
 
@@ -80,10 +107,17 @@ def collate(examples: Sequence[Mapping[str, Any]], pad_token_id: int) -> dict[st
     the `target_*` tensors concatenated over samples (frames: N = sum F; clips: B)."""
     seq = max(len(e["input_ids"]) for e in examples)
     batch: dict[str, Any] = {}
-    for key, fill in (("input_ids", pad_token_id), ("labels", IGNORE), ("mm_token_type_ids", 0), ("attention_mask", 0)):
+    for key, fill in (
+        ("input_ids", pad_token_id),
+        ("labels", IGNORE),
+        ("mm_token_type_ids", 0),
+        ("attention_mask", 0),
+    ):
         rows = []
         for e in examples:
-            row = e["input_ids"].new_ones(len(e["input_ids"])) if key == "attention_mask" else e[key]
+            row = (
+                e["input_ids"].new_ones(len(e["input_ids"])) if key == "attention_mask" else e[key]
+            )
             rows.append(F.pad(row, (0, seq - len(row)), value=fill))
         batch[key] = torch.stack(rows)
     batch["pixel_values_videos"] = torch.cat([e["pixel_values_videos"] for e in examples])
@@ -92,7 +126,9 @@ def collate(examples: Sequence[Mapping[str, Any]], pad_token_id: int) -> dict[st
         batch["second_per_grid_ts"] = torch.cat([e["second_per_grid_ts"] for e in examples])
     keys = [sorted(k for k in e if k.startswith(TARGET_PREFIX)) for e in examples]
     if any(k != keys[0] for k in keys):
-        raise ValueError("samples of the batch have different teacher targets (some have none, or other layers)")
+        raise ValueError(
+            "samples of the batch have different teacher targets (some have none, or other layers)"
+        )
     for key in keys[0]:
         shapes = {tuple(e[key].shape[1:]) for e in examples}
         if len(shapes) > 1:
@@ -105,20 +141,47 @@ def to_device(batch: Mapping[str, Any], device: torch.device | str) -> dict[str,
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
-def generation_inputs(processor, frames, qa_items: Sequence[Mapping[str, Any]], *, timestamps=None,
-                      max_side: int | None = None) -> dict[str, torch.Tensor]:
+def generation_inputs(
+    processor,
+    frames,
+    qa_items: Sequence[Mapping[str, Any]],
+    *,
+    timestamps=None,
+    max_side: int | None = None,
+) -> dict[str, torch.Tensor]:
     """Left-padded prompts for several questions about one clip, ready for `generate`."""
-    return encode_video_prompt(processor, frames, [prompt(processor, qa) for qa in qa_items], timestamps,
-                               max_side, padding=True, padding_side="left")
+    return encode_video_prompt(
+        processor,
+        frames,
+        [prompt(processor, qa) for qa in qa_items],
+        timestamps,
+        max_side,
+        padding=True,
+        padding_side="left",
+    )
 
 
 @torch.inference_mode()
-def generate_answers(student, processor, frames, qa_items: Sequence[Mapping[str, Any]], *, timestamps=None,
-                     max_side: int | None = None, max_new_tokens: int = 16) -> list[str]:
+def generate_answers(
+    student,
+    processor,
+    frames,
+    qa_items: Sequence[Mapping[str, Any]],
+    *,
+    timestamps=None,
+    max_side: int | None = None,
+    max_new_tokens: int = 16,
+) -> list[str]:
     """Greedy answers of the plain student (no GeoVR token or head: zero overhead)."""
     adapter_for(student)  # refuses an unknown family early
-    inputs = to_device(generation_inputs(processor, frames, qa_items, timestamps=timestamps, max_side=max_side),
-                       student.device)
-    out = student.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                           pad_token_id=processor.tokenizer.pad_token_id)
-    return processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    inputs = to_device(
+        generation_inputs(processor, frames, qa_items, timestamps=timestamps, max_side=max_side),
+        student.device,
+    )
+    out = student.generate(
+        **inputs,
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        pad_token_id=processor.tokenizer.pad_token_id,
+    )
+    return processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)

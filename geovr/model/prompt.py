@@ -21,7 +21,5 @@ def vsi_question_text(question: str, options: Sequence[str] | None = None) -> st
     """Numeric: pre, question, post on three lines; multiple choice: pre, question,
     "Options:" and one option a line, then the letter instruction."""
     if options:
-        return "\n".join(
-            [PRE_PROMPT, question, "Options:\n" + "\n".join(options), MC_POST_PROMPT]
-        )
+        return "\n".join([PRE_PROMPT, question, "Options:\n" + "\n".join(options), MC_POST_PROMPT])
     return PRE_PROMPT + "\n" + question + "\n" + NUMERIC_POST_PROMPT

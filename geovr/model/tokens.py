@@ -62,13 +62,17 @@ def frame_grids(video_grid_thw: torch.Tensor, merge: int) -> list[tuple[int, int
     return [(int(t), int(h) // merge, int(w) // merge) for t, h, w in video_grid_thw.tolist()]
 
 
-def frame_token_positions(ids: torch.Tensor, video_token_id: int, grid: tuple[int, int, int]) -> torch.Tensor:
+def frame_token_positions(
+    ids: torch.Tensor, video_token_id: int, grid: tuple[int, int, int]
+) -> torch.Tensor:
     """[F, gh*gw] indices into `ids` (one unpadded sample) of each frame's visual tokens."""
     n_frames, gh, gw = grid
     where = (ids == video_token_id).nonzero().squeeze(-1)
     if where.numel() != n_frames * gh * gw:
-        raise ValueError(f"{where.numel()} video tokens in the sequence, expected {n_frames} frames x {gh}x{gw}; "
-                         "one video per sample, processed with geovr.model.inputs")
+        raise ValueError(
+            f"{where.numel()} video tokens in the sequence, expected {n_frames} frames x {gh}x{gw}; "
+            "one video per sample, processed with geovr.model.inputs"
+        )
     frames = where.view(n_frames, gh * gw)
     if bool((frames[:, -1] - frames[:, 0] != gh * gw - 1).any()):
         raise ValueError("a frame's visual tokens are not contiguous in the sequence")
@@ -81,7 +85,9 @@ def _inserts(ids, positions, frames, vision_end_id, camera, scale):
     if camera:
         for f, idx in enumerate(frames):
             pos = positions[:, idx]
-            centre = torch.stack([pos[0, 0], (pos[1].min() + pos[1].max()) // 2, (pos[2].min() + pos[2].max()) // 2])
+            centre = torch.stack(
+                [pos[0, 0], (pos[1].min() + pos[1].max()) // 2, (pos[2].min() + pos[2].max()) // 2]
+            )
             out.append((int(idx[-1]) + 1, CAMERA_FIRST if f == 0 else CAMERA, centre))
     if scale:
         j = int(frames[-1, -1]) + 1
@@ -91,28 +97,61 @@ def _inserts(ids, positions, frames, vision_end_id, camera, scale):
     return out
 
 
-def insert_geometry_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, mm_token_type_ids: torch.Tensor,
-                           labels: torch.Tensor | None, video_grid_thw: torch.Tensor, positions: torch.Tensor | None,
-                           *, video_token_id: int, vision_end_token_id: int, merge: int, pad_token_id: int,
-                           camera: bool, scale: bool) -> GeometryLayout:
+def insert_geometry_tokens(
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    mm_token_type_ids: torch.Tensor,
+    labels: torch.Tensor | None,
+    video_grid_thw: torch.Tensor,
+    positions: torch.Tensor | None,
+    *,
+    video_token_id: int,
+    vision_end_token_id: int,
+    merge: int,
+    pad_token_id: int,
+    camera: bool,
+    scale: bool,
+) -> GeometryLayout:
     """Insert camera/scale tokens (when asked) into a processed batch and locate every frame's
     visual tokens. Without insertion the batch is returned unchanged (and `position_ids` None:
     the model computes its own). With insertion, samples are re-padded on the right."""
     grids = frame_grids(video_grid_thw, merge)
     if len(grids) != input_ids.shape[0]:
-        raise ValueError(f"{len(grids)} videos for {input_ids.shape[0]} samples: GeoVR needs one video per sample")
+        raise ValueError(
+            f"{len(grids)} videos for {input_ids.shape[0]} samples: GeoVR needs one video per sample"
+        )
     if not (camera or scale):
         seq = input_ids.shape[1]
-        frame_index = torch.cat([frame_token_positions(input_ids[b], video_token_id, g) + b * seq
-                                 for b, g in enumerate(grids)])
-        return GeometryLayout(input_ids, attention_mask, mm_token_type_ids, labels, None,
-                              torch.zeros_like(input_ids), frame_index, grids, None, None)
+        frame_index = torch.cat(
+            [
+                frame_token_positions(input_ids[b], video_token_id, g) + b * seq
+                for b, g in enumerate(grids)
+            ]
+        )
+        return GeometryLayout(
+            input_ids,
+            attention_mask,
+            mm_token_type_ids,
+            labels,
+            None,
+            torch.zeros_like(input_ids),
+            frame_index,
+            grids,
+            None,
+            None,
+        )
     if positions is None:
-        raise ValueError("inserting geometry tokens needs the M-RoPE positions of the original batch")
+        raise ValueError(
+            "inserting geometry tokens needs the M-RoPE positions of the original batch"
+        )
     rows = []
     for b, grid in enumerate(grids):
         valid = attention_mask[b].bool()
-        ids, types, pos = input_ids[b][valid], mm_token_type_ids[b][valid], positions[:, b][:, valid]
+        ids, types, pos = (
+            input_ids[b][valid],
+            mm_token_type_ids[b][valid],
+            positions[:, b][:, valid],
+        )
         lab = labels[b][valid] if labels is not None else None
         frames = frame_token_positions(ids, video_token_id, grid)
         pieces = {"ids": [], "types": [], "labels": [], "pos": [], "kinds": []}
@@ -140,7 +179,11 @@ def _pad_rows(rows, grids, video_token_id, pad_token_id, device) -> GeometryLayo
     ids = torch.full((batch, seq), pad_token_id, dtype=torch.long, device=device)
     mask = torch.zeros((batch, seq), dtype=torch.long, device=device)
     types = torch.zeros((batch, seq), dtype=rows[0]["types"].dtype, device=device)
-    labels = torch.full((batch, seq), IGNORE, dtype=torch.long, device=device) if rows[0]["labels"] is not None else None
+    labels = (
+        torch.full((batch, seq), IGNORE, dtype=torch.long, device=device)
+        if rows[0]["labels"] is not None
+        else None
+    )
     pos = torch.zeros((3, batch, seq), dtype=torch.long, device=device)
     kinds = torch.zeros((batch, seq), dtype=torch.long, device=device)
     for b, row in enumerate(rows):
@@ -149,9 +192,21 @@ def _pad_rows(rows, grids, video_token_id, pad_token_id, device) -> GeometryLayo
         pos[:, b, :n], kinds[b, :n] = row["pos"], row["kinds"].to(device)
         if labels is not None:
             labels[b, :n] = row["labels"]
-    frame_index = torch.cat([frame_token_positions(ids[b], video_token_id, g) + b * seq for b, g in enumerate(grids)])
+    frame_index = torch.cat(
+        [frame_token_positions(ids[b], video_token_id, g) + b * seq for b, g in enumerate(grids)]
+    )
     flat = kinds.flatten()
     camera = ((flat == CAMERA_FIRST) | (flat == CAMERA)).nonzero().squeeze(-1)
     scale = (flat == SCALE).nonzero().squeeze(-1)
-    return GeometryLayout(ids, mask, types, labels, pos, kinds, frame_index, grids,
-                          camera if camera.numel() else None, scale if scale.numel() else None)
+    return GeometryLayout(
+        ids,
+        mask,
+        types,
+        labels,
+        pos,
+        kinds,
+        frame_index,
+        grids,
+        camera if camera.numel() else None,
+        scale if scale.numel() else None,
+    )

@@ -103,7 +103,7 @@ def local_artifact_root(uri: str) -> str | None:
     parsed = urlparse(uri)
     if parsed.scheme != "sqlite" or not uri.startswith("sqlite:///"):
         return None
-    return (Path(uri[len("sqlite:///"):]).resolve().parent / "mlartifacts").as_uri()
+    return (Path(uri[len("sqlite:///") :]).resolve().parent / "mlartifacts").as_uri()
 
 
 def connect(tracking_uri: str | None, retry: RetryBudget | None = None) -> MlflowClient:

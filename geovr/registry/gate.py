@@ -189,10 +189,15 @@ def decide(challenger: Candidate, champion: Candidate | None, policy: GatePolicy
         checks.append((True, "no champion yet: the floor alone decides"))
         return _verdict(checks, None)
     if challenger.eval_set is None or challenger.eval_set != champion.eval_set:
-        checks.append((False, (
-            f"evaluation sets differ (challenger {challenger.eval_set}, champion "
-            f"{champion.eval_set}): not comparable; promote explicitly with `geovr promote`"
-        )))
+        checks.append(
+            (
+                False,
+                (
+                    f"evaluation sets differ (challenger {challenger.eval_set}, champion "
+                    f"{champion.eval_set}): not comparable; promote explicitly with `geovr promote`"
+                ),
+            )
+        )
         return _verdict(checks, champion_version)
     old = champion.get(policy.primary.key)
     if old is None:

@@ -52,14 +52,26 @@ def read_history(client: MlflowClient, model_name: str, alias: str) -> list[Hist
 
 
 def append_entry(
-    client: MlflowClient, model_name: str, alias: str, action: str, version: str,
-    moved: tuple[str | None, str | None], who: str, why: str,
+    client: MlflowClient,
+    model_name: str,
+    alias: str,
+    action: str,
+    version: str,
+    moved: tuple[str | None, str | None],
+    who: str,
+    why: str,
 ) -> HistoryEntry:
     """Add the next entry (call with the promotion lock held); `moved` is (from, to)."""
     seq = len(read_history(client, model_name, alias)) + 1
     entry = HistoryEntry(
-        seq, action, version, moved[0], moved[1], who,
-        dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), why[:WHY_LIMIT],
+        seq,
+        action,
+        version,
+        moved[0],
+        moved[1],
+        who,
+        dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        why[:WHY_LIMIT],
     )
     client.set_registered_model_tag(
         model_name, f"{_prefix(alias)}{seq:06d}", json.dumps(asdict(entry), sort_keys=True)

@@ -44,7 +44,9 @@ def checkpoint_dir_of(model_dir: Path) -> Path:
     try:
         return model_dir / flavor["artifacts"]["checkpoint"]["path"]
     except KeyError as e:
-        raise GeoVRError(f"{model_dir} is not a GeoVR student model (no checkpoint artifact)") from e
+        raise GeoVRError(
+            f"{model_dir} is not a GeoVR student model (no checkpoint artifact)"
+        ) from e
 
 
 def load_champion(

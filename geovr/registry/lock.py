@@ -109,7 +109,10 @@ def _release(lock: PromotionLock) -> None:
 
 @contextlib.contextmanager
 def promotion_lock(
-    client: MlflowClient, model_name: str, who: str, hold_s: float = HOLD_S,
+    client: MlflowClient,
+    model_name: str,
+    who: str,
+    hold_s: float = HOLD_S,
     wait_s: float = WAIT_S,
 ) -> Iterator[PromotionLock]:
     """Hold `model_name`'s promotion lock for the block; GeoVRError after `wait_s`."""

@@ -45,9 +45,14 @@ class Promotion:
     copied_version: str | None = None
 
     def summary(self) -> dict[str, Any]:
-        return {"model": self.model_name, "alias": self.alias, "version": self.version,
-                "previous": self.previous, "copied_to": self.copied_to,
-                "copied_version": self.copied_version}
+        return {
+            "model": self.model_name,
+            "alias": self.alias,
+            "version": self.version,
+            "previous": self.previous,
+            "copied_to": self.copied_to,
+            "copied_version": self.copied_version,
+        }
 
 
 def alias_holder(client: MlflowClient, model_name: str, alias: str) -> ModelVersion | None:
@@ -101,10 +106,11 @@ def copy_version(
     """
     copied = registry_call(
         f"copy {model_name!r} version {version} to {copy_to!r}",
-        client.copy_model_version, f"models:/{model_name}/{version}", copy_to,
+        client.copy_model_version,
+        f"models:/{model_name}/{version}",
+        copy_to,
     )
-    client.set_model_version_tag(copy_to, copied.version, "copied_from",
-                                 f"{model_name}/{version}")
+    client.set_model_version_tag(copy_to, copied.version, "copied_from", f"{model_name}/{version}")
     move_alias(client, copy_to, alias, str(copied.version), by=f"copy of {model_name}/{version}")
     return str(copied.version)
 
@@ -117,14 +123,20 @@ def _with_copy(client: MlflowClient, moved: Promotion, copy_to: str | None) -> P
 
 
 def locked_move(
-    client: MlflowClient, model_name: str, alias: str, version: str, action: str, why: str,
+    client: MlflowClient,
+    model_name: str,
+    alias: str,
+    version: str,
+    action: str,
+    why: str,
     lock: PromotionLock,
 ) -> Promotion:
     """Move `alias` to `version` and append the history entry; the caller holds `lock`."""
     lock.confirm()
     moved = move_alias(client, model_name, alias, version, by=action)
-    append_entry(client, model_name, alias, action, version, (moved.previous, version),
-                 identity(), why)
+    append_entry(
+        client, model_name, alias, action, version, (moved.previous, version), identity(), why
+    )
     return moved
 
 
@@ -145,7 +157,10 @@ def promote(
 
 
 def rollback(
-    client: MlflowClient, model_name: str, alias: str = CHAMPION, copy_to: str | None = None,
+    client: MlflowClient,
+    model_name: str,
+    alias: str = CHAMPION,
+    copy_to: str | None = None,
     why: str = "rollback",
 ) -> Promotion:
     """Move `alias` one step back along its history: to the newest earlier holder that was
@@ -161,6 +176,7 @@ def rollback(
                 f"to that was not rolled back or rejected; name a version: "
                 f"geovr promote --model {model_name} --version V"
             )
-        moved = locked_move(client, model_name, alias, target, ROLLBACK,
-                            f"{why} (from v{holder.version})", lock)
+        moved = locked_move(
+            client, model_name, alias, target, ROLLBACK, f"{why} (from v{holder.version})", lock
+        )
     return _with_copy(client, moved, copy_to)

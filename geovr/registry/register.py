@@ -52,8 +52,19 @@ MODEL_NAME_IN_RUN = "student"
 # What the pyfunc imports at load time; pinned to this environment's versions so that
 # MLflow does not load the (possibly multi-GB) model just to infer them.
 # av, pillow and fsspec (s3fs, aiohttp) read and sample the videos requests name.
-RUNTIME_PACKAGES = ("mlflow", "torch", "torchvision", "transformers", "safetensors", "numpy",
-                    "av", "pillow", "fsspec", "s3fs", "aiohttp")
+RUNTIME_PACKAGES = (
+    "mlflow",
+    "torch",
+    "torchvision",
+    "transformers",
+    "safetensors",
+    "numpy",
+    "av",
+    "pillow",
+    "fsspec",
+    "s3fs",
+    "aiohttp",
+)
 TAG_VALUE_LIMIT = 5000  # MLflow's limit on a model-version tag value
 
 
@@ -116,15 +127,19 @@ class RunLinks:
     eval_run_id: str = "none"
 
     @classmethod
-    def of(cls, kfp: str | None = None, train: str | None = None,
-           evaluation: str | None = None) -> RunLinks:
+    def of(
+        cls, kfp: str | None = None, train: str | None = None, evaluation: str | None = None
+    ) -> RunLinks:
         """Links from the arguments; the KFP run defaults to $KFP_RUN_ID."""
         kfp = kfp or os.environ.get("KFP_RUN_ID", "")
         return cls(kfp or "none", train or "none", evaluation or "none")
 
     def tags(self) -> dict[str, str]:
-        return {"kfp_run_id": self.kfp_run_id, "train_run_id": self.train_run_id,
-                "eval_run_id": self.eval_run_id}
+        return {
+            "kfp_run_id": self.kfp_run_id,
+            "train_run_id": self.train_run_id,
+            "eval_run_id": self.eval_run_id,
+        }
 
 
 def data_version_tags(info: CheckpointInfo, links: RunLinks) -> dict[str, str]:
@@ -183,7 +198,11 @@ def record_decision(
 
 
 def gate(
-    client: MlflowClient, model_name: str, version: str, run_id: str, evaluation: EvalMetrics,
+    client: MlflowClient,
+    model_name: str,
+    version: str,
+    run_id: str,
+    evaluation: EvalMetrics,
     policy: GatePolicy,
 ) -> Decision:
     """Decide against the champion current at the move, and move: all under the lock, so a
@@ -199,17 +218,23 @@ def gate(
             locked_move(client, model_name, CHAMPION, version, GATE, why, lock)
         else:
             current = decision.champion_version
-            append_entry(client, model_name, CHAMPION, REJECT, version, (current, current),
-                         identity(), why)
+            append_entry(
+                client, model_name, CHAMPION, REJECT, version, (current, current), identity(), why
+            )
     return decision
 
 
-def _upload(info: CheckpointInfo, evaluation: EvalMetrics, policy: GatePolicy, links: RunLinks,
-            experiment_id: str, run_name: str) -> tuple[str, str]:
+def _upload(
+    info: CheckpointInfo,
+    evaluation: EvalMetrics,
+    policy: GatePolicy,
+    links: RunLinks,
+    experiment_id: str,
+    run_name: str,
+) -> tuple[str, str]:
     """Log the registration run and the model; (run id, model URI) once the stored copy is
     verified. A copy that fails verification leaves a FAILED run and no version."""
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
-                          tags=links.tags()) as run:
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=links.tags()) as run:
         _log_run(info, evaluation, policy)
         model_uri = log_checkpoint_model(info)
         verify_uploaded(model_uri, info)
@@ -250,10 +275,15 @@ def register_checkpoint(
     kfp = links.kfp_run_id
     run_name = f"register-{kfp}" if kfp != "none" else f"register-{info.path.name}"
     run_id, model_uri = _upload(info, evaluation, policy, links, experiment_id, run_name)
-    version = str(registry_call(
-        f"register {model_uri} as {model_name!r}", mlflow.register_model, model_uri, model_name,
-        tags=tags,
-    ).version)
+    version = str(
+        registry_call(
+            f"register {model_uri} as {model_name!r}",
+            mlflow.register_model,
+            model_uri,
+            model_name,
+            tags=tags,
+        ).version
+    )
     client.set_tag(run_id, "registered.version", f"{model_name}/{version}")
     decision = gate(client, model_name, version, run_id, evaluation, policy)
     return Registration(model_name, version, run_id, uri, decision, time.perf_counter() - start)

@@ -33,20 +33,24 @@ def code_paths() -> list[str]:
 
 
 def signature() -> ModelSignature:
-    inputs = Schema([
-        ColSpec(DataType.string, "question"),
-        ColSpec(Array(DataType.string), "options", required=False),
-        ColSpec(DataType.string, "video", required=False),
-        ColSpec(DataType.string, "video_b64", required=False),
-        ColSpec(AnyType(), "frames", required=False),
-        ColSpec(Array(DataType.double), "timestamps", required=False),
-    ])  # fmt: skip
-    params = ParamSchema([
-        ParamSpec("max_new_tokens", DataType.long, 16),
-        ParamSpec("do_sample", DataType.boolean, False),
-        ParamSpec("temperature", DataType.double, 1.0),
-        ParamSpec("top_p", DataType.double, 1.0),
-    ])  # fmt: skip
+    inputs = Schema(
+        [
+            ColSpec(DataType.string, "question"),
+            ColSpec(Array(DataType.string), "options", required=False),
+            ColSpec(DataType.string, "video", required=False),
+            ColSpec(DataType.string, "video_b64", required=False),
+            ColSpec(AnyType(), "frames", required=False),
+            ColSpec(Array(DataType.double), "timestamps", required=False),
+        ]
+    )
+    params = ParamSchema(
+        [
+            ParamSpec("max_new_tokens", DataType.long, 16),
+            ParamSpec("do_sample", DataType.boolean, False),
+            ParamSpec("temperature", DataType.double, 1.0),
+            ParamSpec("top_p", DataType.double, 1.0),
+        ]
+    )
     return ModelSignature(inputs=inputs, outputs=Schema([ColSpec(DataType.string)]), params=params)
 
 
@@ -77,5 +81,10 @@ class _PyfuncSavedAsIs:
 
 def log_served_model(name: str, checkpoint: str | Path, requirements: list[str]) -> ModelInfo:
     """Log the served model of `checkpoint` in the active run (what pyfunc.log_model does)."""
-    return Model.log(artifact_path=None, name=name, flavor=_PyfuncSavedAsIs,
-                     validate_serving_input=False, **served_model(checkpoint, requirements))
+    return Model.log(
+        artifact_path=None,
+        name=name,
+        flavor=_PyfuncSavedAsIs,
+        validate_serving_input=False,
+        **served_model(checkpoint, requirements),
+    )

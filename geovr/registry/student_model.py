@@ -131,7 +131,13 @@ class GeoVRStudent(PythonModel):
             return self._sampled(record)
         frames = np.asarray(record["frames"])
         numeric = np.issubdtype(frames.dtype, np.number) and frames.size > 0
-        if frames.ndim != 4 or frames.shape[-1] != 3 or not numeric or frames.min() < 0 or frames.max() > 255:
+        if (
+            frames.ndim != 4
+            or frames.shape[-1] != 3
+            or not numeric
+            or frames.min() < 0
+            or frames.max() > 255
+        ):
             raise BadRequest(f"frames must be [F,H,W,3] values 0-255, got shape {frames.shape}")
         times = record.get("timestamps")
         return frames.astype(np.uint8), None if times is None else [float(t) for t in times]
@@ -142,7 +148,10 @@ class GeoVRStudent(PythonModel):
         if not isinstance(question, str) or not question.strip():
             raise BadRequest("each record needs a non-empty question")
         options = record.get("options")
-        qa = {"question": question, "options": None if options is None else [str(o) for o in options]}
+        qa = {
+            "question": question,
+            "options": None if options is None else [str(o) for o in options],
+        }
         frames, times = self._clip(record)
         if frames is not None and not hasattr(self.processor, "video_processor"):
             raise BadRequest("this student has no video processor: send the question alone")
@@ -159,11 +168,13 @@ class GeoVRStudent(PythonModel):
         sampling = {"temperature": params["temperature"], "top_p": params["top_p"]}
         with torch.inference_mode():
             output = self.model.generate(
-                **inputs, max_new_tokens=int(params["max_new_tokens"]),
-                do_sample=bool(params["do_sample"]), **(sampling if params["do_sample"] else {}),
+                **inputs,
+                max_new_tokens=int(params["max_new_tokens"]),
+                do_sample=bool(params["do_sample"]),
+                **(sampling if params["do_sample"] else {}),
                 pad_token_id=self.processor.tokenizer.pad_token_id,
             )
-        new_tokens = output[:, inputs["input_ids"].shape[1]:]
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
         return self.processor.batch_decode(new_tokens, skip_special_tokens=True)[0]
 
     # model_input has no type hint: MLflow would read one as the request schema, which the

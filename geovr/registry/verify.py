@@ -80,10 +80,16 @@ def verify_weights(root: Path) -> None:
 def verify_loads(root: Path, timeout_s: float = LOAD_TIMEOUT_S) -> None:
     """The config and the processor load with transformers (in a child process)."""
     try:
-        proc = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, str(root)],
-                              capture_output=True, text=True, timeout=timeout_s)
+        proc = subprocess.run(
+            [sys.executable, "-c", LOAD_SCRIPT, str(root)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
     except subprocess.TimeoutExpired as e:
-        raise ArtifactError(f"checkpoint {root}: loading its config took over {timeout_s:g} s") from e
+        raise ArtifactError(
+            f"checkpoint {root}: loading its config took over {timeout_s:g} s"
+        ) from e
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no error output"])[-1]
         raise ArtifactError(f"checkpoint {root}: config or processor does not load: {last}")
@@ -98,8 +104,7 @@ def verify_uploaded(model_uri: str, info: CheckpointInfo) -> None:
     """Download what MLflow stored under `model_uri`: its checkpoint must be the one that was
     verified (same fingerprint), so it loads as that one did."""
     with tempfile.TemporaryDirectory(prefix="geovr-verify-") as scratch:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri,
-                                                         dst_path=scratch))
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=scratch))
         stored = checkpoint_dir_of(local)
         verify_weights(stored)
         fingerprint = checkpoint_fingerprint(stored)

@@ -196,9 +196,15 @@ def distill(
         rows,
         keys,
         outcomes,
-        make_meta("targets", "distill", config, inputs, **_teacher_meta(teacher, thash),
-                  clips_without_scale=without_scale),
-    )  # fmt: skip
+        make_meta(
+            "targets",
+            "distill",
+            config,
+            inputs,
+            **_teacher_meta(teacher, thash),
+            clips_without_scale=without_scale,
+        ),
+    )
     summary = summarise(out, outcomes, computed=len(pending), seconds=seconds)
     return {**summary, "clips_without_scale": without_scale}
 
@@ -209,8 +215,11 @@ def _check_scale(teacher: Teacher, out: Path, outcomes: dict[str, ClipOutcome]) 
     stored = [o for o in outcomes.values() if o.entry is not None]
     without = sum(not o.scale_valid for o in stored)
     if stored and without == len(stored):
-        why = ("no pixel passed the scale fit" if isinstance(teacher, TeacherPair)
-               else "no ground-truth depth and no --scale-teacher, e.g. da3-metric")
+        why = (
+            "no pixel passed the scale fit"
+            if isinstance(teacher, TeacherPair)
+            else "no ground-truth depth and no --scale-teacher, e.g. da3-metric"
+        )
         raise GeoVRError(
             f"teacher {teacher.name!r}: none of the {len(stored)} stored clips got a metric scale "
             f"({why}); {out} is left incomplete (no {META_FILE})"
@@ -303,7 +312,9 @@ def options_from_json(text: str) -> dict[str, Any]:
     except json.JSONDecodeError as e:
         raise GeoVRError(f"teacher options {text!r}: not JSON ({e.msg})") from None
     if not isinstance(options, dict):
-        raise GeoVRError(f"teacher options {text!r}: expected a JSON object, e.g. {{\"input_size\": 518}}")
+        raise GeoVRError(
+            f'teacher options {text!r}: expected a JSON object, e.g. {{"input_size": 518}}'
+        )
     return options
 
 
@@ -337,5 +348,9 @@ def run_distill(
         scale_kwargs = {"device": device, **({"weights": scale_weights} if scale_weights else {})}
         model = TeacherPair(model, build_scale_teacher(scale_teacher, **scale_kwargs))
     summary = distill(clips, model, out, shard_range, clips_per_shard, progress)
-    return {**summary, "teacher": model.name, "teacher_hash": teacher_hash(model),
-            "device": getattr(model, "device", "cpu")}  # fmt: skip
+    return {
+        **summary,
+        "teacher": model.name,
+        "teacher_hash": teacher_hash(model),
+        "device": getattr(model, "device", "cpu"),
+    }

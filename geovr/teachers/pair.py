@@ -72,8 +72,12 @@ class TeacherPair:
         self.scale.to(device)
         return self
 
-    def targets(self, frames: np.ndarray, intrinsics: np.ndarray | None = None,
-                gt: GroundTruth | None = None) -> Targets:
+    def targets(
+        self,
+        frames: np.ndarray,
+        intrinsics: np.ndarray | None = None,
+        gt: GroundTruth | None = None,
+    ) -> Targets:
         """The geometry teacher's targets with the metric scale fitted to the scale teacher's."""
         targets = self.geometry.targets(frames, intrinsics, gt)
         metric = self.scale.metric_depth(frames, fov=targets.pose_enc[:, 7:9])

@@ -19,7 +19,12 @@ from geovr.train.trainjob import TrainJobSpec
 GPU_NODE_LABEL = ("nvidia.com/gpu.present", "true")
 GPU_TAINT = "nvidia.com/gpu"
 # what the nodes need to reach a MinIO/custom S3 endpoint and MLflow, as the launching step has it
-NODE_ENV_KEYS = ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "MLFLOW_S3_ENDPOINT_URL", "MLFLOW_TRACKING_URI")
+NODE_ENV_KEYS = (
+    "AWS_ENDPOINT_URL",
+    "AWS_DEFAULT_REGION",
+    "MLFLOW_S3_ENDPOINT_URL",
+    "MLFLOW_TRACKING_URI",
+)
 
 S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 MLFLOW_KEYS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")  # the basic-auth login
@@ -95,15 +100,26 @@ class ClusterSettings:
         }
         on_gpus = gpus_per_node > 0
         return TrainJobSpec(
-            name=name, namespace=self.namespace, image=self.image, command=command, num_nodes=num_nodes,
-            gpus_per_node=gpus_per_node, procs_per_node=procs_per_node, env=dict(self.node_env),
-            env_from_secrets=secrets, runtime=self.runtime, active_deadline_seconds=deadline,
-            labels=dict(labels), service_account=self.service_account,
+            name=name,
+            namespace=self.namespace,
+            image=self.image,
+            command=command,
+            num_nodes=num_nodes,
+            gpus_per_node=gpus_per_node,
+            procs_per_node=procs_per_node,
+            env=dict(self.node_env),
+            env_from_secrets=secrets,
+            runtime=self.runtime,
+            active_deadline_seconds=deadline,
+            labels=dict(labels),
+            service_account=self.service_account,
             node_selector=dict([GPU_NODE_LABEL]) if on_gpus else {},
-            tolerations=[{"key": GPU_TAINT, "operator": "Exists", "effect": "NoSchedule"}] if on_gpus else [],
+            tolerations=[{"key": GPU_TAINT, "operator": "Exists", "effect": "NoSchedule"}]
+            if on_gpus
+            else [],
             volumes=[{"name": "geovr-train", "persistentVolumeClaim": {"claimName": self.pvc}}],
             volume_mounts=[{"name": "geovr-train", "mountPath": self.mount_path}],
-        )  # fmt: skip
+        )
 
 
 def node_url(uri: str) -> str:

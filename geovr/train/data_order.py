@@ -84,7 +84,9 @@ class LengthGroupedOrder(DataOrder):
         return self._group_items
 
     def indices(self, start: int, count: int) -> list[int]:
-        return [int(self._group(p // self.group)[p % self.group]) for p in range(start, start + count)]
+        return [
+            int(self._group(p // self.group)[p % self.group]) for p in range(start, start + count)
+        ]
 
 
 def data_order(task: TrainTask, dataset, cfg: TrainConfig, world_size: int) -> DataOrder:

@@ -21,9 +21,15 @@ from geovr.train.outputs import SUMMARY_NAME
 def torchrun_command(nproc: int, args: list[str]) -> list[str]:
     """The argv that runs ``nproc`` workers on this host with ``args``."""
     return [
-        sys.executable, "-m", "geovr.train.agent", "--standalone", f"--nproc-per-node={nproc}",
-        "-m", "geovr.train.worker", *args,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "geovr.train.agent",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "geovr.train.worker",
+        *args,
+    ]
 
 
 def _out_dir(args: list[str]) -> Path:

@@ -48,9 +48,12 @@ def batches(task: TrainTask, dataset, sampler: RankBatches, cfg: TrainConfig):
     """A DataLoader over ``sampler``: ``cfg.num_workers`` processes decode and collate ahead."""
     workers = cfg.num_workers
     return torch.utils.data.DataLoader(
-        dataset, batch_sampler=sampler, collate_fn=task.collate, num_workers=workers,
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=task.collate,
+        num_workers=workers,
         prefetch_factor=cfg.prefetch if workers else None,
-    )  # fmt: skip
+    )
 
 
 def lr_lambda(warmup_steps: int, total_steps: int):

@@ -18,9 +18,18 @@ from geovr.errors import GeoVRError
 
 # Where metrics go, how often and how many checkpoints are kept, how fast data is loaded, and
 # whether activations are recomputed: none changes a weight.
-SAFE_TO_CHANGE = ("tracking_uri", "experiment", "kfp_run_id", "checkpoint_every", "keep_last",
-                  "log_every", "num_workers", "prefetch", "gradient_checkpointing",
-                  "storage_options")
+SAFE_TO_CHANGE = (
+    "tracking_uri",
+    "experiment",
+    "kfp_run_id",
+    "checkpoint_every",
+    "keep_last",
+    "log_every",
+    "num_workers",
+    "prefetch",
+    "gradient_checkpointing",
+    "storage_options",
+)
 # Paths may move; the content hashes of the clip set and targets (inputs.*) are compared.
 _NOT_COMPARED = (*SAFE_TO_CHANGE, "clips", "targets", "checkpoint_meta", "tiny_seed")
 
@@ -30,8 +39,11 @@ def result_config(options: dict[str, Any]) -> dict[str, Any]:
     meta = options["checkpoint_meta"]
     fields = {**meta["config"]["train"], **meta["config"]["task"]}
     fields.update({f"inputs.{k}": v for k, v in meta["inputs"].items()})
-    fields.update(ranks=meta.get("ranks"), student_base=meta.get("student_base"),
-                  data_version=meta.get("data_version"))
+    fields.update(
+        ranks=meta.get("ranks"),
+        student_base=meta.get("student_base"),
+        data_version=meta.get("data_version"),
+    )
     return {k: v for k, v in fields.items() if k not in _NOT_COMPARED}
 
 
@@ -39,13 +51,20 @@ def check_resume(out: Path, options: dict[str, Any]) -> None:
     """Refuse to resume `out` with `options` that differ from the run's in a result field."""
     recorded = out / "task.json"
     if not recorded.is_file():
-        raise GeoVRError(f"--resume: {recorded} is missing, so the checkpoints' configuration "
-                         "cannot be checked; start a new --out")
+        raise GeoVRError(
+            f"--resume: {recorded} is missing, so the checkpoints' configuration "
+            "cannot be checked; start a new --out"
+        )
     # compared as JSON, the form task.json holds (tuples read back as lists)
     old = result_config(json.loads(recorded.read_text()))
     new = result_config(json.loads(json.dumps(options)))
-    changed = [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(old.keys() | new.keys())
-               if old.get(k) != new.get(k)]
+    changed = [
+        f"{k} {old.get(k)!r} -> {new.get(k)!r}"
+        for k in sorted(old.keys() | new.keys())
+        if old.get(k) != new.get(k)
+    ]
     if changed:
-        raise GeoVRError(f"--resume: the configuration differs from the checkpoints' in "
-                         f"{'; '.join(changed)} (only {', '.join(SAFE_TO_CHANGE)} may change)")
+        raise GeoVRError(
+            f"--resume: the configuration differs from the checkpoints' in "
+            f"{'; '.join(changed)} (only {', '.join(SAFE_TO_CHANGE)} may change)"
+        )

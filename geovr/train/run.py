@@ -66,8 +66,13 @@ def student_options(student: str, out: Path, seed: int) -> dict[str, Any]:
     }
     if size:
         hidden, _, layers = size.partition("x")
-        if not (hidden.isdigit() and layers.isdigit() and int(hidden) % 32 == 0
-                and int(hidden) > 0 and int(layers) > 0):
+        if not (
+            hidden.isdigit()
+            and layers.isdigit()
+            and int(hidden) % 32 == 0
+            and int(hidden) > 0
+            and int(layers) > 0
+        ):
             raise GeoVRError(
                 f"--student {student}: the size is HIDDENxLAYERS, hidden a multiple of 32 (256x6)"
             )

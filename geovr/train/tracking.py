@@ -39,8 +39,14 @@ def server_problem(uri: str, timeout: float = 5.0) -> str | None:
     from mlflow.utils.rest_utils import http_request
 
     try:  # MLflow's own client request: the same auth, TLS and proxy settings as its calls
-        response = http_request(get_default_host_creds(uri), API_PROBE, "GET", max_retries=0,
-                                timeout=timeout, params={"max_results": 1})
+        response = http_request(
+            get_default_host_creds(uri),
+            API_PROBE,
+            "GET",
+            max_retries=0,
+            timeout=timeout,
+            params={"max_results": 1},
+        )
     except Exception as exc:  # connection refused, DNS, TLS: anything means no server
         return f"cannot connect to {uri} ({type(exc).__name__})"
     if response.ok:
@@ -62,7 +68,9 @@ def start_stage_run(experiment: str, **start_run_kwargs: Any):
     if not parent:
         mlflow.set_experiment(experiment)
         return mlflow.start_run(**start_run_kwargs)
-    experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID") or mlflow.get_run(parent).info.experiment_id
+    experiment_id = (
+        os.environ.get("MLFLOW_EXPERIMENT_ID") or mlflow.get_run(parent).info.experiment_id
+    )
     return mlflow.start_run(experiment_id=experiment_id, parent_run_id=parent, **start_run_kwargs)
 
 

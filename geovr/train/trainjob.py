@@ -213,8 +213,9 @@ class TrainJobLauncher:
             try:
                 config.load_incluster_config(client_configuration=configuration)
             except config.ConfigException:  # the client reads $KUBECONFIG at import; read it now
-                config.load_kube_config(config_file=os.environ.get("KUBECONFIG"),
-                                        client_configuration=configuration)
+                config.load_kube_config(
+                    config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
+                )
         api = client.ApiClient(configuration)
         self.custom, self.core = client.CustomObjectsApi(api), client.CoreV1Api(api)
         self.poll_seconds, self.log = poll_seconds, log

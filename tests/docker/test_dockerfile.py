@@ -11,11 +11,15 @@ DOCKERFILE = ROOT / "docker" / "Dockerfile"
 
 
 def test_hadolint_passes():
-    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which(
+        "hadolint"
+    )
     assert hadolint, "hadolint is not installed (it comes with the test extras)"
     result = subprocess.run(
         [hadolint, "--config", str(ROOT / ".hadolint.yaml"), str(DOCKERFILE)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -267,16 +267,17 @@ def test_leakage_counts_the_evaluated_clips_the_checkpoint_was_trained_on(data, 
     options = task_options(str(clips), None, ("lm",), student="tiny", splits=("train", "val"))
     meta = checkpoint_meta(options, TrainConfig(), "tiny", None)  # what training writes
     checkpoint = save_student(
-        GeoVRModel(student, GeoVRConfig(objectives=("lm",))), tmp_path / "ckpt", processor, meta=meta
+        GeoVRModel(student, GeoVRConfig(objectives=("lm",))),
+        tmp_path / "ckpt",
+        processor,
+        meta=meta,
     )
     manifest = [json.loads(line) for line in (clips / "manifest.jsonl").open()]
     val = [r["clip_id"] for r in manifest if r["split"] == "val"]
     assert {c["scene_name"] for c in meta["training_clips"]} == {
         r["clip_id"] for r in manifest if r["split"] in ("train", "val")
     }
-    run_evaluation(
-        str(checkpoint), str(clips), tmp_path / "eval", max_questions=20, progress=False
-    )
+    run_evaluation(str(checkpoint), str(clips), tmp_path / "eval", max_questions=20, progress=False)
     leakage = json.loads((tmp_path / "eval" / "metrics.json").read_text())["leakage"]
     # evaluated: val + test; trained on: train + val -> the val clip overlaps
     assert leakage == {"training_clips": 3, "overlapping_clips": len(val), "overlap": val}

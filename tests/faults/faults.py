@@ -1,8 +1,8 @@
 """Helpers of the fault-injection tests: run the real CLI, hash trees, hold an output's lock.
 
-    result = run_geovr("evaluate", "--out", str(home), ..., cwd=tmp_path)
-    assert_refused(result, "is not empty")       # exit 2, one line on stderr, no traceback
-    before = tree_hash(tmp_path); ...; assert tree_hash(tmp_path) == before
+result = run_geovr("evaluate", "--out", str(home), ..., cwd=tmp_path)
+assert_refused(result, "is not empty")       # exit 2, one line on stderr, no traceback
+before = tree_hash(tmp_path); ...; assert tree_hash(tmp_path) == before
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ def assert_refused(result: subprocess.CompletedProcess, pattern: str) -> str:
 def tree_hash(root: Path) -> dict[str, str]:
     """Relative path -> sha256 (or "dir") of everything under `root`."""
     return {
-        str(p.relative_to(root)): "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+        str(p.relative_to(root)): "dir"
+        if p.is_dir()
+        else hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
     }
 

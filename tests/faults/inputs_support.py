@@ -19,8 +19,14 @@ from tests.geovr_data import make_geovr_data
 
 
 def geovr(*args: str, cwd: Path, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "geovr", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "geovr", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )
 
 
 def assert_refused(proc: subprocess.CompletedProcess, fragment: str, code: int = 2) -> None:
@@ -35,8 +41,11 @@ def assert_refused(proc: subprocess.CompletedProcess, fragment: str, code: int =
 
 def fingerprint(root: Path) -> dict[str, str]:
     """{relative path: sha256} of every file under root (directories by their files)."""
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="session")

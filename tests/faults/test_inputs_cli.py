@@ -83,11 +83,24 @@ def workspace(tmp_path_factory) -> dict[str, Path]:
     (root / "main").mkdir()
     clips, targets = make_geovr_data(root / "main")
     other = root / "other"  # the same scene names, other videos: synthesised with another seed
-    for stage in (("data", "synth", "--out", "data", "--scenes", "4", "--frames", "4", "--size",
-                   "64", "--seed", "1"),
-                  ("ingest", "--data", "data", "--out", "clips", "--frames", "4", "--no-progress"),
-                  ("distill", "--clips", "clips", "--teacher", "oracle", "--out", "targets",
-                   "--no-progress")):
+    for stage in (
+        (
+            "data",
+            "synth",
+            "--out",
+            "data",
+            "--scenes",
+            "4",
+            "--frames",
+            "4",
+            "--size",
+            "64",
+            "--seed",
+            "1",
+        ),
+        ("ingest", "--data", "data", "--out", "clips", "--frames", "4", "--no-progress"),
+        ("distill", "--clips", "clips", "--teacher", "oracle", "--out", "targets", "--no-progress"),
+    ):
         other.mkdir(exist_ok=True)
         assert geovr(*stage, cwd=other).returncode == 0
     student, processor = build_tiny_student("qwen3_vl")
@@ -97,15 +110,23 @@ def workspace(tmp_path_factory) -> dict[str, Path]:
     shutil.copytree(checkpoint, corrupt)
     weights = corrupt / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a cut-off copy
-    return {"root": root, "clips": clips, "targets": targets, "data": root / "main/data",
-            "other_targets": other / "targets", "checkpoint": Path(checkpoint),
-            "corrupt_checkpoint": corrupt}
+    return {
+        "root": root,
+        "clips": clips,
+        "targets": targets,
+        "data": root / "main/data",
+        "other_targets": other / "targets",
+        "checkpoint": Path(checkpoint),
+        "corrupt_checkpoint": corrupt,
+    }
 
 
-@pytest.mark.parametrize(("command", "bad", "fragment"), CASES,
-                         ids=[f"{c[0]}{' '.join(b)}" for c, b, _ in CASES])
-def test_a_bad_value_is_refused_in_one_line_before_any_work(workspace, command, bad, fragment,
-                                                           tmp_path):
+@pytest.mark.parametrize(
+    ("command", "bad", "fragment"), CASES, ids=[f"{c[0]}{' '.join(b)}" for c, b, _ in CASES]
+)
+def test_a_bad_value_is_refused_in_one_line_before_any_work(
+    workspace, command, bad, fragment, tmp_path
+):
     root = workspace["root"]
     out = tmp_path / "out"
     argv = [arg.format(**workspace) for arg in (*command, "--out", str(out), *bad)]

@@ -32,20 +32,43 @@ BAD_QUESTIONS = [
     ({"ground_truth": True}, "must be a number or a numeric string"),
     ({"question": None}, "missing field(s) question"),
     ({"question": "  "}, "question must be a non-empty string"),
-    ({"question_type": "route_planning", "options": ["A. left", "B. right"], "ground_truth": "C"},
-     "'C' is not one of the option letters A, B"),
-    ({"question_type": "route_planning", "options": None, "ground_truth": "A"},
-     "needs a non-empty options list"),
-    ({"question_type": "route_planning", "options": ["left", "right"], "ground_truth": "A"},
-     "option 'left' does not read 'A. text'"),
+    (
+        {
+            "question_type": "route_planning",
+            "options": ["A. left", "B. right"],
+            "ground_truth": "C",
+        },
+        "'C' is not one of the option letters A, B",
+    ),
+    (
+        {"question_type": "route_planning", "options": None, "ground_truth": "A"},
+        "needs a non-empty options list",
+    ),
+    (
+        {"question_type": "route_planning", "options": ["left", "right"], "ground_truth": "A"},
+        "option 'left' does not read 'A. text'",
+    ),
 ]
 
 
 @pytest.fixture(scope="module")
 def synth_data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synth")
-    proc = geovr("data", "synth", "--out", "data", "--scenes", "4", "--frames", "4",
-                 "--size", "64", "--seed", "0", cwd=root)
+    proc = geovr(
+        "data",
+        "synth",
+        "--out",
+        "data",
+        "--scenes",
+        "4",
+        "--frames",
+        "4",
+        "--size",
+        "64",
+        "--seed",
+        "0",
+        cwd=root,
+    )
     assert proc.returncode == 0, proc.stderr
     return root / "data"
 
@@ -57,15 +80,29 @@ def _copy(data: Path, tmp_path: Path) -> Path:
 
 
 def _ingest(data: Path, out: Path, *extra: str):
-    return geovr("ingest", "--data", data, "--out", out, "--frames", "4", "--max-side", "64",
-                 "--no-progress", *extra, cwd=out.parent)
+    return geovr(
+        "ingest",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--frames",
+        "4",
+        "--max-side",
+        "64",
+        "--no-progress",
+        *extra,
+        cwd=out.parent,
+    )
 
 
 def test_every_invalid_question_is_quarantined_with_its_id_and_reason(synth_data, tmp_path):
     data = _copy(synth_data, tmp_path)
     good = read_jsonl(data / "qa.jsonl")
     template = next(row for row in good if row["question_type"] == "object_counting")
-    bad = [{**template, **override, "id": f"bad-{i}"} for i, (override, _) in enumerate(BAD_QUESTIONS)]
+    bad = [
+        {**template, **override, "id": f"bad-{i}"} for i, (override, _) in enumerate(BAD_QUESTIONS)
+    ]
     with (data / "qa.jsonl").open("a") as f:
         f.write("".join(json.dumps(row) + "\n" for row in bad))
 
@@ -79,7 +116,10 @@ def test_every_invalid_question_is_quarantined_with_its_id_and_reason(synth_data
     for i, (_, reason) in enumerate(BAD_QUESTIONS):
         row = report[f"bad-{i}"]
         assert reason in row["reason"], (row, reason)
-        assert (row["input"], row["clip_id"]) == (f"qa.jsonl:{len(good) + i + 1}", template["scene_name"])
+        assert (row["input"], row["clip_id"]) == (
+            f"qa.jsonl:{len(good) + i + 1}",
+            template["scene_name"],
+        )
         held += 1
     kept = {row["id"] for row in read_jsonl(tmp_path / "clips/qa.jsonl")}
     assert kept == {row["id"] for row in good}
@@ -93,8 +133,10 @@ def test_an_all_bad_dataset_fails_naming_where_its_full_report_is(synth_data, tm
         for video in (data / "videos").glob("*.mp4"):
             video.write_bytes(video.read_bytes()[:100])
     else:  # every question has an answer that is not a number
-        rows = [{**row, "question_type": "object_counting", "options": None, "ground_truth": "?"}
-                for row in read_jsonl(data / "qa.jsonl")]
+        rows = [
+            {**row, "question_type": "object_counting", "options": None, "ground_truth": "?"}
+            for row in read_jsonl(data / "qa.jsonl")
+        ]
         (data / "qa.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     expected = len(list((data / "videos").glob("*.mp4"))) if what == "clips" else len(rows)
     faulty = "videos/" if what == "clips" else "qa.jsonl:"
@@ -114,8 +156,9 @@ def test_an_all_bad_dataset_fails_naming_where_its_full_report_is(synth_data, tm
     assert fingerprint(data) == before
 
 
-def _kill_workers_reading(ingest: psutil.Process, victim: Path, stop: threading.Event,
-                          kills: list[int]) -> None:
+def _kill_workers_reading(
+    ingest: psutil.Process, victim: Path, stop: threading.Event, kills: list[int]
+) -> None:
     """SIGKILL every child of `ingest` that has `victim` open: what the OOM killer does to the
     decoder that holds the biggest clip."""
     while not stop.is_set():
@@ -137,13 +180,31 @@ def test_a_killed_decoder_quarantines_its_clip_and_the_stage_finishes(synth_data
     with victim.open("ab") as f:
         f.write(os.urandom(64 << 20))
     out = tmp_path / "clips"
-    cmd = ["ingest", "--data", data, "--out", out, "--frames", "4", "--max-side", "64",
-           "--no-progress", "--workers", "2"]
+    cmd = [
+        "ingest",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--frames",
+        "4",
+        "--max-side",
+        "64",
+        "--no-progress",
+        "--workers",
+        "2",
+    ]
     stop, kills = threading.Event(), []
-    with subprocess.Popen([sys.executable, "-m", "geovr", *map(str, cmd)], cwd=tmp_path,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as popen:
-        killer = threading.Thread(target=_kill_workers_reading,
-                                  args=(psutil.Process(popen.pid), victim, stop, kills))
+    with subprocess.Popen(
+        [sys.executable, "-m", "geovr", *map(str, cmd)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as popen:
+        killer = threading.Thread(
+            target=_kill_workers_reading, args=(psutil.Process(popen.pid), victim, stop, kills)
+        )
         killer.start()
         try:
             stdout, stderr = popen.communicate(timeout=300)

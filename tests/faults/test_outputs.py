@@ -21,10 +21,17 @@ OTHER_STAGE = r"--out .* is a `geovr {}` output, not a `geovr {}` one; refusing"
 def vsibench_root(root):
     """A two-question VSI-Bench download: the question table + <dataset>/<scene>.mp4."""
     rows = [
-        {"id": i, "dataset": "scannet", "scene_name": f"scene{i}", "question_type": "object_counting",
-         "question": "How many chair(s) are in this room?", "options": None, "ground_truth": "2"}
+        {
+            "id": i,
+            "dataset": "scannet",
+            "scene_name": f"scene{i}",
+            "question_type": "object_counting",
+            "question": "How many chair(s) are in this room?",
+            "options": None,
+            "ground_truth": "2",
+        }
         for i in range(2)
-    ]  # fmt: skip
+    ]
     (root / "scannet").mkdir(parents=True)
     frames = np.random.default_rng(0).integers(0, 255, (4, 32, 48, 3), dtype=np.uint8)
     for row in rows:
@@ -46,10 +53,24 @@ def test_distill_refuses_a_clip_set_and_a_users_directory(stage_data, tmp_path):
     mine = shutil.copytree(clips, tmp_path / "clips")  # the victims are copies: on the old code
     other = shutil.copytree(clips, tmp_path / "other")  # they were overwritten
     distill = ["distill", "--teacher", "oracle", "--no-progress", "--clips"]
-    _checked(tmp_path, clips.parent, [*distill, str(mine), "--out", str(mine)], "is or contains the input")
-    _checked(tmp_path, clips.parent, [*distill, str(mine), "--out", str(other)],
-             OTHER_STAGE.format("ingest", "distill"))  # fmt: skip
-    _checked(tmp_path, clips.parent, [*distill, str(mine), "--out", str(home)], NOT_OURS.format("distill"))
+    _checked(
+        tmp_path,
+        clips.parent,
+        [*distill, str(mine), "--out", str(mine)],
+        "is or contains the input",
+    )
+    _checked(
+        tmp_path,
+        clips.parent,
+        [*distill, str(mine), "--out", str(other)],
+        OTHER_STAGE.format("ingest", "distill"),
+    )
+    _checked(
+        tmp_path,
+        clips.parent,
+        [*distill, str(mine), "--out", str(home)],
+        NOT_OURS.format("distill"),
+    )
 
 
 def test_an_out_inside_an_input_or_another_stages_output_is_refused(stage_data, tmp_path):
@@ -58,10 +79,18 @@ def test_an_out_inside_an_input_or_another_stages_output_is_refused(stage_data, 
     other = shutil.copytree(clips, tmp_path / "other")
     distill = ["distill", "--teacher", "oracle", "--no-progress", "--clips"]
     # a rerun of ingest into `other` would replace it whole, deleting what was nested there
-    _checked(tmp_path, clips.parent, [*distill, str(mine), "--out", str(mine / "targets")],
-             "is inside the input")
-    _checked(tmp_path, clips.parent, [*distill, str(mine), "--out", str(other / "targets")],
-             "a `geovr ingest` output that a rerun would replace")
+    _checked(
+        tmp_path,
+        clips.parent,
+        [*distill, str(mine), "--out", str(mine / "targets")],
+        "is inside the input",
+    )
+    _checked(
+        tmp_path,
+        clips.parent,
+        [*distill, str(mine), "--out", str(other / "targets")],
+        "a `geovr ingest` output that a rerun would replace",
+    )
     assert not (mine / "targets").exists() and not (other / "targets").exists()
 
 
@@ -80,18 +109,40 @@ def test_evaluate_refuses_its_checkpoint_a_clip_set_and_a_users_directory(
     home = precious_dir(tmp_path / "home")
     victim = shutil.copytree(clips, tmp_path / "clips-copy")
     checkpoint = shutil.copytree(checkpoint, tmp_path / "checkpoint")
-    evaluate = ["evaluate", "--checkpoint", str(checkpoint), "--clips", str(clips),
-                "--max-questions", "1", "--no-progress", "--out"]  # fmt: skip
+    evaluate = [
+        "evaluate",
+        "--checkpoint",
+        str(checkpoint),
+        "--clips",
+        str(clips),
+        "--max-questions",
+        "1",
+        "--no-progress",
+        "--out",
+    ]
     _checked(tmp_path, clips.parent, [*evaluate, str(checkpoint)], "is or contains the input")
-    _checked(tmp_path, clips.parent, [*evaluate, str(victim)], OTHER_STAGE.format("ingest", "evaluate"))
+    _checked(
+        tmp_path, clips.parent, [*evaluate, str(victim)], OTHER_STAGE.format("ingest", "evaluate")
+    )
     _checked(tmp_path, clips.parent, [*evaluate, str(home)], NOT_OURS.format("evaluate"))
 
 
 def test_train_refuses_a_users_directory(stage_data, tmp_path):
     clips, targets = stage_data
     home = precious_dir(tmp_path / "home")
-    args = ["train", "--clips", str(clips), "--targets", str(targets), "--objectives", "lm",
-            "--steps", "1", "--out", str(home)]  # fmt: skip
+    args = [
+        "train",
+        "--clips",
+        str(clips),
+        "--targets",
+        str(targets),
+        "--objectives",
+        "lm",
+        "--steps",
+        "1",
+        "--out",
+        str(home),
+    ]
     _checked(tmp_path, clips.parent, args, NOT_OURS.format("train"))
 
 
@@ -107,11 +158,23 @@ def test_dataset_writers_refuse_a_users_directory(tmp_path):
 
 def test_rerunning_a_stage_into_its_own_output_still_works(tmp_path):
     root = vsibench_root(tmp_path / "VSI-Bench")
-    args = ["data", "import-vsibench", "--root", str(root), "--table", str(root / "questions.jsonl"),
-            "--out", "vsi"]  # fmt: skip
+    args = [
+        "data",
+        "import-vsibench",
+        "--root",
+        str(root),
+        "--table",
+        str(root / "questions.jsonl"),
+        "--out",
+        "vsi",
+    ]
     first = run_geovr(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     second = run_geovr(*args, cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert sorted(p.name for p in (tmp_path / "vsi").iterdir()) == [
-        ".geovr-output.json", "clips.jsonl", "qa.jsonl", "videos"]  # fmt: skip
+        ".geovr-output.json",
+        "clips.jsonl",
+        "qa.jsonl",
+        "videos",
+    ]

@@ -39,11 +39,26 @@ def test_a_second_writer_is_refused_naming_the_holder(stage_data, checkpoint, tm
         args = {
             "distill": [*DISTILL, "--clips", str(clips)],
             "ingest": ["ingest", "--data", str(clips.parent / "data"), "--no-progress"],
-            "evaluate": ["evaluate", "--checkpoint", str(checkpoint), "--clips", str(clips),
-                         "--no-progress"],
-            "train": ["train", "--clips", str(clips), "--targets", str(targets), "--steps", "1",
-                      "--objectives", "lm"],
-        }[stage]  # fmt: skip
+            "evaluate": [
+                "evaluate",
+                "--checkpoint",
+                str(checkpoint),
+                "--clips",
+                str(clips),
+                "--no-progress",
+            ],
+            "train": [
+                "train",
+                "--clips",
+                str(clips),
+                "--targets",
+                str(targets),
+                "--steps",
+                "1",
+                "--objectives",
+                "lm",
+            ],
+        }[stage]
         line = assert_refused(
             run_geovr(*args, "--out", str(out), cwd=tmp_path),
             rf"--out .*out is being written by another geovr process \(pid {holder.pid} on "
@@ -58,8 +73,20 @@ def test_a_second_writer_is_refused_naming_the_holder(stage_data, checkpoint, tm
 def test_two_distills_into_one_out_the_second_is_refused_while_the_first_runs(stage_data, tmp_path):
     clips, _ = stage_data
     out = tmp_path / "targets"
-    args = ["distill", "--clips", str(clips), "--teacher", "slow-oracle", "-o", "delay=3",
-            "--clips-per-shard", "1", "--no-progress", "--out", str(out)]  # fmt: skip
+    args = [
+        "distill",
+        "--clips",
+        str(clips),
+        "--teacher",
+        "slow-oracle",
+        "-o",
+        "delay=3",
+        "--clips-per-shard",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     first = subprocess.Popen(
         [sys.executable, "-c", SLOW_CLI, *args], env=REPO_ENV, stderr=subprocess.PIPE, text=True
     )
@@ -96,8 +123,18 @@ def test_a_distill_of_another_teacher_into_the_same_out_is_refused(
     clips, targets = stage_data
     mine = _copy(targets, tmp_path / "targets")
     before = tree_hash(tmp_path)
-    args = ["distill", "--clips", str(clips), "--teacher", "depth-anything", "--weights",
-            str(tiny_depth_anything), "--no-progress", "--out", str(mine)]  # fmt: skip
+    args = [
+        "distill",
+        "--clips",
+        str(clips),
+        "--teacher",
+        "depth-anything",
+        "--weights",
+        str(tiny_depth_anything),
+        "--no-progress",
+        "--out",
+        str(mine),
+    ]
     assert_refused(
         run_geovr(*args, cwd=tmp_path),
         r"--out .*targets holds the distill output of teacher 'oracle', not 'depth-anything'",
@@ -131,8 +168,16 @@ def test_a_vsibench_row_never_leaves_its_roots(tmp_path, column, value):
     rows[0][column] = value
     (root / "questions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     before = tree_hash(tmp_path)
-    args = ["data", "import-vsibench", "--root", str(root), "--table",
-            str(root / "questions.jsonl"), "--out", "sub/vsi"]  # fmt: skip (old: wrote sub/x.mp4)
+    args = [
+        "data",
+        "import-vsibench",
+        "--root",
+        str(root),
+        "--table",
+        str(root / "questions.jsonl"),
+        "--out",
+        "sub/vsi",
+    ]
     assert_refused(
         run_geovr(*args, cwd=tmp_path),
         rf"questions.jsonl: question 0 has {column} '{value}', not a plain name; refusing",

@@ -34,8 +34,21 @@ def test_no_pickle_load_in_geovr():
 @pytest.mark.slow  # two real torchrun trainings
 def test_resume_never_unpickles_a_file_planted_in_the_checkpoint(stage_data, tmp_path):
     clips, targets = stage_data
-    train = ["train", "--clips", str(clips), "--targets", str(targets), "--objectives", "lm",
-             "--checkpoint-every", "1", "--num-workers", "0", "--out", "run"]  # fmt: skip
+    train = [
+        "train",
+        "--clips",
+        str(clips),
+        "--targets",
+        str(targets),
+        "--objectives",
+        "lm",
+        "--checkpoint-every",
+        "1",
+        "--num-workers",
+        "0",
+        "--out",
+        "run",
+    ]
     first = run_geovr(*train, "--steps", "3", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
     run = tmp_path / "run"

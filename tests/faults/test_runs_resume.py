@@ -30,7 +30,9 @@ CHANGES = [
 def trained(geovr_data, tmp_path_factory):  # noqa: F811
     clips, targets = geovr_data
     out = tmp_path_factory.mktemp("resume") / "run"
-    proc = geovr("train", "--clips", clips, "--targets", targets, "--out", out, *BASE, cwd=out.parent)
+    proc = geovr(
+        "train", "--clips", clips, "--targets", targets, "--out", out, *BASE, cwd=out.parent
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return clips, targets, out
 
@@ -44,8 +46,18 @@ def test_resume_with_a_changed_result_option_is_refused_naming_it(trained, chang
     args.update(zip(changed[::2], changed[1::2], strict=True))
     flat = [item for pair in args.items() for item in pair]
 
-    proc = geovr("train", "--clips", clips, "--targets", targets, "--out", out, *flat,
-                 "--resume", cwd=out.parent)
+    proc = geovr(
+        "train",
+        "--clips",
+        clips,
+        "--targets",
+        targets,
+        "--out",
+        out,
+        *flat,
+        "--resume",
+        cwd=out.parent,
+    )
 
     assert_refused(proc, "--resume: the configuration differs from the checkpoints'")
     for field in named:
@@ -58,9 +70,32 @@ def test_resume_with_only_the_safe_options_listed_in_help_changed_goes_on(traine
     clips, targets, out = trained
     helped = " ".join(geovr("train", "--help", cwd=out.parent).stdout.split())
     assert "only tracking_uri, experiment, kfp_run_id, checkpoint_every, keep_last" in helped
-    safe = ("--checkpoint-every", "5", "--keep-last", "3", "--num-workers", "1",
-            "--experiment", "other", "--gradient-checkpointing")
-    proc = geovr("train", "--clips", clips, "--targets", targets, "--out", out,
-                 "--steps", "2", "--batch-size", "1", *safe, "--resume", cwd=out.parent)
+    safe = (
+        "--checkpoint-every",
+        "5",
+        "--keep-last",
+        "3",
+        "--num-workers",
+        "1",
+        "--experiment",
+        "other",
+        "--gradient-checkpointing",
+    )
+    proc = geovr(
+        "train",
+        "--clips",
+        clips,
+        "--targets",
+        targets,
+        "--out",
+        out,
+        "--steps",
+        "2",
+        "--batch-size",
+        "1",
+        *safe,
+        "--resume",
+        cwd=out.parent,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout.splitlines()[-1])["resumed_from"] == 2

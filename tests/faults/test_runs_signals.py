@@ -24,10 +24,30 @@ pytestmark = pytest.mark.slow
 
 def _start(geovr_data, out: Path) -> subprocess.Popen:  # noqa: F811
     clips, targets = geovr_data
-    args = ["train", "--clips", clips, "--targets", targets, "--out", out, "--steps", "500",
-            "--checkpoint-every", "1", "--num-workers", "0", "--batch-size", "1"]
-    return subprocess.Popen([sys.executable, "-m", "geovr", *map(str, args)], cwd=out.parent,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = [
+        "train",
+        "--clips",
+        clips,
+        "--targets",
+        targets,
+        "--out",
+        out,
+        "--steps",
+        "500",
+        "--checkpoint-every",
+        "1",
+        "--num-workers",
+        "0",
+        "--batch-size",
+        "1",
+    ]
+    return subprocess.Popen(
+        [sys.executable, "-m", "geovr", *map(str, args)],
+        cwd=out.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _training(proc: subprocess.Popen, out: Path) -> list[psutil.Process]:
@@ -81,10 +101,28 @@ def test_a_loss_that_becomes_nan_stops_with_exit_4_and_saves_nothing(geovr_data,
     clips, targets = geovr_data
     out = tmp_path / "run"
     # finite, valid learning rates so large that the weights overflow after one step
-    proc = geovr("train", "--clips", clips, "--targets", targets, "--out", out, "--steps", "4",
-                 "--num-workers", "0", "--lr-model", "1e30", "--lr-heads", "1e30", cwd=tmp_path)
+    proc = geovr(
+        "train",
+        "--clips",
+        clips,
+        "--targets",
+        targets,
+        "--out",
+        out,
+        "--steps",
+        "4",
+        "--num-workers",
+        "0",
+        "--lr-model",
+        "1e30",
+        "--lr-heads",
+        "1e30",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 4, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     assert "step 2: cam=nan" in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith("geovr: error: training stopped: the loss")
+    assert (
+        proc.stderr.strip().splitlines()[-1].startswith("geovr: error: training stopped: the loss")
+    )
     assert not (out / "checkpoint").exists() and not (out / "checkpoints").exists()

@@ -15,8 +15,17 @@ def resampled_clips(stage_data):
     clips, _ = stage_data
     root = clips.parent
     result = run_geovr(
-        "ingest", "--data", "data", "--out", "clips-3f", "--frames", "3", "--max-side", "64",
-        "--no-progress", cwd=root,
+        "ingest",
+        "--data",
+        "data",
+        "--out",
+        "clips-3f",
+        "--frames",
+        "3",
+        "--max-side",
+        "64",
+        "--no-progress",
+        cwd=root,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return root / "clips-3f"
@@ -26,21 +35,46 @@ def test_train_refuses_targets_of_other_frames(stage_data, resampled_clips, tmp_
     _, targets = stage_data
     before = tree_hash(targets)
     result = run_geovr(
-        "train", "--clips", str(resampled_clips), "--targets", str(targets),
-        "--out", "run", "--steps", "1", "--num-workers", "0", cwd=tmp_path,
+        "train",
+        "--clips",
+        str(resampled_clips),
+        "--targets",
+        str(targets),
+        "--out",
+        "run",
+        "--steps",
+        "1",
+        "--num-workers",
+        "0",
+        cwd=tmp_path,
     )
-    assert_refused(result, r"is not for the clip set .*clips-3f: clip .* was distilled from other frames")
+    assert_refused(
+        result, r"is not for the clip set .*clips-3f: clip .* was distilled from other frames"
+    )
     assert not (tmp_path / "run" / "checkpoint").exists()
     assert tree_hash(targets) == before
 
 
-def test_evaluate_refuses_targets_of_other_frames(stage_data, resampled_clips, checkpoint, tmp_path):
+def test_evaluate_refuses_targets_of_other_frames(
+    stage_data, resampled_clips, checkpoint, tmp_path
+):
     _, targets = stage_data
     result = run_geovr(
-        "evaluate", "--checkpoint", str(checkpoint), "--clips", str(resampled_clips),
-        "--targets", str(targets), "--out", "eval", "--no-progress", cwd=tmp_path,
+        "evaluate",
+        "--checkpoint",
+        str(checkpoint),
+        "--clips",
+        str(resampled_clips),
+        "--targets",
+        str(targets),
+        "--out",
+        "eval",
+        "--no-progress",
+        cwd=tmp_path,
     )
-    assert_refused(result, r"is not for the clip set .*clips-3f: clip .* was distilled from other frames")
+    assert_refused(
+        result, r"is not for the clip set .*clips-3f: clip .* was distilled from other frames"
+    )
     assert not (tmp_path / "eval" / "metrics.json").exists()
 
 

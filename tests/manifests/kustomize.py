@@ -23,6 +23,9 @@ def tool(name: str) -> str:
 def build(overlay: str) -> list[dict]:
     out = subprocess.run(
         [tool("kubectl"), "kustomize", str(ROOT / "manifests" / "overlays" / overlay)],
-        check=True, capture_output=True, text=True, timeout=60,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
     ).stdout
     return [doc for doc in yaml.safe_load_all(out) if doc]

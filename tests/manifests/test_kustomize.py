@@ -15,7 +15,9 @@ def test_overlay_validates_strictly(overlay, tmp_path):
     rendered.write_text(yaml.safe_dump_all(docs))
     result = subprocess.run(
         [tool("kubernetes-validate"), "--strict", "--quiet", str(rendered)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -42,7 +44,9 @@ def test_no_secret_values_in_manifests(overlay):
 
 def test_mlflow_server_uses_multipart_s3_artifacts():
     docs = build("prod")
-    server = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "geovr-mlflow")
+    server = next(
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "geovr-mlflow"
+    )
     container = server["spec"]["template"]["spec"]["containers"][0]
     assert any(a.startswith("--artifacts-destination=s3://") for a in container["args"])
     assert any(a.startswith("--backend-store-uri=postgresql://") for a in container["args"])

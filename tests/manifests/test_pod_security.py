@@ -17,18 +17,26 @@ from tests.train.test_trainjob import _spec
 
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
 # one namespaced API path: /api/v1/... or /apis/GROUP/VERSION/..., resource, name, subresource
-API_PATH = re.compile(r"^/(?:api/v1|apis/([^/]+)/[^/]+)/namespaces/[^/]+/([^/?]+)(?:/([^/?]+))?(?:/([^/?]+))?")
+API_PATH = re.compile(
+    r"^/(?:api/v1|apis/([^/]+)/[^/]+)/namespaces/[^/]+/([^/?]+)(?:/([^/?]+))?(?:/([^/?]+))?"
+)
 
 
 def pod_specs(docs: list[dict]) -> list[tuple[str, dict]]:
-    return [(d["metadata"]["name"], d["spec"]["template"]["spec"]) for d in docs if d["kind"] in WORKLOADS]
+    return [
+        (d["metadata"]["name"], d["spec"]["template"]["spec"])
+        for d in docs
+        if d["kind"] in WORKLOADS
+    ]
 
 
 def restricted_violations(pod: dict) -> list[str]:
     """The checks of the restricted profile (Kubernetes Pod Security Standards, baseline
     included) that a pod template can fail."""
     found = [f"pod sets {key}" for key in ("hostNetwork", "hostPID", "hostIPC") if pod.get(key)]
-    found += [f"volume {v['name']} is a hostPath" for v in pod.get("volumes", []) if "hostPath" in v]
+    found += [
+        f"volume {v['name']} is a hostPath" for v in pod.get("volumes", []) if "hostPath" in v
+    ]
     pod_ctx = pod.get("securityContext", {})
     for container in pod.get("initContainers", []) + pod["containers"]:
         ctx, name = container.get("securityContext", {}), container["name"]
@@ -53,26 +61,38 @@ def restricted_violations(pod: dict) -> list[str]:
 def test_every_container_meets_the_restricted_pod_security_standard(overlay):
     pods = pod_specs(build(overlay))
     assert {name for name, _ in pods} == {"geovr-mlflow", "geovr-mlflow-db", "geovr-serving"}
-    assert {name: restricted_violations(pod) for name, pod in pods} == {name: [] for name, _ in pods}
+    assert {name: restricted_violations(pod) for name, pod in pods} == {
+        name: [] for name, _ in pods
+    }
 
 
 def admitted(policy: dict) -> tuple[list[dict], list[int]]:
     rules = policy["spec"]["ingress"]
-    return [peer for rule in rules for peer in rule["from"]], [p["port"] for r in rules for p in r["ports"]]
+    return [peer for rule in rules for peer in rule["from"]], [
+        p["port"] for r in rules for p in r["ports"]
+    ]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_network_policies_admit_the_namespace_to_mlflow_and_only_mlflow_to_postgres(overlay):
     docs = build(overlay)
-    labels = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"]
-              for d in docs if d["kind"] in WORKLOADS}
+    labels = {
+        d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"]
+        for d in docs
+        if d["kind"] in WORKLOADS
+    }
     policies = {p["metadata"]["name"]: p for p in docs if p["kind"] == "NetworkPolicy"}
-    for workload, port, peers in (("geovr-mlflow", 5000, [{"podSelector": {}}]),
-                                  ("geovr-mlflow-db", 5432, [{"podSelector": {"matchLabels": labels["geovr-mlflow"]}}])):
+    for workload, port, peers in (
+        ("geovr-mlflow", 5000, [{"podSelector": {}}]),
+        ("geovr-mlflow-db", 5432, [{"podSelector": {"matchLabels": labels["geovr-mlflow"]}}]),
+    ):
         policy = policies[workload]["spec"]
         selected = policy["podSelector"]["matchLabels"]
         assert selected.items() <= labels[workload].items() and "Ingress" in policy["policyTypes"]
-        assert admitted(policies[workload]) == (peers, [port])  # same namespace: no namespaceSelector
+        assert admitted(policies[workload]) == (
+            peers,
+            [port],
+        )  # same namespace: no namespaceSelector
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -80,14 +100,23 @@ def test_secrets_reach_containers_through_env_only(overlay):
     docs = build(overlay)
     for name, pod in pod_specs(docs):
         for container in pod["containers"]:
-            from_secrets = {e["name"] for e in container.get("env", [])
-                            if "secretKeyRef" in e.get("valueFrom", {})}
-            from_secrets |= {k for s in container.get("envFrom", []) if "secretRef" in s
-                             for k in SECRETS[s["secretRef"]["name"]]}
+            from_secrets = {
+                e["name"]
+                for e in container.get("env", [])
+                if "secretKeyRef" in e.get("valueFrom", {})
+            }
+            from_secrets |= {
+                k
+                for s in container.get("envFrom", [])
+                if "secretRef" in s
+                for k in SECRETS[s["secretRef"]["name"]]
+            }
             argv = container.get("command", []) + container.get("args", [])
             argv += container.get("readinessProbe", {}).get("exec", {}).get("command", [])
             assert not {ref for arg in argv for ref in VAR_REF.findall(arg)} & from_secrets, name
-            expanded = " ".join(command_line(container, container_env(container, docs, "ns", SECRETS)))
+            expanded = " ".join(
+                command_line(container, container_env(container, docs, "ns", SECRETS))
+            )
             secret_values = {v for keys in SECRETS.values() for v in keys.values()}
             assert not [v for v in secret_values if v in expanded], name
 
@@ -115,6 +144,11 @@ def launcher_calls() -> set[tuple[str, str, str]]:
 
 def test_role_grants_exactly_the_calls_the_launcher_makes():
     role = find(build(OVERLAYS[0]), "Role", "geovr-trainjob-launcher")
-    granted = {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
-               for resource in rule["resources"] for verb in rule["verbs"]}
+    granted = {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
     assert granted == launcher_calls()

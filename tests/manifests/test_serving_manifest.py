@@ -22,8 +22,13 @@ def _serving(overlay: str) -> tuple[dict, dict]:
 
 @pytest.fixture(scope="module")
 def serve_flags() -> str:
-    return subprocess.run([MLFLOW, "models", "serve", "--help"], check=True, capture_output=True,
-                          text=True, timeout=120).stdout
+    return subprocess.run(
+        [MLFLOW, "models", "serve", "--help"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

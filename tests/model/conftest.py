@@ -17,9 +17,18 @@ FAMILIES = ("qwen3_vl", "qwen2_5_vl")
 FACTOR = {"qwen3_vl": 32, "qwen2_5_vl": 28}  # patch * merge
 N_FRAMES, TEACHER_DIM, DEPTH_SIZE, TEACHER_GRID = 3, 8, (16, 24), (3, 4)
 QA = (
-    {"id": "q0", "question": "How many chair(s) are in this room?", "options": None, "ground_truth": "2"},
-    {"id": "q1", "question": "Which of these objects (sofa, bed) is the closest to the tv?",
-     "options": ["A. sofa", "B. bed"], "ground_truth": "B"},
+    {
+        "id": "q0",
+        "question": "How many chair(s) are in this room?",
+        "options": None,
+        "ground_truth": "2",
+    },
+    {
+        "id": "q1",
+        "question": "Which of these objects (sofa, bed) is the closest to the tv?",
+        "options": ["A. sofa", "B. bed"],
+        "ground_truth": "B",
+    },
 )
 
 
@@ -41,35 +50,61 @@ def frames(family: str, seed: int = 0, n: int = N_FRAMES) -> np.ndarray:
 
 def targets(seed: int = 1, n: int = N_FRAMES, dim: int = TEACHER_DIM) -> dict:
     rng = np.random.default_rng(seed)
-    ys, xs = np.meshgrid(np.linspace(0, 1, DEPTH_SIZE[0]), np.linspace(0, 1, DEPTH_SIZE[1]), indexing="ij")
+    ys, xs = np.meshgrid(
+        np.linspace(0, 1, DEPTH_SIZE[0]), np.linspace(0, 1, DEPTH_SIZE[1]), indexing="ij"
+    )
     tilt = rng.uniform(0.5, 2.0, (n, 1, 1))
-    depth = (1.0 + tilt * ys + 0.3 * np.sin(3 * xs + tilt)).astype(np.float32)  # smooth, like a room
+    depth = (1.0 + tilt * ys + 0.3 * np.sin(3 * xs + tilt)).astype(
+        np.float32
+    )  # smooth, like a room
     depth[:, 0, :4] = 0  # a few pixels without target
     return {
         "pose_enc": rng.normal(size=(n, 9)).astype(np.float32),
         "depth": depth,
         "metric_scale": 2.5,
-        "features": {k: rng.normal(size=(n, *TEACHER_GRID, dim)).astype(np.float16) for k in ("4", "11", "17", "23")},
+        "features": {
+            k: rng.normal(size=(n, *TEACHER_GRID, dim)).astype(np.float16)
+            for k in ("4", "11", "17", "23")
+        },
         "pose_valid": True,
         "scale_valid": True,
     }
 
 
 def config(*objectives: str, **kwargs) -> GeoVRConfig:
-    return GeoVRConfig(objectives=objectives or ("lm", "cam", "depth", "scale", "distill"),
-                       widths=HeadWidths.tiny(), teacher_feature_dim=TEACHER_DIM, **kwargs)
+    return GeoVRConfig(
+        objectives=objectives or ("lm", "cam", "depth", "scale", "distill"),
+        widths=HeadWidths.tiny(),
+        teacher_feature_dim=TEACHER_DIM,
+        **kwargs,
+    )
 
 
 def batch(family: str, n_clips: int = 2, with_targets: bool = True) -> dict:
     proc = processor(family)
-    examples = [make_example(proc, frames(family, seed=i), QA[i % len(QA)], targets(seed=i) if with_targets else None)
-                for i in range(n_clips)]
+    examples = [
+        make_example(
+            proc, frames(family, seed=i), QA[i % len(QA)], targets(seed=i) if with_targets else None
+        )
+        for i in range(n_clips)
+    ]
     return collate(examples, proc.tokenizer.pad_token_id)
 
 
 @pytest.fixture
 def kit():
     torch.manual_seed(0)
-    return SimpleNamespace(FAMILIES=FAMILIES, N_FRAMES=N_FRAMES, TEACHER_DIM=TEACHER_DIM, DEPTH_SIZE=DEPTH_SIZE,
-                           TEACHER_GRID=TEACHER_GRID, QA=QA, processor=processor, student=student, frames=frames,
-                           targets=targets, config=config, batch=batch)
+    return SimpleNamespace(
+        FAMILIES=FAMILIES,
+        N_FRAMES=N_FRAMES,
+        TEACHER_DIM=TEACHER_DIM,
+        DEPTH_SIZE=DEPTH_SIZE,
+        TEACHER_GRID=TEACHER_GRID,
+        QA=QA,
+        processor=processor,
+        student=student,
+        frames=frames,
+        targets=targets,
+        config=config,
+        batch=batch,
+    )

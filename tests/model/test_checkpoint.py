@@ -48,17 +48,30 @@ def test_saved_student_loads_with_plain_transformers_and_matches_the_wrapper(kit
     vocab = student.config.text_config.vocab_size
     ckpt = save_student(geo, tmp_path / "ckpt", processor, training_config={"steps": 0})
     names = {p.name for p in ckpt.iterdir()}
-    assert {"config.json", "model.safetensors", HEADS_FILE, CONFIG_FILE, "processor_config.json"} <= names
+    assert {
+        "config.json",
+        "model.safetensors",
+        HEADS_FILE,
+        CONFIG_FILE,
+        "processor_config.json",
+    } <= names
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
-    assert json.loads((ckpt / "config.json").read_text())["text_config"]["vocab_size"] == vocab  # no extra token
+    assert (
+        json.loads((ckpt / "config.json").read_text())["text_config"]["vocab_size"] == vocab
+    )  # no extra token
     assert not any(k.startswith("student.") for k in load_file(ckpt / HEADS_FILE))
 
     video = prepare_frames(kit.frames(family), resize_factor(processor))
     np.save(tmp_path / "video.npy", video)
     text = prompt(processor, kit.QA[1])
     (tmp_path / "prompt.txt").write_text(text)
-    run = subprocess.run([sys.executable, "-c", PLAIN_LOAD, str(ckpt), str(tmp_path)], capture_output=True,
-                         text=True, timeout=120, cwd=tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-c", PLAIN_LOAD, str(ckpt), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     out = load_file(tmp_path / "out.safetensors")
 

@@ -30,15 +30,24 @@ def test_objectives_parse_and_validate():
 
 
 def test_weights_default_to_the_paper_and_are_configurable():
-    assert GeoVRConfig().loss_weights == DEFAULT_LOSS_WEIGHTS == {"cam": 2.5, "depth": 1.0, "scale": 1.0, "distill": 1.0}
+    assert (
+        GeoVRConfig().loss_weights
+        == DEFAULT_LOSS_WEIGHTS
+        == {"cam": 2.5, "depth": 1.0, "scale": 1.0, "distill": 1.0}
+    )
     assert GeoVRConfig(loss_weights={"cam": 1.0}).loss_weights["cam"] == 1.0
     with pytest.raises(ValueError, match="unknown objectives"):
         GeoVRConfig(loss_weights={"lm": 2.0})
 
 
 def test_json_round_trip():
-    config = GeoVRConfig(objectives=("lm", "depth"), widths=HeadWidths.tiny(), teacher_feature_dim=8,
-                         loss_weights={"depth": 0.5}, freeze_vision=False)
+    config = GeoVRConfig(
+        objectives=("lm", "depth"),
+        widths=HeadWidths.tiny(),
+        teacher_feature_dim=8,
+        loss_weights={"depth": 0.5},
+        freeze_vision=False,
+    )
     again = GeoVRConfig.from_dict(config.to_dict())
     assert again == config
     with pytest.raises(ValueError, match="unknown GeoVR config keys"):

@@ -11,8 +11,14 @@ from geovr.model.reference import head_overhead, qwen3_vl_2b_config
 from geovr.model.tiny import tiny_config
 
 FAMILIES = ["qwen3_vl", "qwen2_5_vl"]
-STUDENT_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values_videos", "video_grid_thw",
-                "second_per_grid_ts")
+STUDENT_KEYS = (
+    "input_ids",
+    "attention_mask",
+    "mm_token_type_ids",
+    "pixel_values_videos",
+    "video_grid_thw",
+    "second_per_grid_ts",
+)
 
 
 def _inputs(batch):
@@ -24,10 +30,18 @@ def test_forward_returns_every_term_and_the_weighted_total(kit, family):
     geo = GeoVRModel(kit.student(family), kit.config(loss_weights={"cam": 2.0, "depth": 0.5}))
     losses = geo(kit.batch(family))
     assert set(losses) == {"total", "lm", "cam", "depth", "scale", "distill"}
-    expected = losses["lm"] + 2.0 * losses["cam"] + 0.5 * losses["depth"] + losses["scale"] + losses["distill"]
+    expected = (
+        losses["lm"]
+        + 2.0 * losses["cam"]
+        + 0.5 * losses["depth"]
+        + losses["scale"]
+        + losses["distill"]
+    )
     torch.testing.assert_close(losses["total"], expected)
     assert all(torch.isfinite(v) and v.ndim == 0 for v in losses.values())
-    assert set(geo(**kit.batch(family))) == set(losses)  # model(**batch) works too (trainer contract)
+    assert set(geo(**kit.batch(family))) == set(
+        losses
+    )  # model(**batch) works too (trainer contract)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -39,7 +53,9 @@ def test_probe_shapes(kit, family):
     assert preds["depth"].shape == (n, *kit.DEPTH_SIZE) and (preds["depth"] > 0).all()
     assert preds["metric_scale"].shape == (2,) and (preds["metric_scale"] > 0).all()
     assert list(preds["features"]) == ["4", "11", "17", "23"]
-    assert all(f.shape == (n, *kit.TEACHER_GRID, kit.TEACHER_DIM) for f in preds["features"].values())
+    assert all(
+        f.shape == (n, *kit.TEACHER_GRID, kit.TEACHER_DIM) for f in preds["features"].values()
+    )
     assert preds["frames"] == [kit.N_FRAMES, kit.N_FRAMES]
     bare = geo.predict(kit.batch(family, with_targets=False))  # no targets: model's own sizes
     factor = geo.adapter.resize_factor(geo.student)
@@ -65,7 +81,10 @@ def test_each_geometry_loss_reaches_the_llm_and_not_the_frozen_vision_tower(kit,
             assert p.requires_grad and p.grad is not None and p.grad.abs().sum() > 0
         else:
             assert not p.requires_grad and p.grad is None
-    for name, p in geo.new_parameters():  # its head and its token (a dead FoV ReLU may give a zero grad)
+    for (
+        name,
+        p,
+    ) in geo.new_parameters():  # its head and its token (a dead FoV ReLU may give a zero grad)
         assert p.grad is not None, name
         if "token" in name:
             assert p.grad.abs().sum() > 0, name
@@ -75,7 +94,10 @@ def test_vision_tower_is_trainable_when_asked(kit):
     geo = GeoVRModel(kit.student("qwen3_vl"), kit.config("lm", freeze_vision=False))
     assert all(p.requires_grad for p in geo.student.parameters())
     frozen_merger = GeoVRModel(kit.student("qwen3_vl"), kit.config("lm", freeze_merger=True))
-    assert not any(p.requires_grad for p in frozen_merger.adapter.vision_tower(frozen_merger.student).parameters())
+    assert not any(
+        p.requires_grad
+        for p in frozen_merger.adapter.vision_tower(frozen_merger.student).parameters()
+    )
     groups = GeoVRModel(kit.student("qwen3_vl"), kit.config()).param_groups()
     assert set(groups) == {"model", "heads"} and groups["heads"] and groups["model"]
 
@@ -112,7 +134,7 @@ def test_tokens_before_the_first_insertion_are_untouched(kit, family):
     for b in range(2):
         first = int(layout.inserted[b].nonzero()[0])
         torch.testing.assert_close(out.logits[b, :first], plain[b, :first])
-        assert not torch.allclose(out.logits[b, first + 1:first + 4], plain[b, first:first + 3])
+        assert not torch.allclose(out.logits[b, first + 1 : first + 4], plain[b, first : first + 3])
     assert not student.get_input_embeddings()._forward_hooks
 
 
@@ -120,8 +142,10 @@ def test_clear_errors(kit):
     geo = GeoVRModel(kit.student("qwen3_vl"), kit.config())
     with pytest.raises(ValueError, match="need teacher targets"):
         geo(kit.batch("qwen3_vl", with_targets=False))
-    wide = GeoVRModel(kit.student("qwen3_vl"), GeoVRConfig(objectives=("distill",), widths=HeadWidths.tiny(),
-                                                           teacher_feature_dim=16))
+    wide = GeoVRModel(
+        kit.student("qwen3_vl"),
+        GeoVRConfig(objectives=("distill",), widths=HeadWidths.tiny(), teacher_feature_dim=16),
+    )
     with pytest.raises(ValueError, match="channels"):
         wide(kit.batch("qwen3_vl"))
 
@@ -130,19 +154,27 @@ def test_clear_errors(kit):
 def test_generation_uses_the_plain_student(kit, family):
     student = kit.student(family).eval()
     processor = kit.processor(family)
-    answers = generate_answers(student, processor, kit.frames(family), list(kit.QA), max_new_tokens=3)
+    answers = generate_answers(
+        student, processor, kit.frames(family), list(kit.QA), max_new_tokens=3
+    )
     assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
 
 
 def test_head_parameter_overhead():
-    tiny = head_overhead(tiny_config("qwen3_vl"), GeoVRConfig(widths=HeadWidths.tiny(), teacher_feature_dim=8))
+    tiny = head_overhead(
+        tiny_config("qwen3_vl"), GeoVRConfig(widths=HeadWidths.tiny(), teacher_feature_dim=8)
+    )
     paper = head_overhead(qwen3_vl_2b_config(), GeoVRConfig())
-    print(f"\ntiny Qwen3-VL: student {tiny['student'] / 1e6:.2f} M, heads+tokens {tiny['new_total'] / 1e6:.3f} M, "
-          f"ratio {tiny['ratio']:.2%}")
-    print(f"Qwen3-VL-2B: student {paper['student'] / 1e9:.3f} B, heads+tokens {paper['new_total'] / 1e6:.2f} M "
-          f"(cam {paper['head_cam'] / 1e6:.2f}, depth {paper['head_depth'] / 1e6:.2f}, "
-          f"scale {paper['head_scale'] / 1e6:.2f}, distill {paper['head_distill'] / 1e6:.2f}, tokens {paper['tokens']}), "
-          f"ratio {paper['ratio']:.2%}")
+    print(
+        f"\ntiny Qwen3-VL: student {tiny['student'] / 1e6:.2f} M, heads+tokens {tiny['new_total'] / 1e6:.3f} M, "
+        f"ratio {tiny['ratio']:.2%}"
+    )
+    print(
+        f"Qwen3-VL-2B: student {paper['student'] / 1e9:.3f} B, heads+tokens {paper['new_total'] / 1e6:.2f} M "
+        f"(cam {paper['head_cam'] / 1e6:.2f}, depth {paper['head_depth'] / 1e6:.2f}, "
+        f"scale {paper['head_scale'] / 1e6:.2f}, distill {paper['head_distill'] / 1e6:.2f}, tokens {paper['tokens']}), "
+        f"ratio {paper['ratio']:.2%}"
+    )
     assert 2.0e9 < paper["student"] < 2.3e9  # Qwen3-VL-2B has 2.13 B parameters
     assert paper["tokens"] == 3 * 2048
     assert paper["ratio"] < 0.03 and tiny["ratio"] < 0.2

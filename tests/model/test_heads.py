@@ -50,9 +50,13 @@ def test_distill_loss_by_hand_and_resize():
     assert resize_grid(grid, (3, 3)) is grid
     # a constant student grid resized to a larger teacher grid stays constant: loss 0
     big_target = [torch.tensor([1.0, 2.0]).expand(1, 4, 6, 2)]
-    assert distill_loss([torch.tensor([2.0, 4.0]).expand(1, 2, 3, 2)], big_target).item() == pytest.approx(0, abs=1e-6)
+    assert distill_loss(
+        [torch.tensor([2.0, 4.0]).expand(1, 2, 3, 2)], big_target
+    ).item() == pytest.approx(0, abs=1e-6)
     head = DistillHead(H, teacher_dim=4, width=8)
-    assert [o.shape for o in head([torch.randn(2, 3, 3, H) for _ in range(4)])] == [(2, 3, 3, 4)] * 4
+    assert [o.shape for o in head([torch.randn(2, 3, 3, H) for _ in range(4)])] == [
+        (2, 3, 3, 4)
+    ] * 4
 
 
 def test_depth_head_shape_positive():
@@ -100,7 +104,9 @@ def test_every_head_passes_gradients_to_its_input():
     losses = {
         "cam": camera_loss(CameraHead(H, 8)(states), torch.zeros(2, 9)),
         "scale": scale_loss(ScaleHead(H, 8)(states), torch.ones(2)),
-        "depth": depth_loss(DepthHead(H, (8, 8, 8, 8), 8)(grids, (16, 16)), torch.rand(2, 16, 16) + 0.5),
+        "depth": depth_loss(
+            DepthHead(H, (8, 8, 8, 8), 8)(grids, (16, 16)), torch.rand(2, 16, 16) + 0.5
+        ),
         "distill": distill_loss(DistillHead(H, 4, width=8)(grids), [torch.randn(2, 4, 4, 4)] * 4),
     }
     for name, loss in losses.items():

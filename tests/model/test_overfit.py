@@ -16,8 +16,10 @@ def test_overfit_one_batch(kit, family):
     geo.train()
     batch = kit.batch(family, n_clips=1)
     groups = geo.param_groups()
-    optimizer = torch.optim.AdamW([{"params": groups["model"], "lr": 2e-3}, {"params": groups["heads"], "lr": 3e-3}],
-                                  weight_decay=0.0)
+    optimizer = torch.optim.AdamW(
+        [{"params": groups["model"], "lr": 2e-3}, {"params": groups["heads"], "lr": 3e-3}],
+        weight_decay=0.0,
+    )
     start = time.perf_counter()
     history = []
     for _ in range(STEPS):
@@ -28,7 +30,9 @@ def test_overfit_one_batch(kit, family):
         history.append({k: float(v.detach()) for k, v in losses.items()})
     elapsed = time.perf_counter() - start
     first, last = history[0], history[-1]
-    print(f"\n{family}: {STEPS} steps in {elapsed:.1f} s; " +
-          ", ".join(f"{k} {first[k]:.3f} -> {last[k]:.3f}" for k in first))
+    print(
+        f"\n{family}: {STEPS} steps in {elapsed:.1f} s; "
+        + ", ".join(f"{k} {first[k]:.3f} -> {last[k]:.3f}" for k in first)
+    )
     for term in ("lm", "cam", "depth", "scale", "distill"):
         assert last[term] < 0.5 * first[term], (term, first[term], last[term])

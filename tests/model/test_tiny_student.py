@@ -30,7 +30,8 @@ def test_chat_template(kit):
         "Answer with the option's letter from the given choices directly.<|im_end|>\n<|im_start|>assistant\n"
     )
     assert prompt(kit.processor("qwen3_vl"), kit.QA[0]).endswith(
-        "Please answer the question using a single word or phrase.<|im_end|>\n<|im_start|>assistant\n")
+        "Please answer the question using a single word or phrase.<|im_end|>\n<|im_start|>assistant\n"
+    )
 
 
 def test_prepare_frames_rounds_to_the_token_grid_and_repeats_each_frame():
@@ -46,8 +47,12 @@ def test_prepare_frames_rounds_to_the_token_grid_and_repeats_each_frame():
 @pytest.mark.parametrize("family", ["qwen3_vl", "qwen2_5_vl"])
 def test_real_processor_one_temporal_grid_per_frame(kit, family):
     proc = kit.processor(family)
-    enc = encode_video_prompt(proc, kit.frames(family), [prompt(proc, kit.QA[0])], timestamps=[0.0, 0.5, 1.0])
-    assert enc["video_grid_thw"].tolist() == [[3, 4, 6]]  # 3 frames, 4x6 patches -> 2x3 tokens per frame
+    enc = encode_video_prompt(
+        proc, kit.frames(family), [prompt(proc, kit.QA[0])], timestamps=[0.0, 0.5, 1.0]
+    )
+    assert enc["video_grid_thw"].tolist() == [
+        [3, 4, 6]
+    ]  # 3 frames, 4x6 patches -> 2x3 tokens per frame
     video_id = proc.tokenizer.convert_tokens_to_ids("<|video_pad|>")
     ids = enc["input_ids"][0]
     assert int((ids == video_id).sum()) == 3 * 6
@@ -64,7 +69,7 @@ def test_make_example_labels_only_the_answer(kit):
     ex = make_example(proc, kit.frames("qwen3_vl"), kit.QA[0])
     labelled = ex["labels"][ex["labels"] != IGNORE]
     assert proc.tokenizer.decode(labelled) == "2<|im_end|>"
-    assert torch.equal(labelled, ex["input_ids"][-len(labelled):])
+    assert torch.equal(labelled, ex["input_ids"][-len(labelled) :])
     assert not any(k.startswith("target_") for k in ex)
 
 
@@ -87,7 +92,11 @@ def test_tiny_student_from_pretrained_round_trip(kit, family, tmp_path):
     n_params = sum(p.numel() for p in model.parameters())
     assert 0.5e6 < n_params < 5e6  # "a few M parameters"
     ex = make_example(processor, kit.frames(family), kit.QA[1])
-    inputs = {k: (v[None] if k in ("input_ids", "mm_token_type_ids") else v) for k, v in ex.items() if k != "labels"}
+    inputs = {
+        k: (v[None] if k in ("input_ids", "mm_token_type_ids") else v)
+        for k, v in ex.items()
+        if k != "labels"
+    }
     with torch.no_grad():
         expected = model(**inputs).logits
     plain = AutoModelForImageTextToText.from_pretrained(tmp_path / "tiny").eval()

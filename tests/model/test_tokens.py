@@ -13,10 +13,19 @@ def _layout(kit, family, camera=True, scale=True, n_clips=2):
     batch = kit.batch(family, n_clips=n_clips, with_targets=False)
     positions = adapter.rope_positions(student, batch)
     layout = insert_geometry_tokens(
-        batch["input_ids"], batch["attention_mask"], batch["mm_token_type_ids"], batch["labels"],
-        batch["video_grid_thw"], positions, video_token_id=adapter.video_token_id(student),
-        vision_end_token_id=adapter.vision_end_token_id(student), merge=2, pad_token_id=0,
-        camera=camera, scale=scale)
+        batch["input_ids"],
+        batch["attention_mask"],
+        batch["mm_token_type_ids"],
+        batch["labels"],
+        batch["video_grid_thw"],
+        positions,
+        video_token_id=adapter.video_token_id(student),
+        vision_end_token_id=adapter.vision_end_token_id(student),
+        merge=2,
+        pad_token_id=0,
+        camera=camera,
+        scale=scale,
+    )
     return student, adapter, batch, positions, layout
 
 
@@ -30,17 +39,25 @@ def test_camera_after_each_frame_and_scale_after_the_video(kit, family):
         cams = ((kinds == CAMERA_FIRST) | (kinds == CAMERA)).nonzero().squeeze(-1)
         assert len(cams) == kit.N_FRAMES
         assert kinds[cams[0]] == CAMERA_FIRST and (kinds[cams[1:]] == CAMERA).all()
-        frames = layout.frame_index[b * kit.N_FRAMES:(b + 1) * kit.N_FRAMES] - b * seq
+        frames = layout.frame_index[b * kit.N_FRAMES : (b + 1) * kit.N_FRAMES] - b * seq
         assert frames.shape == (kit.N_FRAMES, 6)  # 2x3 tokens per frame
         assert (ids[frames] == video).all()
         assert torch.equal(cams, frames[:, -1] + 1)  # right after each frame's last visual token
         (scale,) = (kinds == SCALE).nonzero().squeeze(-1).tolist()
         assert ids[scale - 1] == end and ids[scale + 1] != end and scale > cams[-1]
-        assert scale - cams[-1] >= 2 and (ids[cams[-1] + 1:scale] == end).all()  # after the closing marker(s)
+        assert (
+            scale - cams[-1] >= 2 and (ids[cams[-1] + 1 : scale] == end).all()
+        )  # after the closing marker(s)
         assert (layout.labels[b][kinds != ORIGINAL] == IGNORE).all()
         assert (layout.mm_token_type_ids[b][kinds != ORIGINAL] == 0).all()
-    assert layout.camera_index.tolist() == [b * seq + i for b in range(2) for i in
-                                            ((layout.kinds[b] == CAMERA_FIRST) | (layout.kinds[b] == CAMERA)).nonzero().squeeze(-1).tolist()]
+    assert layout.camera_index.tolist() == [
+        b * seq + i
+        for b in range(2)
+        for i in ((layout.kinds[b] == CAMERA_FIRST) | (layout.kinds[b] == CAMERA))
+        .nonzero()
+        .squeeze(-1)
+        .tolist()
+    ]
     assert layout.scale_index.shape == (2,)
 
 
@@ -64,7 +81,11 @@ def test_inserted_positions_follow_their_frame(kit, family):
     for f, cam in enumerate(cams.tolist()):
         frame = pos[:, layout.frame_index[f]]  # [3, 6] positions of the frame's 2x3 tokens
         assert (frame[0] == frame[0, 0]).all()
-        expected = [int(frame[0, 0]), int(frame[1].min() + frame[1].max()) // 2, int(frame[2].min() + frame[2].max()) // 2]
+        expected = [
+            int(frame[0, 0]),
+            int(frame[1].min() + frame[1].max()) // 2,
+            int(frame[2].min() + frame[2].max()) // 2,
+        ]
         assert pos[:, cam].tolist() == expected  # the frame's time, the centre of its grid
     temporal = [int(pos[0, c]) for c in cams]
     assert temporal == sorted(temporal) and len(set(temporal)) == kit.N_FRAMES
@@ -77,7 +98,11 @@ def test_only_the_requested_tokens_are_inserted(kit):
     assert int((cam_only.kinds == SCALE).sum()) == 0 and cam_only.scale_index is None
     assert int(cam_only.inserted.sum()) == 2 * kit.N_FRAMES
     _, _, batch, _, none = _layout(kit, "qwen3_vl", camera=False, scale=False)
-    assert none.input_ids is batch["input_ids"] and none.position_ids is None and not none.inserted.any()
+    assert (
+        none.input_ids is batch["input_ids"]
+        and none.position_ids is None
+        and not none.inserted.any()
+    )
     assert none.frame_index.shape == (2 * kit.N_FRAMES, 6)
 
 
@@ -86,6 +111,17 @@ def test_a_wrong_video_token_count_is_refused(kit):
     grid = batch["video_grid_thw"].clone()
     grid[:, 0] = 4  # the sequence has 3 frames of tokens
     with pytest.raises(ValueError, match="video tokens"):
-        insert_geometry_tokens(batch["input_ids"], batch["attention_mask"], batch["mm_token_type_ids"], None, grid, positions,
-                               video_token_id=adapter.video_token_id(student), vision_end_token_id=0, merge=2,
-                               pad_token_id=0, camera=True, scale=True)
+        insert_geometry_tokens(
+            batch["input_ids"],
+            batch["attention_mask"],
+            batch["mm_token_type_ids"],
+            None,
+            grid,
+            positions,
+            video_token_id=adapter.video_token_id(student),
+            vision_end_token_id=0,
+            merge=2,
+            pad_token_id=0,
+            camera=True,
+            scale=True,
+        )

@@ -51,7 +51,11 @@ class KfpStandIn:
 
     def upload_pipeline(self, query, body, content_type):
         pid = self._new_id("pipeline")
-        pipeline = {"pipeline_id": pid, "display_name": query["name"][0], "namespace": query.get("namespace", [""])[0]}
+        pipeline = {
+            "pipeline_id": pid,
+            "display_name": query["name"][0],
+            "namespace": query.get("namespace", [""])[0],
+        }
         self.pipelines[pid] = pipeline
         self.versions[pid] = []
         self._add_version(pid, query["name"][0], _multipart_file(body, content_type))
@@ -65,17 +69,26 @@ class KfpStandIn:
 
     def _add_version(self, pid: str, name: str, package: bytes) -> dict:
         vid = self._new_id("version")
-        version = {"pipeline_id": pid, "pipeline_version_id": vid, "display_name": name,
-                   "created_at": f"2026-01-01T00:00:{len(self.versions[pid]):02d}Z"}
+        version = {
+            "pipeline_id": pid,
+            "pipeline_version_id": vid,
+            "display_name": name,
+            "created_at": f"2026-01-01T00:00:{len(self.versions[pid]):02d}Z",
+        }
         self.versions[pid].append(version)
         self.packages[vid] = package
         return version
 
     def list_versions(self, pid, query):
-        versions = sorted(self.versions.get(pid, []), key=lambda v: v["created_at"],
-                          reverse="desc" in query.get("sort_by", [""])[0])
-        return 200, {"pipeline_versions": versions[: int(query.get("page_size", ["100"])[0])],
-                     "total_size": len(versions)}
+        versions = sorted(
+            self.versions.get(pid, []),
+            key=lambda v: v["created_at"],
+            reverse="desc" in query.get("sort_by", [""])[0],
+        )
+        return 200, {
+            "pipeline_versions": versions[: int(query.get("page_size", ["100"])[0])],
+            "total_size": len(versions),
+        }
 
     def list_experiments(self, query):
         name = _filter_value(query)
@@ -93,7 +106,11 @@ class KfpStandIn:
         return 200, run
 
     def create_recurring_run(self, body):
-        recurring = {"recurring_run_id": self._new_id("recurring"), "status": "ENABLED", **json.loads(body)}
+        recurring = {
+            "recurring_run_id": self._new_id("recurring"),
+            "status": "ENABLED",
+            **json.loads(body),
+        }
         self.recurring_runs.append(recurring)
         return 200, recurring
 
@@ -130,7 +147,11 @@ class KfpStandIn:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 status, payload = standin.route(
-                    method, url.path, parse_qs(url.query), body, self.headers.get("Content-Type", "")
+                    method,
+                    url.path,
+                    parse_qs(url.query),
+                    body,
+                    self.headers.get("Content-Type", ""),
                 )
                 data = json.dumps(payload).encode()
                 self.send_response(status)

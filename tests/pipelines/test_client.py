@@ -20,8 +20,14 @@ NS = "kubeflow-user-geovr"
 
 
 def _geovr(*args: str, host: str) -> dict:
-    result = subprocess.run([sys.executable, "-m", "geovr", "pipeline", *args, "--host", host, "--namespace", NS],
-                            capture_output=True, text=True, timeout=120, cwd=ROOT, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "geovr", "pipeline", *args, "--host", host, "--namespace", NS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=True,
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -40,7 +46,9 @@ def test_upload_twice_makes_versions_then_submit_and_schedule():
         assert body["runtime_config"]["parameters"] == {"data_repo": "r", "steps": 5}
         assert api.experiments[body["experiment_id"]]["namespace"] == NS
 
-        recurring = _geovr("schedule", "--cron", "0 0 3 * * 1", "--param", "data_repo=r", host=api.url)
+        recurring = _geovr(
+            "schedule", "--cron", "0 0 3 * * 1", "--param", "data_repo=r", host=api.url
+        )
         job = api.recurring_runs[0]
         assert recurring["recurring_run_id"] == job["recurring_run_id"]
         assert job["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * 1"
@@ -49,8 +57,13 @@ def test_upload_twice_makes_versions_then_submit_and_schedule():
 
 
 def _refused(*args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "geovr", "pipeline", *args],
-                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "geovr", "pipeline", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     return result.stderr
 
@@ -64,7 +77,9 @@ def test_submit_before_upload_is_a_clear_error():
 def test_runs_need_a_namespace_and_a_data_repo():
     with KfpStandIn() as api:
         assert "--namespace" in _refused("submit", "--host", api.url, "--param", "data_repo=r")
-        assert "data_repo" in _refused("schedule", "--host", api.url, "--namespace", NS, "--cron", "0 0 3 * * 1")
+        assert "data_repo" in _refused(
+            "schedule", "--host", api.url, "--namespace", NS, "--cron", "0 0 3 * * 1"
+        )
         assert api.runs == [] and api.recurring_runs == []
 
 
@@ -77,13 +92,38 @@ def test_cron_needs_six_fields():
 def test_make_upload_and_schedule_use_the_configured_image(tmp_path):
     """The README's cluster targets: `make upload` compiles against IMAGE:IMAGE_TAG and uploads."""
     with KfpStandIn() as api:
-        common = [f"KFP_HOST={api.url}", f"PIPELINE_YAML={tmp_path / 'p.yaml'}", f"BIN={Path(sys.executable).parent}", "STAMP="]
-        subprocess.run(["make", "--no-print-directory", "upload", "IMAGE=registry.example/geovr",
-                        "IMAGE_TAG=t1", *common], cwd=ROOT, check=True, capture_output=True, timeout=180)
-        subprocess.run(["make", "--no-print-directory", "schedule", "DATA_REPO=r", "PARAMS=steps=7", *common],
-                       cwd=ROOT, check=True, capture_output=True, timeout=120)
-        (version_id, package), = api.packages.items()
-        images = {spec["container"]["image"] for spec in next(yaml.safe_load_all(package))["deploymentSpec"]["executors"].values()}
+        common = [
+            f"KFP_HOST={api.url}",
+            f"PIPELINE_YAML={tmp_path / 'p.yaml'}",
+            f"BIN={Path(sys.executable).parent}",
+            "STAMP=",
+        ]
+        subprocess.run(
+            [
+                "make",
+                "--no-print-directory",
+                "upload",
+                "IMAGE=registry.example/geovr",
+                "IMAGE_TAG=t1",
+                *common,
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
+        subprocess.run(
+            ["make", "--no-print-directory", "schedule", "DATA_REPO=r", "PARAMS=steps=7", *common],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        ((version_id, package),) = api.packages.items()
+        images = {
+            spec["container"]["image"]
+            for spec in next(yaml.safe_load_all(package))["deploymentSpec"]["executors"].values()
+        }
         assert images == {"registry.example/geovr:t1"}
         job = api.recurring_runs[0]
         assert job["runtime_config"]["parameters"] == {"data_repo": "r", "steps": 7}

@@ -15,9 +15,20 @@ GOLDEN = ROOT / "pipelines" / "geovr_pipeline.yaml"
 
 
 def _compile(out: Path) -> list[dict]:
-    env = {k: v for k, v in os.environ.items() if k not in ("GEOVR_IMAGE", "GEOVR_DISTILL_GPUS", "GEOVR_TRAIN_GPUS")}
-    subprocess.run([sys.executable, "-m", "geovr", "pipeline", "compile", "--out", str(out)],
-                   check=True, capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("GEOVR_IMAGE", "GEOVR_DISTILL_GPUS", "GEOVR_TRAIN_GPUS")
+    }
+    subprocess.run(
+        [sys.executable, "-m", "geovr", "pipeline", "compile", "--out", str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
     return list(yaml.safe_load_all(out.read_text()))
 
 
@@ -48,18 +59,47 @@ def test_dag_order_and_parameter_defaults():
     params = spec["root"]["inputDefinitions"]["parameters"]
     defaults = {name: p.get("defaultValue") for name, p in params.items()}
     assert defaults == {
-        "data_repo": None, "data_rev": "main", "data_target": "data", "dvc_remote": "s3", "dvc_jobs": 8, "frames": 16,
-        "sampling": "count", "sampling_fps": 2.0, "min_frames": 4, "max_frames": 32,
-        "max_side": 504, "min_valid_fraction": 0.5, "teacher": "oracle", "teacher_weights": "",
-        "teacher_options": "", "scale_teacher": "", "scale_teacher_weights": "",
-        "distill_tasks": 4, "student": "Qwen/Qwen3-VL-2B-Instruct", "objectives": "lm,cam,depth,scale,distill",
-        "loss_weights": "cam=2.5,depth=1.0,scale=1.0,distill=1.0", "steps": 2000, "batch_size": 1, "grad_accum": 8,
-        "lr_model": 2e-5, "lr_heads": 1e-4,
-        "parallelism": "fsdp2", "num_nodes": 1, "gpus_per_node": 8, "cpu_ranks": 2, "launcher": "auto",
-        "train_work_dir": "", "eval_splits": "val,test", "max_questions": 0, "tracking_uri": "",
-        "model_name": "geovr-student", "promotion_policy": "",
+        "data_repo": None,
+        "data_rev": "main",
+        "data_target": "data",
+        "dvc_remote": "s3",
+        "dvc_jobs": 8,
+        "frames": 16,
+        "sampling": "count",
+        "sampling_fps": 2.0,
+        "min_frames": 4,
+        "max_frames": 32,
+        "max_side": 504,
+        "min_valid_fraction": 0.5,
+        "teacher": "oracle",
+        "teacher_weights": "",
+        "teacher_options": "",
+        "scale_teacher": "",
+        "scale_teacher_weights": "",
+        "distill_tasks": 4,
+        "student": "Qwen/Qwen3-VL-2B-Instruct",
+        "objectives": "lm,cam,depth,scale,distill",
+        "loss_weights": "cam=2.5,depth=1.0,scale=1.0,distill=1.0",
+        "steps": 2000,
+        "batch_size": 1,
+        "grad_accum": 8,
+        "lr_model": 2e-5,
+        "lr_heads": 1e-4,
+        "parallelism": "fsdp2",
+        "num_nodes": 1,
+        "gpus_per_node": 8,
+        "cpu_ranks": 2,
+        "launcher": "auto",
+        "train_work_dir": "",
+        "eval_splits": "val,test",
+        "max_questions": 0,
+        "tracking_uri": "",
+        "model_name": "geovr-student",
+        "promotion_policy": "",
     }
-    assert all(p.get("description") for p in params.values()), "every UI parameter needs a description"
+    assert all(p.get("description") for p in params.values()), (
+        "every UI parameter needs a description"
+    )
 
 
 @pytest.mark.integration
@@ -71,17 +111,24 @@ def test_local_run_from_a_fresh_clone(tmp_path):
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=120)
     # the console script runs this checkout's code; only the data side starts from scratch
     geovr = str(Path(sys.executable).parent / "geovr")
-    result = subprocess.run([geovr, "pipeline", "run"], cwd=clone,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [geovr, "pipeline", "run"], cwd=clone, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["data_version"]["action"] == "regenerated"
     expected_md5 = yaml.safe_load((clone / "data.dvc").read_text())["outs"][0]["md5"]
     assert summary["data_version"]["dvc_md5"] == expected_md5
     checkpoint, evaluation = Path(summary["checkpoint"]), Path(summary["evaluation"])
-    assert json.loads((checkpoint / "meta.json").read_text())["data_version"]["dvc_md5"] == expected_md5
+    assert (
+        json.loads((checkpoint / "meta.json").read_text())["data_version"]["dvc_md5"]
+        == expected_md5
+    )
     metrics = json.loads((evaluation / "metrics.json").read_text())
-    assert metrics["vsi"]["overall"] == summary["vsi_overall"] and (evaluation / "report.html").is_file()
+    assert (
+        metrics["vsi"]["overall"] == summary["vsi_overall"]
+        and (evaluation / "report.html").is_file()
+    )
     registered = summary["registered"]
     assert registered["version"] == "1" and registered["decision"] in ("promote", "reject")
     assert "mlflow ui --backend-store-uri sqlite:///" in summary["mlflow_ui"]
@@ -104,8 +151,18 @@ def test_teacher_pair_and_frame_sampling_are_pipeline_parameters():
     def source(param):
         return param["componentInputParameter"].removeprefix("pipelinechannel--")
 
-    assert {k: source(distill[k]) for k in ("teacher", "scale_teacher", "scale_weights", "teacher_options")} == {
-        "teacher": "teacher", "scale_teacher": "scale_teacher", "scale_weights": "scale_teacher_weights",
-        "teacher_options": "teacher_options"}
+    assert {
+        k: source(distill[k])
+        for k in ("teacher", "scale_teacher", "scale_weights", "teacher_options")
+    } == {
+        "teacher": "teacher",
+        "scale_teacher": "scale_teacher",
+        "scale_weights": "scale_teacher_weights",
+        "teacher_options": "teacher_options",
+    }
     assert {k: source(ingest[k]) for k in ("sampling", "fps", "min_frames", "max_frames")} == {
-        "sampling": "sampling", "fps": "sampling_fps", "min_frames": "min_frames", "max_frames": "max_frames"}
+        "sampling": "sampling",
+        "fps": "sampling_fps",
+        "min_frames": "min_frames",
+        "max_frames": "max_frames",
+    }

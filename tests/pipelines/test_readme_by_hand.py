@@ -28,7 +28,8 @@ def test_by_hand_section_runs_from_a_fresh_clone(tmp_path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=120)
     for argv in commands:
-        result = subprocess.run([str(GEOVR), *argv[1:]], cwd=clone, capture_output=True, text=True,
-                                timeout=900)
+        result = subprocess.run(
+            [str(GEOVR), *argv[1:]], cwd=clone, capture_output=True, text=True, timeout=900
+        )
         assert result.returncode == 0, f"{shlex.join(argv)}: {result.stderr[-2000:]}"
     assert (clone / "runs" / "eval" / "metrics.json").is_file()

@@ -25,23 +25,39 @@ ROOT = Path(__file__).resolve().parents[2]
 def cluster_commands() -> list[list[str]]:
     readme = (ROOT / "README.md").read_text()
     section = re.search(r"^## On a cluster\n(.*?)^## ", readme, re.S | re.M).group(1)
-    return [shlex.split(line) for line in section.splitlines()
-            if re.match(r"^ {4,}(kubectl|make) ", line)]
+    return [
+        shlex.split(line)
+        for line in section.splitlines()
+        if re.match(r"^ {4,}(kubectl|make) ", line)
+    ]
 
 
 def secrets_needed(docs: list[dict]) -> set[tuple[str, str]]:
     """(Secret, key) of every secretKeyRef of the rendered containers."""
-    return {(e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
-            for _, pod in pod_specs(docs) for c in pod["containers"] for e in c.get("env", [])
-            if "secretKeyRef" in e.get("valueFrom", {})}
+    return {
+        (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+        for _, pod in pod_specs(docs)
+        for c in pod["containers"]
+        for e in c.get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
 
 
 def secret_names_needed(docs: list[dict]) -> set[str]:
     """Secrets whole: as envFrom, or mounted as a volume."""
-    as_env = {s["secretRef"]["name"] for _, pod in pod_specs(docs) for c in pod["containers"]
-              for s in c.get("envFrom", []) if "secretRef" in s}
-    as_volume = {v["secret"]["secretName"] for _, pod in pod_specs(docs)
-                 for v in pod.get("volumes", []) if "secret" in v}
+    as_env = {
+        s["secretRef"]["name"]
+        for _, pod in pod_specs(docs)
+        for c in pod["containers"]
+        for s in c.get("envFrom", [])
+        if "secretRef" in s
+    }
+    as_volume = {
+        v["secret"]["secretName"]
+        for _, pod in pod_specs(docs)
+        for v in pod.get("volumes", [])
+        if "secret" in v
+    }
     return as_env | as_volume
 
 
@@ -51,8 +67,15 @@ def run_kubectl(argv: list[str], state: dict, tmp_path: Path) -> None:
         state["profile"] = yaml.safe_load((ROOT / argv[3]).read_text())["metadata"]["name"]
     elif verb == "create":
         env = {**os.environ, "KUBECONFIG": str(tmp_path / "none")}
-        out = subprocess.run([tool("kubectl"), *argv[1:], "--dry-run=client", "-o", "yaml"], env=env,
-                             cwd=ROOT, check=True, capture_output=True, text=True, timeout=60).stdout
+        out = subprocess.run(
+            [tool("kubectl"), *argv[1:], "--dry-run=client", "-o", "yaml"],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
         secret = yaml.safe_load(out)
         assert secret["metadata"]["namespace"] == state["profile"]
         state["secrets"] |= {(secret["metadata"]["name"], key) for key in secret["data"]}
@@ -65,15 +88,26 @@ def run_kubectl(argv: list[str], state: dict, tmp_path: Path) -> None:
         kind, name = next(a for a in argv if "/" in a).split("/")
         kinds = {"deployment": "Deployment", "svc": "Service"}
         assert argv[2] == state["profile"]
-        assert any(d["kind"] == kinds[kind] and d["metadata"]["name"] == name for d in state["docs"])
+        assert any(
+            d["kind"] == kinds[kind] and d["metadata"]["name"] == name for d in state["docs"]
+        )
 
 
 def run_make(argv: list[str], api: KfpStandIn, tmp_path: Path) -> str:
     args = [f"KFP_HOST={api.url}" if a.startswith("KFP_HOST=") else a for a in argv[1:]]
-    machinery = [f"BIN={Path(sys.executable).parent}", "STAMP=", f"PIPELINE_YAML={tmp_path / 'p.yaml'}"]
+    machinery = [
+        f"BIN={Path(sys.executable).parent}",
+        "STAMP=",
+        f"PIPELINE_YAML={tmp_path / 'p.yaml'}",
+    ]
     dry = ["-n"] if args[0] == "image" else []  # Docker is not here: the commands it would run
-    result = subprocess.run(["make", "--no-print-directory", *dry, *args, *machinery], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        ["make", "--no-print-directory", *dry, *args, *machinery],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
 
@@ -96,6 +130,9 @@ def test_readme_cluster_commands_run_as_printed_from_an_empty_namespace(tmp_path
         run_params = api.runs[0]["runtime_config"]["parameters"]
     assert namespaces == {state["profile"]}
     # what the pipeline's steps (and TrainJob nodes) read by reference was created too
-    for secret, keys in ((cluster.S3_SECRET, cluster.S3_KEYS), (cluster.MLFLOW_SECRET, cluster.MLFLOW_KEYS)):
+    for secret, keys in (
+        (cluster.S3_SECRET, cluster.S3_KEYS),
+        (cluster.MLFLOW_SECRET, cluster.MLFLOW_KEYS),
+    ):
         assert {(secret, key) for key in keys} <= state["secrets"], secret
     assert run_params["data_repo"].startswith("https://") and run_params["steps"] == 2000

@@ -21,9 +21,29 @@ QUICK = {"steps": 2, "max_questions": 8, "distill_tasks": 1}
 
 def commit_synthetic_data(repo: Path, seed: int) -> str:
     """A new synthetic data set (4 scenes), tracked, pushed and committed; returns its md5."""
-    subprocess.run([sys.executable, "-m", "geovr", "data", "synth", "--out", "data", "--scenes", "4",
-                    "--frames", "8", "--size", "64", "--seed", str(seed)],
-                   cwd=repo, check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "geovr",
+            "data",
+            "synth",
+            "--out",
+            "data",
+            "--scenes",
+            "4",
+            "--frames",
+            "8",
+            "--size",
+            "64",
+            "--seed",
+            str(seed),
+        ],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     dvc("add", "data", cwd=repo)
     dvc("push", "-q", cwd=repo)
     git("add", "-A", cwd=repo)
@@ -36,8 +56,12 @@ def run_cached(repo: Path, branch: str, root: Path) -> dict:
 
     from pipelines.geovr_pipeline import geovr_pipeline
 
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root),
-               raise_on_error=True, enable_caching=True)
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(root),
+        raise_on_error=True,
+        enable_caching=True,
+    )
     result = geovr_pipeline(**local_params(repo, branch, QUICK))
     return json.loads((Path(result.outputs["checkpoint"].path) / "meta.json").read_text())
 

@@ -56,8 +56,13 @@ def model_name() -> str:
 @pytest.fixture(autouse=True)
 def _isolated_mlflow_env(monkeypatch, tmp_path) -> None:
     # The host's settings must not redirect the tests; MLflow's default ./mlruns goes to tmp.
-    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "KFP_RUN_ID",
-                 "MLFLOW_EXPERIMENT_NAME", "GEOVR_REGISTRY_RETRY_S"):
+    for name in (
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_REGISTRY_URI",
+        "KFP_RUN_ID",
+        "MLFLOW_EXPERIMENT_NAME",
+        "GEOVR_REGISTRY_RETRY_S",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
 
@@ -84,8 +89,13 @@ class S3Registry:
     prefix: str
 
     def s3(self):
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id="testing",
-                            aws_secret_access_key="testing", region_name="us-east-1")
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
 
 
 @pytest.fixture(scope="session")
@@ -96,14 +106,20 @@ def s3_registry(tmp_path_factory) -> S3Registry:
     moto_port, port = free_port(), free_port()
     endpoint = f"http://127.0.0.1:{moto_port}"
     # moto's 5 MiB minimum part size lowered so that a tiny checkpoint uploads in parts.
-    with running(moto_cmd(moto_port), f"{endpoint}/moto-api/", root / "moto.log", MOTO_START_S,
-                 {**env, "S3_UPLOAD_PART_MIN_SIZE": "1024"}):
+    with running(
+        moto_cmd(moto_port),
+        f"{endpoint}/moto-api/",
+        root / "moto.log",
+        MOTO_START_S,
+        {**env, "S3_UPLOAD_PART_MIN_SIZE": "1024"},
+    ):
         registry = S3Registry(f"http://127.0.0.1:{port}", endpoint, "geovr-models", "mlflow")
         registry.s3().create_bucket(Bucket=registry.bucket)
         cmd = mlflow_server_cmd(port, root / "mlflow.db", f"s3://{registry.bucket}/mlflow")
         server_env = {**env, "MLFLOW_S3_ENDPOINT_URL": endpoint}
-        with running(cmd, f"{registry.url}/health", root / "mlflow-server.log", MLFLOW_START_S,
-                     server_env) as seconds:
+        with running(
+            cmd, f"{registry.url}/health", root / "mlflow-server.log", MLFLOW_START_S, server_env
+        ) as seconds:
             STARTUP_TIMES["mlflow server (S3 artifacts on moto)"] = seconds
             yield registry
 
@@ -122,8 +138,12 @@ def auth_server(tmp_path_factory) -> AuthServer:
     port = free_port()
     server = AuthServer(f"http://127.0.0.1:{port}", uuid.uuid4().hex)
     cmd = mlflow_server_cmd(port, root / "mlflow.db", str(root / "artifacts"))
-    with running([*cmd, "--app-name", "basic-auth"], f"{server.url}/health",
-                 root / "mlflow-server.log", MLFLOW_START_S,
-                 basic_auth_env(root, server.admin_password)) as seconds:
+    with running(
+        [*cmd, "--app-name", "basic-auth"],
+        f"{server.url}/health",
+        root / "mlflow-server.log",
+        MLFLOW_START_S,
+        basic_auth_env(root, server.admin_password),
+    ) as seconds:
         STARTUP_TIMES["mlflow server (basic-auth)"] = seconds
         yield server

@@ -26,12 +26,16 @@ print(json.dumps({"version": loaded.version, "architecture": type(hf).__name__,
 """
 
 
-def load_in_fresh_process(tracking_uri: str, model_name: str, alias: str = "champion",
-                          env: dict[str, str] | None = None) -> dict:
+def load_in_fresh_process(
+    tracking_uri: str, model_name: str, alias: str = "champion", env: dict[str, str] | None = None
+) -> dict:
     """Load `models:/<model>@<alias>` in a new Python process; its JSON report."""
     proc = subprocess.run(
-        [sys.executable, "-c", LOAD_SCRIPT, model_name, alias], capture_output=True, text=True,
-        timeout=300, env={**os.environ, **(env or {}), "MLFLOW_TRACKING_URI": tracking_uri},
+        [sys.executable, "-c", LOAD_SCRIPT, model_name, alias],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {}), "MLFLOW_TRACKING_URI": tracking_uri},
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])

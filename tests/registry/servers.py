@@ -59,8 +59,13 @@ def running(
 ) -> Iterator[float]:
     """Run `cmd` until the block ends; yields the seconds it took to answer `ready_url`."""
     with log.open("wb") as sink:
-        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT,
-                                env={**os.environ, **(env or {})}, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
         try:
             yield _wait_ready(ready_url, proc, log, timeout)
         finally:
@@ -71,9 +76,21 @@ def mlflow_server_cmd(port: int, db: Path, artifacts: str) -> list[str]:
     """Proxied artifacts (--serve-artifacts) to `artifacts`: the configuration the cluster
     runs (manifests/base/mlflow-server.yaml) and the one that gives presigned multipart
     uploads straight to S3."""
-    return [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-            "--backend-store-uri", f"sqlite:///{db}", "--serve-artifacts",
-            "--artifacts-destination", artifacts, "--workers", "1"]
+    return [
+        str(BIN / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{db}",
+        "--serve-artifacts",
+        "--artifacts-destination",
+        artifacts,
+        "--workers",
+        "1",
+    ]
 
 
 def basic_auth_env(root: Path, admin_password: str) -> dict[str, str]:
@@ -86,9 +103,12 @@ def basic_auth_env(root: Path, admin_password: str) -> dict[str, str]:
         f"database_uri = sqlite:///{root / 'basic_auth.db'}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
     )
-    return {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
-            "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password,
-            "MLFLOW_FLASK_SERVER_SECRET_KEY": f"csrf-{admin_password}"}
+    return {
+        "MLFLOW_AUTH_CONFIG_PATH": str(config),
+        "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
+        "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password,
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": f"csrf-{admin_password}",
+    }
 
 
 def moto_cmd(port: int) -> list[str]:
@@ -97,7 +117,12 @@ def moto_cmd(port: int) -> list[str]:
 
 def aws_test_env(home: Path) -> dict[str, str]:
     """Dummy credentials, and the host's AWS files and proxies kept away from 127.0.0.1."""
-    return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": str(home / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-aws-credentials"),
-            "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(home / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-aws-credentials"),
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }

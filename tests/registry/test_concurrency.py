@@ -24,16 +24,38 @@ ROUNDS = 3
 
 
 def _start(server, checkpoint, metrics, model_name):
-    cmd = [sys.executable, "-m", "geovr", "register", "--checkpoint", str(checkpoint),
-           "--metrics", str(metrics), "--model", model_name, "--tracking-uri", server,
-           "--connect-timeout", "300", "--policy", json.dumps({"floor": 0.0, "margin": 0.0})]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "geovr",
+        "register",
+        "--checkpoint",
+        str(checkpoint),
+        "--metrics",
+        str(metrics),
+        "--model",
+        model_name,
+        "--tracking-uri",
+        server,
+        "--connect-timeout",
+        "300",
+        "--policy",
+        json.dumps({"floor": 0.0, "margin": 0.0}),
+    ]
+    return subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3"},
+    )
 
 
 def _run_round(server, checkpoint, tmp_path, model_name, scores):
-    files = [write_metrics(tmp_path / f"{model_name}-{i}.json", score, of=checkpoint)
-             for i, score in enumerate(scores)]
+    files = [
+        write_metrics(tmp_path / f"{model_name}-{i}.json", score, of=checkpoint)
+        for i, score in enumerate(scores)
+    ]
     procs = [_start(server, checkpoint, file, model_name) for file in files]
     results = [proc.communicate(timeout=1200) for proc in procs]
     for proc, (_, err) in zip(procs, results, strict=True):
@@ -46,8 +68,9 @@ def _score(client, model_name, version):
 
 
 @pytest.mark.parametrize("round_number", range(ROUNDS))
-def test_concurrent_registrations_end_with_the_best_champion(mlflow_server, tiny_checkpoint,
-                                                             tmp_path, round_number):
+def test_concurrent_registrations_end_with_the_best_champion(
+    mlflow_server, tiny_checkpoint, tmp_path, round_number
+):
     model_name = f"geovr-race-{round_number}-{random.randrange(1 << 30):x}"
     scores = random.Random(round_number).sample([60.0, 68.0, 70.0, 72.0, 74.0, 75.0], PROCESSES)
     _run_round(mlflow_server, tiny_checkpoint, tmp_path, model_name, scores)

@@ -21,18 +21,33 @@ def _champion(client, model_name):
     return str(client.get_registered_model(model_name).aliases["champion"])
 
 
-def test_rollback_walks_the_history_one_step_at_a_time(capsys, mlflow_server, tiny_checkpoint,
-                                                       model_name, tmp_path):
+def test_rollback_walks_the_history_one_step_at_a_time(
+    capsys, mlflow_server, tiny_checkpoint, model_name, tmp_path
+):
     for overall in (40.0, 42.0, 44.0, 41.0):  # v1, v2, v3 promoted; v4 rejected
         metrics = write_metrics(tmp_path / f"m{overall}.json", overall, of=tiny_checkpoint)
-        register_checkpoint(tiny_checkpoint, metrics, model_name, mlflow_server,
-                            GatePolicy(margin=0.5), retry=RetryBudget(total_s=120))
+        register_checkpoint(
+            tiny_checkpoint,
+            metrics,
+            model_name,
+            mlflow_server,
+            GatePolicy(margin=0.5),
+            retry=RetryBudget(total_s=120),
+        )
     client = connect(mlflow_server)
     assert _champion(client, model_name) == "3"
 
     def rollback(*extra):
-        return run_cli(capsys, "promote", "--model", model_name, "--rollback",
-                       "--tracking-uri", mlflow_server, *extra)
+        return run_cli(
+            capsys,
+            "promote",
+            "--model",
+            model_name,
+            "--rollback",
+            "--tracking-uri",
+            mlflow_server,
+            *extra,
+        )
 
     code, summary, _ = rollback("--reason", "v3 answers badly in production")
     assert (code, summary["version"], summary["previous"]) == (0, "2", "3")
@@ -42,17 +57,24 @@ def test_rollback_walks_the_history_one_step_at_a_time(capsys, mlflow_server, ti
     assert code == 2 and "no previous holder" in err and _champion(client, model_name) == "1"
 
     # Asked by version, a rolled-back version comes back; a rollback then returns to v1.
-    code, _, _ = run_cli(capsys, "promote", "--model", model_name, "--version", "3",
-                         "--tracking-uri", mlflow_server)
+    code, _, _ = run_cli(
+        capsys, "promote", "--model", model_name, "--version", "3", "--tracking-uri", mlflow_server
+    )
     assert code == 0 and _champion(client, model_name) == "3"
     code, summary, _ = rollback()
     assert (code, summary["version"]) == (0, "1")
 
     history = read_history(client, model_name, "champion")
     assert [(e.action, e.version, e.from_version, e.to_version) for e in history] == [
-        ("gate", "1", None, "1"), ("gate", "2", "1", "2"), ("gate", "3", "2", "3"),
-        ("reject", "4", "3", "3"), ("rollback", "2", "3", "2"), ("rollback", "1", "2", "1"),
-        ("manual", "3", "1", "3"), ("rollback", "1", "3", "1")]
+        ("gate", "1", None, "1"),
+        ("gate", "2", "1", "2"),
+        ("gate", "3", "2", "3"),
+        ("reject", "4", "3", "3"),
+        ("rollback", "2", "3", "2"),
+        ("rollback", "1", "2", "1"),
+        ("manual", "3", "1", "3"),
+        ("rollback", "1", "3", "1"),
+    ]
     assert [e.seq for e in history] == list(range(1, 9))
     assert history[4].why == "v3 answers badly in production (from v3)"
     assert "beats champion 42" in history[2].why and "does not beat" in history[3].why

@@ -24,14 +24,22 @@ def aliases(client: MlflowClient, model_name: str) -> dict[str, str]:
     return {k: str(v) for k, v in client.get_registered_model(model_name).aliases.items()}
 
 
-def test_gate_promotion_rollback_and_loading_on_a_server(mlflow_server, tiny_checkpoint,
-                                                         model_name, tmp_path):
+def test_gate_promotion_rollback_and_loading_on_a_server(
+    mlflow_server, tiny_checkpoint, model_name, tmp_path
+):
     policy = GatePolicy(floor=20.0, margin=0.5)
 
     def register(name: str, overall: float, **probes: float):
         metrics = write_metrics(tmp_path / f"{name}.json", overall, **probes, of=tiny_checkpoint)
-        return register_checkpoint(tiny_checkpoint, metrics, model_name, mlflow_server, policy,
-                                   kfp_run_id=f"run-{name}", retry=RETRY)
+        return register_checkpoint(
+            tiny_checkpoint,
+            metrics,
+            model_name,
+            mlflow_server,
+            policy,
+            kfp_run_id=f"run-{name}",
+            retry=RETRY,
+        )
 
     client = MlflowClient(mlflow_server, mlflow_server)
     assert register("v1", 40.0).decision.promote  # first version: passes the floor
@@ -57,8 +65,9 @@ def test_gate_promotion_rollback_and_loading_on_a_server(mlflow_server, tiny_che
     assert len(report["answers"]) == 2
 
 
-def test_s3_artifact_store_gets_the_checkpoint_in_parts(s3_registry, tiny_checkpoint,
-                                                         model_name, tmp_path, monkeypatch):
+def test_s3_artifact_store_gets_the_checkpoint_in_parts(
+    s3_registry, tiny_checkpoint, model_name, tmp_path, monkeypatch
+):
     # The client sends files of 100 kB or more as presigned multipart uploads in 64 KiB parts
     # (production: 500 MB / 100 MB), straight to the bucket; the server only signs.
     monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", "100000")
@@ -68,15 +77,20 @@ def test_s3_artifact_store_gets_the_checkpoint_in_parts(s3_registry, tiny_checkp
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     metrics = write_metrics(tmp_path / "metrics.json", 40.0, of=tiny_checkpoint)
-    result = register_checkpoint(tiny_checkpoint, metrics, model_name, s3_registry.url,
-                                 retry=RETRY)
+    result = register_checkpoint(tiny_checkpoint, metrics, model_name, s3_registry.url, retry=RETRY)
     assert result.decision.promote
 
     s3 = s3_registry.s3()
     listed = s3.list_objects_v2(Bucket=s3_registry.bucket, Prefix=f"{s3_registry.prefix}/")
     keys = {obj["Key"].rsplit("/", 1)[-1]: obj for obj in listed["Contents"]}
-    assert {"MLmodel", "student_model.py", "model.safetensors", "geovr_heads.safetensors",
-            "meta.json", "tokenizer.json"} <= set(keys)
+    assert {
+        "MLmodel",
+        "student_model.py",
+        "model.safetensors",
+        "geovr_heads.safetensors",
+        "meta.json",
+        "tokenizer.json",
+    } <= set(keys)
     weights = keys["model.safetensors"]
     assert weights["Size"] == (tiny_checkpoint / "model.safetensors").stat().st_size
     parts = -(-weights["Size"] // 65536)

@@ -16,8 +16,9 @@ from .test_cli import run_cli
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_runs_are_linked_and_a_missing_data_version_is_recorded(capsys, mlflow_server,
-                                                                model_name, tmp_path):
+def test_runs_are_linked_and_a_missing_data_version_is_recorded(
+    capsys, mlflow_server, model_name, tmp_path
+):
     checkpoint = build_checkpoint(tmp_path / "checkpoint", data_version={})
     metrics = write_metrics(tmp_path / "metrics.json", 40.0, of=checkpoint)
     connect(mlflow_server, RetryBudget(total_s=120))
@@ -28,16 +29,29 @@ def test_runs_are_linked_and_a_missing_data_version_is_recorded(capsys, mlflow_s
             run_ids[stage] = run.info.run_id
     capsys.readouterr()
 
-    code, summary, err = run_cli(capsys, "register", "--checkpoint", checkpoint, "--metrics",
-                                 metrics, "--model", model_name, "--tracking-uri", mlflow_server,
-                                 "--train-run-id", run_ids["train"], "--eval-run-id",
-                                 run_ids["eval"], "--connect-timeout", "120")
+    code, summary, err = run_cli(
+        capsys,
+        "register",
+        "--checkpoint",
+        checkpoint,
+        "--metrics",
+        metrics,
+        "--model",
+        model_name,
+        "--tracking-uri",
+        mlflow_server,
+        "--train-run-id",
+        run_ids["train"],
+        "--eval-run-id",
+        run_ids["eval"],
+        "--connect-timeout",
+        "120",
+    )
     assert code == 0, err
     assert "WARNING" in err and "no data version" in err
 
     client = MlflowClient(mlflow_server, mlflow_server)
-    links = {"train_run_id": run_ids["train"], "eval_run_id": run_ids["eval"],
-             "kfp_run_id": "none"}
+    links = {"train_run_id": run_ids["train"], "eval_run_id": run_ids["eval"], "kfp_run_id": "none"}
     version_tags = client.get_model_version(model_name, summary["version"]).tags
     run_tags = client.get_run(summary["run_id"]).data.tags
     for tags in (version_tags, run_tags):

@@ -17,8 +17,10 @@ def test_held_lock_blocks_and_an_expired_one_is_broken(mlflow_server, model_name
     client = connect(mlflow_server, RetryBudget(total_s=120))
     with promotion_lock(client, model_name, "first") as first:
         first.confirm()
-        with pytest.raises(GeoVRError, match=r"still held by first@"), \
-                promotion_lock(client, model_name, "second", wait_s=1.0):
+        with (
+            pytest.raises(GeoVRError, match=r"still held by first@"),
+            promotion_lock(client, model_name, "second", wait_s=1.0),
+        ):
             pass
     assert client.search_registered_models(f"name = '{lock_name(model_name)}'") == []
 

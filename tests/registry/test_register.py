@@ -36,21 +36,38 @@ def aliases(client: MlflowClient, model_name: str) -> dict[str, str]:
     return {k: str(v) for k, v in client.get_registered_model(model_name).aliases.items()}
 
 
-def test_first_version_is_tagged_aliased_and_logged(tiny_checkpoint, sqlite_uri, model_name,
-                                                    tmp_path, monkeypatch):
+def test_first_version_is_tagged_aliased_and_logged(
+    tiny_checkpoint, sqlite_uri, model_name, tmp_path, monkeypatch
+):
     monkeypatch.setenv("KFP_RUN_ID", "kfp-run-123")
     metrics = write_metrics(tmp_path / "metrics.json", 40.0, of=tiny_checkpoint)
-    result = register_checkpoint(tiny_checkpoint, metrics, model_name, sqlite_uri,
-                                 GatePolicy(floor=30.0))
+    result = register_checkpoint(
+        tiny_checkpoint, metrics, model_name, sqlite_uri, GatePolicy(floor=30.0)
+    )
     assert (result.version, result.decision.label) == ("1", "promote")
     client = MlflowClient(sqlite_uri, sqlite_uri)
     assert aliases(client, model_name) == {"challenger": "1", "champion": "1"}
     tags = client.get_model_version(model_name, "1").tags
-    assert {k: tags[k] for k in ("data.dvc_md5", "data.git_rev", "teacher", "student_base",
-                                 "kfp_run_id", "eval.set", "gate.decision")} == {
-        "data.dvc_md5": "0123abcd.dir", "data.git_rev": "feedbeef", "teacher": "oracle",
-        "student_base": "tiny-qwen3-vl", "kfp_run_id": "kfp-run-123", "eval.set": "evalset-a",
-        "gate.decision": "promote"}
+    assert {
+        k: tags[k]
+        for k in (
+            "data.dvc_md5",
+            "data.git_rev",
+            "teacher",
+            "student_base",
+            "kfp_run_id",
+            "eval.set",
+            "gate.decision",
+        )
+    } == {
+        "data.dvc_md5": "0123abcd.dir",
+        "data.git_rev": "feedbeef",
+        "teacher": "oracle",
+        "student_base": "tiny-qwen3-vl",
+        "kfp_run_id": "kfp-run-123",
+        "eval.set": "evalset-a",
+        "gate.decision": "promote",
+    }
     assert len(tags["config_hash"]) == 16
     assert float(tags["metric.vsi.overall"]) == 40.0
     assert float(tags["metric.probes.depth_absrel"]) == 0.2
@@ -79,8 +96,9 @@ def test_registering_does_not_import_torch(tiny_checkpoint, sqlite_uri, model_na
 
 def test_below_floor_stays_challenger(tiny_checkpoint, sqlite_uri, model_name, tmp_path):
     metrics = write_metrics(tmp_path / "metrics.json", 10.0, of=tiny_checkpoint)
-    result = register_checkpoint(tiny_checkpoint, metrics, model_name, sqlite_uri,
-                                 GatePolicy(floor=30.0))
+    result = register_checkpoint(
+        tiny_checkpoint, metrics, model_name, sqlite_uri, GatePolicy(floor=30.0)
+    )
     assert result.decision.label == "reject"
     assert aliases(MlflowClient(sqlite_uri, sqlite_uri), model_name) == {"challenger": "1"}
 
@@ -88,8 +106,9 @@ def test_below_floor_stays_challenger(tiny_checkpoint, sqlite_uri, model_name, t
 def test_gate_over_successive_versions(tiny_checkpoint, sqlite_uri, model_name, tmp_path):
     def register(overall: float, **kw) -> str:
         file = write_metrics(tmp_path / f"m{overall}.json", overall, **kw, of=tiny_checkpoint)
-        return register_checkpoint(tiny_checkpoint, file, model_name, sqlite_uri,
-                                   GatePolicy(margin=0.5)).decision.label
+        return register_checkpoint(
+            tiny_checkpoint, file, model_name, sqlite_uri, GatePolicy(margin=0.5)
+        ).decision.label
 
     client = MlflowClient(sqlite_uri, sqlite_uri)
     assert register(40.0) == "promote"
@@ -131,8 +150,7 @@ def test_explicit_promotion_rollback_and_copy(tiny_checkpoint, sqlite_uri, model
 
 def test_promotion_errors_are_clear(tiny_checkpoint, sqlite_uri, model_name, tmp_path):
     metrics = write_metrics(tmp_path / "m.json", 40.0, of=tiny_checkpoint)
-    register_checkpoint(tiny_checkpoint, metrics, model_name,
-                        sqlite_uri)
+    register_checkpoint(tiny_checkpoint, metrics, model_name, sqlite_uri)
     client = connect(sqlite_uri)
     with pytest.raises(RegistryError, match="version 7"):
         promote(client, model_name, "7")
@@ -169,11 +187,9 @@ def test_unreachable_server_is_named_after_bounded_retries():
     assert 0.9 < elapsed < 5.0
 
 
-def test_champion_downloads_and_loads_in_process(tiny_checkpoint, sqlite_uri, model_name,
-                                                 tmp_path):
+def test_champion_downloads_and_loads_in_process(tiny_checkpoint, sqlite_uri, model_name, tmp_path):
     metrics = write_metrics(tmp_path / "m.json", 40.0, of=tiny_checkpoint)
-    register_checkpoint(tiny_checkpoint, metrics, model_name,
-                        sqlite_uri)
+    register_checkpoint(tiny_checkpoint, metrics, model_name, sqlite_uri)
     loaded = load_champion(model_name, sqlite_uri, dst=tmp_path / "champion")
     assert loaded.version == "1"
     for name in ("config.json", "model.safetensors", "geovr_heads.safetensors", "meta.json"):
@@ -186,8 +202,7 @@ def test_champion_downloads_and_loads_in_process(tiny_checkpoint, sqlite_uri, mo
 @pytest.mark.slow
 def test_champion_loads_in_a_fresh_process(tiny_checkpoint, sqlite_uri, model_name, tmp_path):
     metrics = write_metrics(tmp_path / "m.json", 40.0, of=tiny_checkpoint)
-    register_checkpoint(tiny_checkpoint, metrics, model_name,
-                        sqlite_uri)
+    register_checkpoint(tiny_checkpoint, metrics, model_name, sqlite_uri)
     report = load_in_fresh_process(sqlite_uri, model_name)
     assert report["version"] == "1"
     assert report["architecture"] == "Qwen3VLForConditionalGeneration"

@@ -59,20 +59,27 @@ def _served(root, family: str, clips):
 
 
 @pytest.mark.parametrize(("family", "sampling"), [("qwen3_vl", "fps"), ("qwen2_5_vl", "count")])
-def test_a_video_file_is_served_as_ingest_stored_and_evaluation_feeds_it(family, sampling,
-                                                                          tmp_path):
+def test_a_video_file_is_served_as_ingest_stored_and_evaluation_feeds_it(
+    family, sampling, tmp_path
+):
     video, clips, row = _clip_set(tmp_path, sampling)
     served = _served(tmp_path, family, clips)
     stored = ShardReader(clips).get("clip")[0]["frames"]
 
-    frames, times, indices = served.preprocessing.sample(*served.clip_inputs.read_video(video.open("rb")))
+    frames, times, indices = served.preprocessing.sample(
+        *served.clip_inputs.read_video(video.open("rb"))
+    )
     assert indices == row["frame_indices"] and times == row["timestamps"]
     np.testing.assert_array_equal(frames, stored)
 
     expected = generation_inputs(served.processor, stored, [QA], timestamps=row["timestamps"])
     b64 = base64.b64encode(video.read_bytes()).decode()
-    for record in ({"video": str(video)}, {"video": f"file://{video}"}, {"video_b64": b64},
-                   {"frames": stored, "timestamps": row["timestamps"]}):
+    for record in (
+        {"video": str(video)},
+        {"video": f"file://{video}"},
+        {"video_b64": b64},
+        {"frames": stored, "timestamps": row["timestamps"]},
+    ):
         got = served.inputs({**QA, **record})
         assert sorted(got) == sorted(expected)
         for key, value in expected.items():
@@ -113,47 +120,74 @@ print(json.dumps({"answer": answer, "geovr_imported": any(m.startswith("geovr") 
 def _readme_recipe() -> str:
     text = README.read_text()
     start = text.index("```python\n", text.index("## Serve the champion")) + len("```python\n")
-    return text[start:text.index("```\n", start)]
+    return text[start : text.index("```\n", start)]
 
 
 def test_the_readme_transformers_recipe_answers_as_evaluation_does(tmp_path):
     video, clips, row = _clip_set(tmp_path, "fps")
     served = _served(tmp_path, "qwen3_vl", clips)
     recipe = _readme_recipe()
-    for placeholder, value in (('"models:/geovr-student@champion"', tmp_path / "model"),
-                               ('"scene0001.mp4"', video)):
+    for placeholder, value in (
+        ('"models:/geovr-student@champion"', tmp_path / "model"),
+        ('"scene0001.mp4"', video),
+    ):
         assert placeholder in recipe
         recipe = recipe.replace(placeholder, repr(str(value)))
     # A fresh interpreter without this repository on its path: transformers + the logged code.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([sys.executable, "-c", RECIPE_RUNNER], input=recipe, capture_output=True,
-                          text=True, timeout=600, cwd=tmp_path, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", RECIPE_RUNNER],
+        input=recipe,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert not result["geovr_imported"]
     stored = ShardReader(clips).get("clip")[0]["frames"]
     qa = {"question": "Which is closer to the sofa?", "options": ["A. bed", "B. tv"]}
-    expected = generate_answers(served.model, served.processor, stored, [qa],
-                                timestamps=row["timestamps"])
+    expected = generate_answers(
+        served.model, served.processor, stored, [qa], timestamps=row["timestamps"]
+    )
     assert result["answer"] == expected[0]
     saved = AutoProcessor.from_pretrained(tmp_path / "model" / "artifacts" / "checkpoint")
     assert saved.video_processor.do_sample_frames is False  # nothing resamples the frames
 
 
-def test_registered_model_carries_its_code_schema_and_example(tiny_checkpoint, sqlite_uri,
-                                                               model_name, tmp_path):
+def test_registered_model_carries_its_code_schema_and_example(
+    tiny_checkpoint, sqlite_uri, model_name, tmp_path
+):
     metrics = write_metrics(tmp_path / "m.json", 40.0, of=tiny_checkpoint)
     register_checkpoint(tiny_checkpoint, metrics, model_name, sqlite_uri)
     mlflow.set_tracking_uri(sqlite_uri)
     info = mlflow.models.get_model_info(f"models:/{model_name}@champion")
     columns = {c.name: c.required for c in info.signature.inputs.inputs}
-    assert columns == {"question": True, "options": False, "video": False, "video_b64": False,
-                       "frames": False, "timestamps": False}
+    assert columns == {
+        "question": True,
+        "options": False,
+        "video": False,
+        "video_b64": False,
+        "frames": False,
+        "timestamps": False,
+    }
     assert {p.name: p.default for p in info.signature.params.params} == {
-        "max_new_tokens": 16, "do_sample": False, "temperature": 1.0, "top_p": 1.0}
-    local = Path(mlflow.artifacts.download_artifacts(f"models:/{model_name}@champion",
-                                                     dst_path=str(tmp_path / "dl")))
+        "max_new_tokens": 16,
+        "do_sample": False,
+        "temperature": 1.0,
+        "top_p": 1.0,
+    }
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            f"models:/{model_name}@champion", dst_path=str(tmp_path / "dl")
+        )
+    )
     assert sorted(p.name for p in (local / "code").iterdir()) == [
-        "clip_inputs.py", "prompt.py", "sampling.py"]
+        "clip_inputs.py",
+        "prompt.py",
+        "sampling.py",
+    ]
     example = json.loads((local / "serving_input_example.json").read_text())
     assert example["inputs"][0]["question"] and example["params"] == {"max_new_tokens": 16}

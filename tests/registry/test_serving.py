@@ -22,8 +22,16 @@ from .servers import BIN, free_port, running
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SERVE_START_S = 300.0  # `mlflow models serve` imports torch and loads the model before /ping
-TRAIN = dict(steps=2, lr_model=1e-4, batch_size=4, num_workers=1, checkpoint_every=1000,
-             objectives="lm", splits=("train", "val", "test"), timeout=600)
+TRAIN = dict(
+    steps=2,
+    lr_model=1e-4,
+    batch_size=4,
+    num_workers=1,
+    checkpoint_every=1000,
+    objectives="lm",
+    splits=("train", "val", "test"),
+    timeout=600,
+)
 SPLITS = ("train", "val", "test")
 
 
@@ -32,16 +40,48 @@ def trained(tmp_path_factory):
     """Videos of 8 frames sampled to 4 (so sampling matters), a student trained on them, and
     its evaluation with the video and with black frames."""
     root = tmp_path_factory.mktemp("serving")
-    geovr("data", "synth", "--out", "data", "--scenes", "4", "--frames", "8", "--size", "64",
-          "--seed", "0", cwd=root)
-    geovr("ingest", "--data", "data", "--out", "clips", "--frames", "4", "--max-side", "48",
-          "--no-progress", cwd=root)
+    geovr(
+        "data",
+        "synth",
+        "--out",
+        "data",
+        "--scenes",
+        "4",
+        "--frames",
+        "8",
+        "--size",
+        "64",
+        "--seed",
+        "0",
+        cwd=root,
+    )
+    geovr(
+        "ingest",
+        "--data",
+        "data",
+        "--out",
+        "clips",
+        "--frames",
+        "4",
+        "--max-side",
+        "48",
+        "--no-progress",
+        cwd=root,
+    )
     summary = run_training(str(root / "clips"), None, root / "train", **TRAIN)
     evaluations = {}
     for name, blank in (("video", False), ("blank", True)):
-        run_evaluation(summary["checkpoint"], str(root / "clips"), root / name, splits=SPLITS,
-                       progress=False, blank_frames=blank)
-        evaluations[name] = [json.loads(line) for line in (root / name / "predictions.jsonl").open()]
+        run_evaluation(
+            summary["checkpoint"],
+            str(root / "clips"),
+            root / name,
+            splits=SPLITS,
+            progress=False,
+            blank_frames=blank,
+        )
+        evaluations[name] = [
+            json.loads(line) for line in (root / name / "predictions.jsonl").open()
+        ]
     return root, summary["checkpoint"], evaluations
 
 
@@ -64,13 +104,29 @@ def test_served_champion_answers_a_video_file_as_evaluation_did(trained, tmp_pat
     assert len(asked) >= 3, "too few questions depend on the video to test anything"
 
     port = free_port()
-    cmd = [str(BIN / "mlflow"), "models", "serve", "-m", "models:/geovr-served@champion",
-           "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
+    cmd = [
+        str(BIN / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        "models:/geovr-served@champion",
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
     # `mlflow models serve` execs `uvicorn` by name: the venv's bin must be on PATH (as in the image)
-    env = {"MLFLOW_TRACKING_URI": uri, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1",
-           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        "MLFLOW_TRACKING_URI": uri,
+        "NO_PROXY": "127.0.0.1",
+        "no_proxy": "127.0.0.1",
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     url = f"http://127.0.0.1:{port}"
     with running(cmd, f"{url}/ping", tmp_path / "serve.log", SERVE_START_S, env):
+
         def ask(record: dict, **params) -> requests.Response:
             body = {"inputs": [record], "params": {"max_new_tokens": 16, **params}}
             return requests.post(f"{url}/invocations", json=body, timeout=120)
@@ -90,14 +146,19 @@ def test_served_champion_answers_a_video_file_as_evaluation_did(trained, tmp_pat
 
         first = asked[0]
         video_bytes = (root / "data" / "videos" / f"{first['clip_id']}.mp4").read_bytes()
-        b64 = {"video_b64": base64.b64encode(video_bytes).decode(), "question": qa[first["id"]]["question"],
-               "options": qa[first["id"]].get("options") or []}
+        b64 = {
+            "video_b64": base64.b64encode(video_bytes).decode(),
+            "question": qa[first["id"]]["question"],
+            "options": qa[first["id"]].get("options") or [],
+        }
         response = ask(b64)
         assert response.json()["predictions"][0] == first["prediction"]
 
-        for bad, reason in (({"question": "How many?", "video": str(tmp_path / "none.mp4")}, "does not exist"),
-                            ({"question": "How many?", "video_b64": "not base64!"}, "not base64"),
-                            ({"question": "How many?", "video": str(metrics)}, "not a readable video")):
+        for bad, reason in (
+            ({"question": "How many?", "video": str(tmp_path / "none.mp4")}, "does not exist"),
+            ({"question": "How many?", "video_b64": "not base64!"}, "not base64"),
+            ({"question": "How many?", "video": str(metrics)}, "not a readable video"),
+        ):
             response = ask(bad)
             assert response.status_code == 400, response.text
             message = response.json()["message"]

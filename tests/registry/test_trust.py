@@ -38,9 +38,21 @@ def _edit(path, **changes):
 
 
 def _register(capsys, server, checkpoint, metrics, model_name, *extra):
-    return run_cli(capsys, "register", "--checkpoint", checkpoint, "--metrics", metrics,
-                   "--model", model_name, "--tracking-uri", server, "--connect-timeout", "120",
-                   *extra)
+    return run_cli(
+        capsys,
+        "register",
+        "--checkpoint",
+        checkpoint,
+        "--metrics",
+        metrics,
+        "--model",
+        model_name,
+        "--tracking-uri",
+        server,
+        "--connect-timeout",
+        "120",
+        *extra,
+    )
 
 
 def _assert_refused(code, err, server, model_name, words):
@@ -50,25 +62,28 @@ def _assert_refused(code, err, server, model_name, words):
     assert client.search_registered_models(f"name = '{model_name}'") == []
 
 
-@pytest.mark.parametrize(("changes", "words"), [
-    ({"vsi__overall": 1000.0}, "vsi.overall = 1000 is outside the VSI-Bench range [0, 100]"),
-    ({"vsi__overall": -1.0}, "outside the VSI-Bench range"),
-    ({"vsi__overall": math.nan}, "vsi.overall is nan, not a finite number"),
-    ({"probes__depth_delta1": math.inf}, "probes.depth_delta1 is inf"),
-    ({"vsi__overall": "41.0"}, "primary metric vsi.overall is '41.0' (str), not a number"),
-    ({"vsi__overall": None}, "has no primary metric vsi.overall"),
-])
-def test_metrics_the_gate_cannot_trust_are_refused(capsys, mlflow_server, tiny_checkpoint,
-                                                   model_name, tmp_path, changes, words):
-    metrics = _edit(write_metrics(tmp_path / "metrics.json", 40.0, of=tiny_checkpoint),
-                    **changes)
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"vsi__overall": 1000.0}, "vsi.overall = 1000 is outside the VSI-Bench range [0, 100]"),
+        ({"vsi__overall": -1.0}, "outside the VSI-Bench range"),
+        ({"vsi__overall": math.nan}, "vsi.overall is nan, not a finite number"),
+        ({"probes__depth_delta1": math.inf}, "probes.depth_delta1 is inf"),
+        ({"vsi__overall": "41.0"}, "primary metric vsi.overall is '41.0' (str), not a number"),
+        ({"vsi__overall": None}, "has no primary metric vsi.overall"),
+    ],
+)
+def test_metrics_the_gate_cannot_trust_are_refused(
+    capsys, mlflow_server, tiny_checkpoint, model_name, tmp_path, changes, words
+):
+    metrics = _edit(write_metrics(tmp_path / "metrics.json", 40.0, of=tiny_checkpoint), **changes)
     code, _, err = _register(capsys, mlflow_server, tiny_checkpoint, metrics, model_name)
     _assert_refused(code, err, mlflow_server, model_name, words)
 
 
-def test_metrics_of_another_checkpoint_or_eval_set_are_refused(capsys, mlflow_server,
-                                                               tiny_checkpoint, model_name,
-                                                               tmp_path):
+def test_metrics_of_another_checkpoint_or_eval_set_are_refused(
+    capsys, mlflow_server, tiny_checkpoint, model_name, tmp_path
+):
     other = build_checkpoint(tmp_path / "other", seed=1)
     capsys.readouterr()  # saving it printed progress
     theirs = write_metrics(tmp_path / "theirs.json", 40.0, of=other)
@@ -76,14 +91,19 @@ def test_metrics_of_another_checkpoint_or_eval_set_are_refused(capsys, mlflow_se
     _assert_refused(code, err, mlflow_server, model_name, "evaluate this checkpoint")
 
     ours = write_metrics(tmp_path / "ours.json", 40.0, of=tiny_checkpoint)
-    code, _, err = _register(capsys, mlflow_server, tiny_checkpoint, ours, model_name,
-                             "--eval-set", "evalset-b")
-    _assert_refused(code, err, mlflow_server, model_name,
-                    "--eval-set evalset-b contradicts metrics file")
+    code, _, err = _register(
+        capsys, mlflow_server, tiny_checkpoint, ours, model_name, "--eval-set", "evalset-b"
+    )
+    _assert_refused(
+        code, err, mlflow_server, model_name, "--eval-set evalset-b contradicts metrics file"
+    )
 
     unnamed = ours.with_name("unnamed.json")
-    unnamed.write_text(json.dumps({k: v for k, v in json.loads(ours.read_text()).items()
-                                   if k != "checkpoint_sha256"}))
+    unnamed.write_text(
+        json.dumps(
+            {k: v for k, v in json.loads(ours.read_text()).items() if k != "checkpoint_sha256"}
+        )
+    )
     code, _, err = _register(capsys, mlflow_server, tiny_checkpoint, unnamed, model_name)
     _assert_refused(code, err, mlflow_server, model_name, "does not name the checkpoint")
 
@@ -94,23 +114,28 @@ def _broken_copy(source, tmp_path, name):
     return broken
 
 
-def test_checkpoints_that_do_not_load_are_refused(capsys, mlflow_server, tiny_checkpoint,
-                                                  model_name, tmp_path):
+def test_checkpoints_that_do_not_load_are_refused(
+    capsys, mlflow_server, tiny_checkpoint, model_name, tmp_path
+):
     truncated = _broken_copy(tiny_checkpoint, tmp_path, "truncated")
     weights = truncated / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
 
     misindexed = _broken_copy(tiny_checkpoint, tmp_path, "misindexed")
-    index = {"metadata": {}, "weight_map": {"lm_head.weight": "model.safetensors",
-                                            "not.a.tensor": "model.safetensors"}}
+    index = {
+        "metadata": {},
+        "weight_map": {"lm_head.weight": "model.safetensors", "not.a.tensor": "model.safetensors"},
+    }
     (misindexed / "model.safetensors.index.json").write_text(json.dumps(index))
 
     bad_config = _broken_copy(tiny_checkpoint, tmp_path, "bad-config")
     (bad_config / "config.json").write_text('{"model_type": "no-such-model"}')
 
-    for checkpoint, words in [(truncated, "model.safetensors does not open"),
-                              (misindexed, "does not match model.safetensors.index.json"),
-                              (bad_config, "config or processor does not load")]:
+    for checkpoint, words in [
+        (truncated, "model.safetensors does not open"),
+        (misindexed, "does not match model.safetensors.index.json"),
+        (bad_config, "config or processor does not load"),
+    ]:
         # metrics of this very checkpoint: only the checkpoint itself is wrong
         metrics = write_metrics(tmp_path / f"{checkpoint.name}.json", 40.0, of=checkpoint)
         code, _, err = _register(capsys, mlflow_server, checkpoint, metrics, model_name)

@@ -45,7 +45,11 @@ class FakeVGGT(torch.nn.Module):
 
     def camera_head(self, tokens):
         c = self.clip
-        return [torch.from_numpy(encode_pose(c["extrinsics"], c["intrinsics"], c["depth"].shape[1:]))[None]]
+        return [
+            torch.from_numpy(encode_pose(c["extrinsics"], c["intrinsics"], c["depth"].shape[1:]))[
+                None
+            ]
+        ]
 
     def depth_head(self, tokens, images, patch_start):
         depth = torch.from_numpy(self.clip["depth"] * 0.37)[None, ..., None]

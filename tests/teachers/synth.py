@@ -59,9 +59,11 @@ def render(
     hit = origin + dirs * depth[..., None]
     in_window = (
         (np.abs(hit[..., 2] - ROOM[2]) < 1e-6)
-        & (hit[..., 0] > WINDOW[0][0]) & (hit[..., 0] < WINDOW[0][1])
-        & (hit[..., 1] > WINDOW[1][0]) & (hit[..., 1] < WINDOW[1][1])
-    )  # fmt: skip
+        & (hit[..., 0] > WINDOW[0][0])
+        & (hit[..., 0] < WINDOW[0][1])
+        & (hit[..., 1] > WINDOW[1][0])
+        & (hit[..., 1] < WINDOW[1][1])
+    )
     depth = np.where(in_window, 0.0, depth)
     checker = (np.floor(hit * 2).sum(-1) % 2)[..., None]
     rgb = np.clip(40 + 150 * checker + 20 * hit[..., [0, 1, 2]], 0, 255).astype(np.uint8)
@@ -103,13 +105,23 @@ def write_clipset(
         keys = ("frames", "depth", "intrinsics", "extrinsics") if has_gt else ("frames",)
         writer.add(clip_id, {k: clip[k] for k in keys}, {"clip_id": clip_id})
         t, h, w = clip["frames"].shape[:3]
-        rows.append({
-            "clip_id": clip_id, "split": "train", "source": "synthetic",
-            "sha256": hashlib.sha256(clip["frames"].tobytes()).hexdigest(),
-            "fps": 2.0, "n_frames": 2 * t, "frame_indices": list(range(0, 2 * t, 2)),
-            "timestamps": [i / 2.0 for i in range(t)], "width": w, "height": h,
-            "src_width": w, "src_height": h, "has_gt": has_gt,
-        })  # fmt: skip
+        rows.append(
+            {
+                "clip_id": clip_id,
+                "split": "train",
+                "source": "synthetic",
+                "sha256": hashlib.sha256(clip["frames"].tobytes()).hexdigest(),
+                "fps": 2.0,
+                "n_frames": 2 * t,
+                "frame_indices": list(range(0, 2 * t, 2)),
+                "timestamps": [i / 2.0 for i in range(t)],
+                "width": w,
+                "height": h,
+                "src_width": w,
+                "src_height": h,
+                "has_gt": has_gt,
+            }
+        )
     index = writer.close()
     for row in rows:
         row["shard"] = index[row["clip_id"]]["shard"]

@@ -54,9 +54,12 @@ def test_da3_adapter_against_a_fake(monkeypatch):
                 for i in export_feat_layers
             }
             return types.SimpleNamespace(
-                depth=clip["depth"][:, ::2, ::2] * 2.0, conf=np.ones((n, 28, 28), np.float32),
-                extrinsics=clip["extrinsics"], intrinsics=clip["intrinsics"] / [[2], [2], [1]], aux=aux,
-            )  # fmt: skip
+                depth=clip["depth"][:, ::2, ::2] * 2.0,
+                conf=np.ones((n, 28, 28), np.float32),
+                extrinsics=clip["extrinsics"],
+                intrinsics=clip["intrinsics"] / [[2], [2], [1]],
+                aux=aux,
+            )
 
     install_da3(monkeypatch, FakeDA3)
     t = build_teacher("da3").targets(clip["frames"])

@@ -78,8 +78,9 @@ def test_without_ground_truth_pose_and_scale_are_masked(teacher, clip):
 
 
 def test_the_model_runs_in_inference_mode_on_the_resolved_device(tiny_depth_anything, clip):
-    teacher = build_teacher("depth-anything", weights=str(tiny_depth_anything), input_size=56,
-                            device="auto")  # fmt: skip
+    teacher = build_teacher(
+        "depth-anything", weights=str(tiny_depth_anything), input_size=56, device="auto"
+    )
     assert teacher.device == "cpu"  # no GPU here
     modes = []
     teacher.model.register_forward_hook(lambda *_: modes.append(torch.is_inference_mode_enabled()))

@@ -43,8 +43,15 @@ def da3_metric_output(clip: dict, all_sky: bool = False) -> types.SimpleNamespac
     sky = np.zeros(metric.shape, np.float32)
     sky[:, :SKY_ROWS] = 1.0 if not all_sky else 0.9
     sky[:, SKY_ROWS:] = 0.29 if not all_sky else 0.3  # DA3: non-sky is sky < 0.3
-    return types.SimpleNamespace(depth=metric * 300 / focal[:, None, None], sky=sky, conf=None,
-                                 intrinsics=None, extrinsics=None, is_metric=1, aux={})
+    return types.SimpleNamespace(
+        depth=metric * 300 / focal[:, None, None],
+        sky=sky,
+        conf=None,
+        intrinsics=None,
+        extrinsics=None,
+        is_metric=1,
+        aux={},
+    )
 
 
 def vggt_conf(clip: dict) -> np.ndarray:
@@ -63,7 +70,8 @@ def paired(tmp_path, monkeypatch):
         clip["conf"] = vggt_conf(clip)
     install_vggt(monkeypatch, list(clips.values()))
     FakeDA3Metric.outputs = {
-        c["frames"].tobytes(): da3_metric_output(c, all_sky=name == "c2") for name, c in clips.items()
+        c["frames"].tobytes(): da3_metric_output(c, all_sky=name == "c2")
+        for name, c in clips.items()
     }
     install_da3(monkeypatch, FakeDA3Metric)
     root = write_clipset(tmp_path / "clips", clips, no_gt=tuple(clips))
@@ -71,8 +79,21 @@ def paired(tmp_path, monkeypatch):
 
 
 def distill_args(clips, out, *extra):
-    return ["distill", "--clips", str(clips), "--teacher", "vggt", "-o", "input_size=56",
-            "--device", "cpu", "--out", str(out), "--no-progress", *extra]  # fmt: skip
+    return [
+        "distill",
+        "--clips",
+        str(clips),
+        "--teacher",
+        "vggt",
+        "-o",
+        "input_size=56",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--no-progress",
+        *extra,
+    ]
 
 
 def test_vggt_with_da3_metric_gives_the_metric_scale(paired, tmp_path, capsys):
@@ -87,8 +108,9 @@ def test_vggt_with_da3_metric_gives_the_metric_scale(paired, tmp_path, capsys):
         t = store.get(name)
         valid = clips[name]["depth"] > 0
         assert t.scale_valid
-        np.testing.assert_allclose((t.depth * t.metric_scale)[valid], clips[name]["depth"][valid],
-                                   rtol=1e-3)  # fmt: skip
+        np.testing.assert_allclose(
+            (t.depth * t.metric_scale)[valid], clips[name]["depth"][valid], rtol=1e-3
+        )
     assert not store.get("c2").scale_valid
 
 
@@ -103,8 +125,9 @@ def test_without_any_metric_scale_distill_fails_naming_the_teacher(paired, tmp_p
 
 def test_a_pair_whose_every_clip_is_sky_fails_naming_the_pair(paired, tmp_path, capsys):
     root, clips = paired
-    FakeDA3Metric.outputs = {c["frames"].tobytes(): da3_metric_output(c, all_sky=True)
-                             for c in clips.values()}  # fmt: skip
+    FakeDA3Metric.outputs = {
+        c["frames"].tobytes(): da3_metric_output(c, all_sky=True) for c in clips.values()
+    }
     out = tmp_path / "targets"
     assert main(distill_args(root, out, "--scale-teacher", "da3-metric")) == 2
     err = capsys.readouterr().err.strip()

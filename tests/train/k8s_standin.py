@@ -29,7 +29,10 @@ class KubeStandIn:
     create naming one is refused as the API server does, a lax one drops them (pruning)."""
 
     def __init__(
-        self, steps: list[list[dict]], log_lines: list[str] = (), fail_get: set[int] = frozenset(),
+        self,
+        steps: list[list[dict]],
+        log_lines: list[str] = (),
+        fail_get: set[int] = frozenset(),
         crd_lacks: tuple[str, ...] = (),
     ):
         self.steps, self.log_lines, self.fail_get = steps, list(log_lines), set(fail_get)
@@ -123,8 +126,10 @@ class KubeStandIn:
             def _unknown_fields(self, body: dict, strict: bool) -> str | None:
                 unknown = [f for f in stand_in.crd_lacks if f in body["spec"]]
                 if unknown and strict:
-                    return (f'TrainJob in version "v1alpha1" cannot be handled as a TrainJob: '
-                            f'strict decoding error: unknown field "spec.{unknown[0]}"')
+                    return (
+                        f'TrainJob in version "v1alpha1" cannot be handled as a TrainJob: '
+                        f'strict decoding error: unknown field "spec.{unknown[0]}"'
+                    )
                 for field_name in unknown:
                     del body["spec"][field_name]
                 return None

@@ -39,7 +39,9 @@ def test_groups_reorder_the_plain_stream_and_a_fresh_order_resumes_it():
     for g in range(8):  # each group holds the plain stream's samples there: epochs stay epochs
         assert sorted(stream[g * 32 : (g + 1) * 32]) == sorted(plain[g * 32 : (g + 1) * 32])
     assert stream != plain
-    assert LengthGroupedOrder(LENGTHS, seed=3, group=32, batch=4).indices(101, 40) == stream[101:141]
+    assert (
+        LengthGroupedOrder(LENGTHS, seed=3, group=32, batch=4).indices(101, 40) == stream[101:141]
+    )
     assert LengthGroupedOrder(LENGTHS, seed=4, group=32, batch=4).indices(0, 87) != stream[:87]
 
 
@@ -57,10 +59,14 @@ def _rank_batches(order: DataOrder, world: int, batch: int, grad_accum: int) -> 
         for rank in range(world)
     ]
     return [
-        sorted(i for rank in per_rank for micro in rank[s * grad_accum : (s + 1) * grad_accum]
-               for i in micro)
+        sorted(
+            i
+            for rank in per_rank
+            for micro in rank[s * grad_accum : (s + 1) * grad_accum]
+            for i in micro
+        )
         for s in range(5)
-    ]  # fmt: skip
+    ]
 
 
 class LengthTask:
@@ -69,7 +75,9 @@ class LengthTask:
 
 
 @pytest.mark.parametrize("world,batch,grad_accum", [(2, 2, 1), (1, 2, 2), (4, 1, 1)])
-def test_ranks_and_micro_steps_see_what_one_rank_with_the_whole_batch_sees(world, batch, grad_accum):
+def test_ranks_and_micro_steps_see_what_one_rank_with_the_whole_batch_sees(
+    world, batch, grad_accum
+):
     def order(world_size: int, cfg: TrainConfig) -> DataOrder:
         return data_order(LengthTask(), LENGTHS, cfg, world_size)
 

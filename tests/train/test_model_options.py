@@ -30,8 +30,9 @@ def student_dir(tmp_path_factory):
 
 def _task(student_dir, **options) -> GeoVRTask:
     # the model is built without reading clips or targets: only the names are needed
-    return GeoVRTask(clips="unused", targets="unused", student=str(student_dir),
-                     head_widths="tiny", **options)  # fmt: skip
+    return GeoVRTask(
+        clips="unused", targets="unused", student=str(student_dir), head_widths="tiny", **options
+    )
 
 
 def test_gradient_checkpointing_is_on_by_default_above_a_billion_parameters():
@@ -62,11 +63,28 @@ def test_the_student_gets_the_configured_attention_and_checkpointing(student_dir
 def test_flash_attention_without_the_package_is_a_one_line_error(geovr_data, tmp_path):
     clips, _ = geovr_data  # a real clip set: the CLI checks its inputs first
     with pytest.raises(GeoVRError, match="needs the flash-attn package"):
-        run_training(str(clips), None, tmp_path / "run", objectives="lm",
-                     attn_implementation="flash_attention_2")  # fmt: skip
+        run_training(
+            str(clips),
+            None,
+            tmp_path / "run",
+            objectives="lm",
+            attn_implementation="flash_attention_2",
+        )
     assert not (tmp_path / "run").exists()
-    command = [sys.executable, "-m", "geovr", "train", "--clips", str(clips), "--out", str(tmp_path / "cli"),
-               "--objectives", "lm", "--attn-implementation", "flash_attention_2"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "geovr",
+        "train",
+        "--clips",
+        str(clips),
+        "--out",
+        str(tmp_path / "cli"),
+        "--objectives",
+        "lm",
+        "--attn-implementation",
+        "flash_attention_2",
+    ]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "needs the flash-attn package" in proc.stderr.strip().splitlines()[-1]

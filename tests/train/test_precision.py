@@ -25,11 +25,35 @@ def _release(model, processor, out, dtype):
 def _geovr_train(data, student, out, parallelism):
     clips, targets = data
     command = [
-        sys.executable, "-m", "geovr", "train", "--clips", str(clips), "--targets", str(targets),
-        "--out", str(out), "--student", str(student), "--parallelism", parallelism, "--nproc", "2",
-        "--steps", "2", "--batch-size", "1", "--num-workers", "0", "--lr-model", "1e-3",
-        "--lr-heads", "1e-3", "--checkpoint-every", "2",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "geovr",
+        "train",
+        "--clips",
+        str(clips),
+        "--targets",
+        str(targets),
+        "--out",
+        str(out),
+        "--student",
+        str(student),
+        "--parallelism",
+        parallelism,
+        "--nproc",
+        "2",
+        "--steps",
+        "2",
+        "--batch-size",
+        "1",
+        "--num-workers",
+        "0",
+        "--lr-model",
+        "1e-3",
+        "--lr-heads",
+        "1e-3",
+        "--checkpoint-every",
+        "2",
+    ]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     checkpoint = out / "checkpoint"

@@ -24,10 +24,26 @@ STEPS = 6
 
 def _args(out, *extra: str) -> list[str]:
     return [
-        "--task", TASK, "--out", str(out), "--steps", str(STEPS), "--grad-accum", "2",
-        "--lr-model", "1e-2", "--lr-heads", "3e-2", "--warmup-ratio", "0.2", "--checkpoint-every", "2",
-        "--keep-last", "2", *extra,
-    ]  # fmt: skip
+        "--task",
+        TASK,
+        "--out",
+        str(out),
+        "--steps",
+        str(STEPS),
+        "--grad-accum",
+        "2",
+        "--lr-model",
+        "1e-2",
+        "--lr-heads",
+        "3e-2",
+        "--warmup-ratio",
+        "0.2",
+        "--checkpoint-every",
+        "2",
+        "--keep-last",
+        "2",
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +98,11 @@ def test_kill_and_resume_is_bit_exact(tmp_path, parallelism):
     resumed = tmp_path / "resumed"
     env = {**os.environ, "TINY_TASK_SLEEP": "0.3"}
     proc = subprocess.Popen(
-        torchrun_command(2, _args(resumed, *steps)), env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        torchrun_command(2, _args(resumed, *steps)),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_for(resumed / "checkpoints" / "step-3", proc)
     finally:
@@ -114,8 +132,10 @@ def test_unreachable_mlflow_buffers_every_step_and_replays(tmp_path):
     uri = f"http://127.0.0.1:{_closed_port()}"
     proc = subprocess.run(
         torchrun_command(2, _args(tmp_path, "--batch-size", "4", "--tracking-uri", uri)),
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "WARNING: MLflow unavailable" in proc.stderr
     assert (tmp_path / "final.pt").exists()

@@ -12,8 +12,11 @@ from tests.registry.servers import MLFLOW_START_S, free_port, mlflow_server_cmd,
 def test_a_server_refusing_our_host_name_is_detected(tmp_path, capfd):
     port = free_port()
     # the server accepts the name "localhost" only: 127.0.0.1 gets its 403 on every API call
-    cmd = [*mlflow_server_cmd(port, tmp_path / "mlflow.db", str(tmp_path / "artifacts")),
-           "--allowed-hosts", f"localhost:{port}"]
+    cmd = [
+        *mlflow_server_cmd(port, tmp_path / "mlflow.db", str(tmp_path / "artifacts")),
+        "--allowed-hosts",
+        f"localhost:{port}",
+    ]
     with running(cmd, f"http://127.0.0.1:{port}/health", tmp_path / "mlflow.log", MLFLOW_START_S):
         refused = f"http://127.0.0.1:{port}"
         assert "403" in server_problem(refused)

@@ -20,11 +20,18 @@ from .k8s_standin import KubeStandIn, condition
 from .test_trainjob import NS, _launcher, _spec
 
 moto_server, moto_s3 = s3_fixtures.moto_server, s3_fixtures.moto_s3
-ENDPOINTS = {"AWS_ENDPOINT_URL": "http://minio-service.kubeflow:9000",
-             "MLFLOW_S3_ENDPOINT_URL": "http://minio-service.kubeflow:9000",
-             "MLFLOW_TRACKING_URI": "http://geovr-mlflow:5000"}
-STEP_ENV = {"GEOVR_IMAGE": "registry/geovr:1", "GEOVR_NAMESPACE": NS, "GEOVR_TRAIN_PVC": "geovr-train",
-            "GEOVR_S3_SECRET": "geovr-s3-credentials", "GEOVR_MLFLOW_SECRET": "geovr-mlflow-credentials"}
+ENDPOINTS = {
+    "AWS_ENDPOINT_URL": "http://minio-service.kubeflow:9000",
+    "MLFLOW_S3_ENDPOINT_URL": "http://minio-service.kubeflow:9000",
+    "MLFLOW_TRACKING_URI": "http://geovr-mlflow:5000",
+}
+STEP_ENV = {
+    "GEOVR_IMAGE": "registry/geovr:1",
+    "GEOVR_NAMESPACE": NS,
+    "GEOVR_TRAIN_PVC": "geovr-train",
+    "GEOVR_S3_SECRET": "geovr-s3-credentials",
+    "GEOVR_MLFLOW_SECRET": "geovr-mlflow-credentials",
+}
 
 
 def node_pod(manifest: dict) -> dict:
@@ -41,17 +48,24 @@ def test_gpu_nodes_are_selected_tolerated_and_get_the_endpoints():
     manifest = manifest_for(procs=8, gpus=8)
     pod, trainer = node_pod(manifest), manifest["spec"]["trainer"]
     assert pod["nodeSelector"] == dict([GPU_NODE_LABEL])
-    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert pod["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
     assert trainer["resourcesPerNode"]["limits"] == {"nvidia.com/gpu": 8}
     plain = {e["name"]: e["value"] for e in trainer["env"] if "value" in e}
     assert plain == ENDPOINTS
     # the nodes log to the basic-auth MLflow server and read S3 with the step's Secrets
-    by_reference = {e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in trainer["env"]
-                    if "valueFrom" in e}
-    assert by_reference == {"AWS_ACCESS_KEY_ID": "geovr-s3-credentials",
-                            "AWS_SECRET_ACCESS_KEY": "geovr-s3-credentials",
-                            "MLFLOW_TRACKING_USERNAME": "geovr-mlflow-credentials",
-                            "MLFLOW_TRACKING_PASSWORD": "geovr-mlflow-credentials"}
+    by_reference = {
+        e["name"]: e["valueFrom"]["secretKeyRef"]["name"]
+        for e in trainer["env"]
+        if "valueFrom" in e
+    }
+    assert by_reference == {
+        "AWS_ACCESS_KEY_ID": "geovr-s3-credentials",
+        "AWS_SECRET_ACCESS_KEY": "geovr-s3-credentials",
+        "MLFLOW_TRACKING_USERNAME": "geovr-mlflow-credentials",
+        "MLFLOW_TRACKING_PASSWORD": "geovr-mlflow-credentials",
+    }
 
 
 def test_cpu_trainjob_requests_no_gpu_and_runs_its_cpu_ranks():
@@ -64,13 +78,17 @@ def test_cpu_trainjob_requests_no_gpu_and_runs_its_cpu_ranks():
 def test_an_older_trainer_crd_is_a_clear_error():
     with KubeStandIn([[condition("Complete")]], crd_lacks=("runtimePatches",)) as api:
         spec = _spec(volumes=[{"name": "w", "persistentVolumeClaim": {"claimName": "geovr-train"}}])
-        with pytest.raises(GeoVRError, match=rf"older than {MIN_TRAINER_VERSION}.*spec.runtimePatches"):
+        with pytest.raises(
+            GeoVRError, match=rf"older than {MIN_TRAINER_VERSION}.*spec.runtimePatches"
+        ):
             _launcher(api, []).submit(spec)
         assert api.jobs == {}
 
 
 @pytest.mark.integration
-def test_train_step_on_a_minio_pipeline_root_launches_on_s3_urls(geovr_data, moto_s3, tmp_path, monkeypatch):
+def test_train_step_on_a_minio_pipeline_root_launches_on_s3_urls(
+    geovr_data, moto_s3, tmp_path, monkeypatch
+):
     clips, targets = geovr_data
     fs = fsspec.filesystem("s3", **moto_s3.storage_options())
     root = f"{moto_s3.bucket}/v2/artifacts/geovr/run-1"
@@ -82,17 +100,31 @@ def test_train_step_on_a_minio_pipeline_root_launches_on_s3_urls(geovr_data, mot
         kubeconfig.write_text(
             "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
             f"clusters: [{{name: k, cluster: {{server: '{api.url}'}}}}]\n"
-            "contexts: [{name: c, context: {cluster: k, user: u}}]\nusers: [{name: u, user: {}}]\n")
-        for key, value in {**STEP_ENV, "GEOVR_TRAIN_MOUNT": str(tmp_path), "KUBECONFIG": str(kubeconfig),
-                           "AWS_ENDPOINT_URL": moto_s3.endpoint_url}.items():
+            "contexts: [{name: c, context: {cluster: k, user: u}}]\nusers: [{name: u, user: {}}]\n"
+        )
+        for key, value in {
+            **STEP_ENV,
+            "GEOVR_TRAIN_MOUNT": str(tmp_path),
+            "KUBECONFIG": str(kubeconfig),
+            "AWS_ENDPOINT_URL": moto_s3.endpoint_url,
+        }.items():
             monkeypatch.setenv(key, value)
         with pytest.raises(TrainJobFailed, match="stop here"):
             train.python_func(
                 clips=dsl.Dataset(name="clips", uri=f"minio://{root}/ingest/clips", metadata={}),
-                targets=dsl.Dataset(name="targets", uri=f"minio://{root}/distill-merge/targets", metadata={}),
-                checkpoint=dsl.Model(name="checkpoint", uri=str(tmp_path / "checkpoint"), metadata={}),
-                steps=1, num_nodes=2, gpus_per_node=0, cpu_ranks=2, work_dir=str(tmp_path / "work"),
-                tracking_uri="http://geovr-mlflow:5000")
+                targets=dsl.Dataset(
+                    name="targets", uri=f"minio://{root}/distill-merge/targets", metadata={}
+                ),
+                checkpoint=dsl.Model(
+                    name="checkpoint", uri=str(tmp_path / "checkpoint"), metadata={}
+                ),
+                steps=1,
+                num_nodes=2,
+                gpus_per_node=0,
+                cpu_ranks=2,
+                work_dir=str(tmp_path / "work"),
+                tracking_uri="http://geovr-mlflow:5000",
+            )
         manifest = next(iter(api.jobs.values()))
     trainer = manifest["spec"]["trainer"]
     task = json.loads((tmp_path / "work" / "task.json").read_text())

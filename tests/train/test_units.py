@@ -122,15 +122,22 @@ def test_launcher_and_merge_start_without_torch():
 
 def test_tiny_student_spec_names_family_and_size(tmp_path):
     default = student_options("tiny", tmp_path, seed=3)
-    assert default == {"student": str(tmp_path / "base_student"), "head_widths": "tiny",
-                       "tiny_family": "qwen3_vl", "tiny_seed": 3}  # fmt: skip
+    assert default == {
+        "student": str(tmp_path / "base_student"),
+        "head_widths": "tiny",
+        "tiny_family": "qwen3_vl",
+        "tiny_seed": 3,
+    }
     sized = student_options("tiny:qwen2_5_vl:256x6", tmp_path, seed=0)
     assert (sized["tiny_family"], sized["tiny_hidden"], sized["tiny_layers"]) == (
-        "qwen2_5_vl", 256, 6
+        "qwen2_5_vl",
+        256,
+        6,
     )
     assert student_options("Qwen/Qwen3-VL-2B-Instruct", tmp_path, 0) == {
-        "student": "Qwen/Qwen3-VL-2B-Instruct", "head_widths": "paper"
-    }  # fmt: skip
+        "student": "Qwen/Qwen3-VL-2B-Instruct",
+        "head_widths": "paper",
+    }
     for bad in ("tiny:qwen3_vl:256", "tiny:qwen3_vl:100x2", "tiny:qwen3_vl:axb"):
         with pytest.raises(GeoVRError, match="HIDDENxLAYERS"):
             student_options(bad, tmp_path, 0)

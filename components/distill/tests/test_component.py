@@ -73,8 +73,13 @@ FAKE_PACKAGES = Path(__file__).resolve().parents[3] / "tests" / "teachers" / "fa
 @dsl.pipeline(name="distill-pair")
 def distill_pair(clips_uri: str) -> dsl.Dataset:
     clips = dsl.importer(artifact_uri=clips_uri, artifact_class=dsl.Dataset)
-    task = distill(clips=clips.output, teacher="oracle", scale_teacher="da3-metric",
-                   scale_weights="fake/DA3METRIC", teacher_options='{"n_freq": 2}')
+    task = distill(
+        clips=clips.output,
+        teacher="oracle",
+        scale_teacher="da3-metric",
+        scale_weights="fake/DA3METRIC",
+        teacher_options='{"n_freq": 2}',
+    )
     task.set_caching_options(False)
     return task.outputs["targets"]
 
@@ -87,6 +92,9 @@ def test_scale_teacher_and_teacher_options_reach_the_stage(tmp_path, monkeypatch
     clips = write_clipset(tmp_path / "clips", {f"c{i}": make_clip(i, frames=2) for i in range(2)})
 
     targets = distill_pair(clips_uri=str(clips)).output
-    assert (targets.metadata["teacher"], targets.metadata["clips_without_scale"]) == ("oracle+da3-metric", 0)
+    assert (targets.metadata["teacher"], targets.metadata["clips_without_scale"]) == (
+        "oracle+da3-metric",
+        0,
+    )
     store = TargetStore(targets.path)
     assert store.get("c0").features["4"].shape[-1] == 8 + 6 * 2  # n_freq=2 reached the oracle

@@ -31,8 +31,13 @@ class Outputs(NamedTuple):
 @dsl.pipeline(name="ingest-only")
 def ingest_only(data_uri: str, min_valid_fraction: float) -> Outputs:
     data = dsl.importer(artifact_uri=data_uri, artifact_class=dsl.Dataset)
-    task = ingest(data=data.output, frames=6, max_side=32, min_valid_fraction=min_valid_fraction,
-                  clips_per_shard=2)
+    task = ingest(
+        data=data.output,
+        frames=6,
+        max_side=32,
+        min_valid_fraction=min_valid_fraction,
+        clips_per_shard=2,
+    )
     return Outputs(task.outputs["clips"], task.outputs["summary"])
 
 
@@ -49,12 +54,17 @@ def test_ingest_component_writes_the_clip_set(tmp_path, monkeypatch):
     assert read_meta(clips, "clipset")["counts"]["valid"] == 3
     assert [r["clip_id"] for r in read_jsonl(clips / "manifest.jsonl")] == ["c0", "c1", "c2"]
     assert read_jsonl(clips / "quarantine.jsonl") == [
-        {"input": "videos/broken.mp4", "clip_id": "broken", "reason": "is a text file, not a video"}]
+        {"input": "videos/broken.mp4", "clip_id": "broken", "reason": "is a text file, not a video"}
+    ]
     assert ShardReader(clips).get("c2")[0]["frames"].shape == (6, 20, 32, 3)
-    assert run.outputs["clips"].metadata["dataset_hash"] == read_meta(clips, "clipset")["inputs"]["dataset"]
+    assert (
+        run.outputs["clips"].metadata["dataset_hash"]
+        == read_meta(clips, "clipset")["inputs"]["dataset"]
+    )
     metrics = run.outputs["summary"].metadata
-    assert {k: metrics[k] for k in ("clips_in", "valid", "quarantined", "qa_kept", "qa_dropped")} == {
-        "clips_in": 4, "valid": 3, "quarantined": 1, "qa_kept": 3, "qa_dropped": 0}
+    assert {
+        k: metrics[k] for k in ("clips_in", "valid", "quarantined", "qa_kept", "qa_dropped")
+    } == {"clips_in": 4, "valid": 3, "quarantined": 1, "qa_kept": 3, "qa_dropped": 0}
 
 
 def test_ingest_component_fails_when_too_few_clips_survive(tmp_path, monkeypatch, capfd):

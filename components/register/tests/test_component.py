@@ -23,13 +23,17 @@ class Outputs(NamedTuple):
 
 
 @dsl.pipeline(name="register-only")
-def register_only(checkpoint_uri: str, metrics_uri: str, tracking_uri: str,
-                  policy: str) -> Outputs:
+def register_only(checkpoint_uri: str, metrics_uri: str, tracking_uri: str, policy: str) -> Outputs:
     checkpoint = dsl.importer(artifact_uri=checkpoint_uri, artifact_class=dsl.Model)
     metrics = dsl.importer(artifact_uri=metrics_uri, artifact_class=dsl.Artifact)
-    task = register(checkpoint=checkpoint.output, metrics=metrics.output,
-                    model_name="geovr-student", tracking_uri=tracking_uri, policy=policy,
-                    kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
+    task = register(
+        checkpoint=checkpoint.output,
+        metrics=metrics.output,
+        model_name="geovr-student",
+        tracking_uri=tracking_uri,
+        policy=policy,
+        kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+    )
     return Outputs(task.outputs["version"], task.outputs["decision"])
 
 
@@ -42,13 +46,18 @@ def test_register_component_registers_and_gates(tmp_path, monkeypatch):
     policy = json.dumps({"floor": 30.0})
 
     metrics = write_metrics(tmp_path / "eval1" / "metrics.json", 40.0, of=checkpoint)
-    first = register_only(checkpoint_uri=str(checkpoint), tracking_uri=uri, policy=policy,
-                          metrics_uri=str(metrics))
+    first = register_only(
+        checkpoint_uri=str(checkpoint), tracking_uri=uri, policy=policy, metrics_uri=str(metrics)
+    )
     assert (first.outputs["version"], first.outputs["decision"]) == ("1", "promote")
     # A metrics directory works as well as the file.
     write_metrics(tmp_path / "eval2" / "metrics.json", 35.0, of=checkpoint)
-    second = register_only(checkpoint_uri=str(checkpoint), metrics_uri=str(tmp_path / "eval2"),
-                           tracking_uri=uri, policy=policy)
+    second = register_only(
+        checkpoint_uri=str(checkpoint),
+        metrics_uri=str(tmp_path / "eval2"),
+        tracking_uri=uri,
+        policy=policy,
+    )
     assert (second.outputs["version"], second.outputs["decision"]) == ("2", "reject")
 
     client = MlflowClient(uri, uri)  # both: an earlier test may have set a global registry

@@ -15,7 +15,9 @@ class CameraHead(nn.Module):
 
     def __init__(self, hidden_size: int, width: int = 1536):
         super().__init__()
-        self.trunk = nn.Sequential(nn.LayerNorm(hidden_size), nn.Linear(hidden_size, width), nn.GELU())
+        self.trunk = nn.Sequential(
+            nn.LayerNorm(hidden_size), nn.Linear(hidden_size, width), nn.GELU()
+        )
         self.translation = nn.Linear(width, 3)
         self.rotation = nn.Linear(width, 4)
         self.fov = nn.Linear(width, 2)
@@ -26,7 +28,9 @@ class CameraHead(nn.Module):
         return torch.cat([self.translation(x), self.rotation(x), torch.relu(self.fov(x))], dim=-1)
 
 
-def camera_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+def camera_loss(
+    pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-part mean L1 over the valid frames, weighted T 1 / R 1 / FoV 0.5; the translation
     error is clamped at 100 (outlier scenes). No valid frame: 0, still connected to `pred`."""
     err = (pred - target.to(pred.dtype)).abs()

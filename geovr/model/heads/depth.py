@@ -25,8 +25,12 @@ HEAD_HIDDEN = 32
 class _ResidualConvUnit(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
-        self.block = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1),
-                                   nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1))
+        self.block = nn.Sequential(
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.block(x)
@@ -41,7 +45,9 @@ class _Fusion(nn.Module):
         self.refine = _ResidualConvUnit(features)
         self.out = nn.Conv2d(features, features, 1)
 
-    def forward(self, x: torch.Tensor, skip: torch.Tensor | None, size: tuple[int, int]) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, skip: torch.Tensor | None, size: tuple[int, int]
+    ) -> torch.Tensor:
         if self.skip is not None:
             x = x + self.skip(skip)
         x = F.interpolate(self.refine(x), size=size, mode="bilinear", align_corners=True)
@@ -57,29 +63,50 @@ def _resample(channels: int, factor: float) -> nn.Module:
 
 
 class DepthHead(nn.Module):
-    def __init__(self, hidden_size: int, channels: tuple[int, ...] = (256, 512, 1024, 1024), features: int = 256):
+    def __init__(
+        self,
+        hidden_size: int,
+        channels: tuple[int, ...] = (256, 512, 1024, 1024),
+        features: int = 256,
+    ):
         super().__init__()
         if len(channels) != 4:
             raise ValueError(f"the DPT head takes 4 layers, got channels {channels}")
         self.norm = nn.ModuleList(nn.LayerNorm(hidden_size) for _ in channels)
         self.reassemble = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(hidden_size, c, 1), _resample(c, factor),
-                          nn.Conv2d(c, features, 3, padding=1, bias=False))
+            nn.Sequential(
+                nn.Conv2d(hidden_size, c, 1),
+                _resample(c, factor),
+                nn.Conv2d(c, features, 3, padding=1, bias=False),
+            )
             for c, factor in zip(channels, (4, 2, 1, 0.5), strict=True)
         )
-        self.fusion = nn.ModuleList(_Fusion(features, has_skip=i < len(channels) - 1) for i in range(len(channels)))
+        self.fusion = nn.ModuleList(
+            _Fusion(features, has_skip=i < len(channels) - 1) for i in range(len(channels))
+        )
         self.project = nn.Conv2d(features, features // 2, 3, padding=1)
-        self.out = nn.Sequential(nn.Conv2d(features // 2, HEAD_HIDDEN, 3, padding=1), nn.ReLU(),
-                                 nn.Conv2d(HEAD_HIDDEN, 1, 1))
+        self.out = nn.Sequential(
+            nn.Conv2d(features // 2, HEAD_HIDDEN, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(HEAD_HIDDEN, 1, 1),
+        )
 
     def forward(self, grids: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
         """grids: 4 x [N, h, w, H] (shallow to deep layer) -> depth [N, *size] > 0."""
-        maps = [block(norm(g).permute(0, 3, 1, 2))
-                for norm, block, g in zip(self.norm, self.reassemble, grids, strict=True)]
+        maps = [
+            block(norm(g).permute(0, 3, 1, 2))
+            for norm, block, g in zip(self.norm, self.reassemble, grids, strict=True)
+        ]
         x = None
         for level in range(len(maps) - 1, -1, -1):
-            finer = maps[level - 1].shape[-2:] if level > 0 else tuple(2 * s for s in maps[0].shape[-2:])
-            x = self.fusion[level](maps[level] if x is None else x, None if x is None else maps[level], finer)
+            finer = (
+                maps[level - 1].shape[-2:]
+                if level > 0
+                else tuple(2 * s for s in maps[0].shape[-2:])
+            )
+            x = self.fusion[level](
+                maps[level] if x is None else x, None if x is None else maps[level], finer
+            )
         # the output convs run at the fused resolution (2x the finest token map) and the
         # one-channel log-depth is upsampled: at full resolution they cost more than the student
         x = F.interpolate(self.out(self.project(x)), size=size, mode="bilinear", align_corners=True)
@@ -107,8 +134,12 @@ def gradient_loss(diff: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Sum of |horizontal and vertical differences| of `diff` over pairs of valid pixels,
     each clamped at 100, divided by the number of valid pixels."""
     diff = diff * valid
-    dx = ((diff[..., :, 1:] - diff[..., :, :-1]).abs() * (valid[..., :, 1:] & valid[..., :, :-1])).clamp(max=GRADIENT_CLAMP)
-    dy = ((diff[..., 1:, :] - diff[..., :-1, :]).abs() * (valid[..., 1:, :] & valid[..., :-1, :])).clamp(max=GRADIENT_CLAMP)
+    dx = (
+        (diff[..., :, 1:] - diff[..., :, :-1]).abs() * (valid[..., :, 1:] & valid[..., :, :-1])
+    ).clamp(max=GRADIENT_CLAMP)
+    dy = (
+        (diff[..., 1:, :] - diff[..., :-1, :]).abs() * (valid[..., 1:, :] & valid[..., :-1, :])
+    ).clamp(max=GRADIENT_CLAMP)
     # with no valid pixel both sums are 0 (and so is the gradient); no branch, so no device sync
     return (dx.sum() + dy.sum()) / valid.sum().clamp(min=1)
 
@@ -126,5 +157,8 @@ def depth_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     kept = valid & (err <= threshold)  # a mask, not a gather: no index op in backward
     l1 = (err * kept).sum() / kept.sum()
     steps = [2**s for s in range(GRADIENT_SCALES)]
-    gradient = sum(gradient_loss(diff[..., ::s, ::s], valid[..., ::s, ::s]) for s in steps) / GRADIENT_SCALES
+    gradient = (
+        sum(gradient_loss(diff[..., ::s, ::s], valid[..., ::s, ::s]) for s in steps)
+        / GRADIENT_SCALES
+    )
     return l1 + gradient

@@ -14,7 +14,12 @@ class DistillHead(nn.Module):
     def __init__(self, hidden_size: int, teacher_dim: int, n_layers: int = 4, width: int = 1024):
         super().__init__()
         self.projectors = nn.ModuleList(
-            nn.Sequential(nn.LayerNorm(hidden_size), nn.Linear(hidden_size, width), nn.GELU(), nn.Linear(width, teacher_dim))
+            nn.Sequential(
+                nn.LayerNorm(hidden_size),
+                nn.Linear(hidden_size, width),
+                nn.GELU(),
+                nn.Linear(width, teacher_dim),
+            )
             for _ in range(n_layers)
         )
 
@@ -27,7 +32,9 @@ def resize_grid(grid: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """[N, h, w, C] -> [N, H', W', C], bilinear, only when the grids differ."""
     if tuple(grid.shape[1:3]) == tuple(size):
         return grid
-    resized = F.interpolate(grid.permute(0, 3, 1, 2), size=size, mode="bilinear", align_corners=False)
+    resized = F.interpolate(
+        grid.permute(0, 3, 1, 2), size=size, mode="bilinear", align_corners=False
+    )
     return resized.permute(0, 2, 3, 1)
 
 
