@@ -84,7 +84,10 @@ def distill_merge(
     parts: dsl.Input[list[dsl.Dataset]],
     targets: dsl.Output[dsl.Dataset],
 ) -> int:
-    """Join the targets of parallel distill tasks into one targets artifact; returns the clip count."""
+    """Join the targets of parallel distill tasks into one targets artifact.
+
+    Returns the clip count.
+    """
     import json
 
     from geovr.teachers.merge import merge_targets

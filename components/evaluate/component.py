@@ -6,7 +6,8 @@ Thin by design: standard-library imports at module level (kfp aside); the body i
     from components.evaluate.component import evaluate
     task = evaluate(checkpoint=train.outputs["checkpoint"], clips=ingest.outputs["clips"],
                     targets=merge.outputs["targets"], splits="val,test")
-    task.outputs["evaluation"]   # directory: metrics.json, predictions.jsonl, report.html, meta.json
+    task.outputs["evaluation"]   # directory: metrics.json, predictions.jsonl, report.html,
+                                 # meta.json
     task.outputs["metrics"]      # KFP Metrics: the headline numbers in the run's UI
     task.outputs["report"]       # KFP HTML: the report, shown by the UI's visualisation tab
 """

@@ -1,6 +1,9 @@
-"""`geovr evaluate`: VSI-Bench answers + geometry probes of a trained checkpoint (geovr/eval/evaluate.py).
+"""`geovr evaluate`: VSI-Bench answers + geometry probes of a trained checkpoint.
 
-    geovr evaluate --checkpoint runs/train/checkpoint --clips runs/clips --targets runs/targets --out runs/eval
+The CLI over geovr/eval/evaluate.py:
+
+    geovr evaluate --checkpoint runs/train/checkpoint --clips runs/clips --targets runs/targets \\
+        --out runs/eval
     geovr evaluate ... --splits test --max-questions 200 --tracking-uri http://mlflow:5000
     geovr evaluate ... --frames 32 --blind-baseline   # VSI-Bench protocol: 32 uniform frames,
                                                      # and the same questions without the video
@@ -88,7 +91,8 @@ from geovr.cli._params import (
 @click.option(
     "--blank-frames",
     is_flag=True,
-    help="answer with black frames instead of the video: the score without vision (not registrable)",
+    help="answer with black frames instead of the video: the score without vision "
+    "(not registrable)",
 )
 @click.option("--no-progress", is_flag=True, help="no progress bar on stderr")
 def evaluate(checkpoint, clips, targets, out, splits, no_progress, **options) -> None:

@@ -2,7 +2,8 @@
 
     geovr train --clips runs/clips --targets runs/targets --out runs/train --nproc 2 --steps 20
     geovr train --clips C --targets T --out runs/sft --objectives lm          # the SFT baseline
-    geovr train ... --student Qwen/Qwen3-VL-2B-Instruct --parallelism fsdp2 --no-gradient-checkpointing
+    geovr train ... --student Qwen/Qwen3-VL-2B-Instruct --parallelism fsdp2 \\
+        --no-gradient-checkpointing
     geovr train ... --resume                                                  # after a crash
 
 The last stdout line is the JSON summary (checkpoint path, steps, final losses, MLflow run).
@@ -111,7 +112,8 @@ def _switch(name: str, value: bool | None) -> dict[str, str]:
     type=click.Choice(["auto", "fp32", "bf16"]),
     default="auto",
     show_default=True,
-    help="compute precision (weights always train in fp32): auto = bf16 autocast on GPU, fp32 on CPU",
+    help="compute precision (weights always train in fp32): auto = bf16 autocast on GPU, "
+    "fp32 on CPU",
 )
 @click.option(
     "--attn-implementation",

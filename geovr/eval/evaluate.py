@@ -2,7 +2,9 @@
 score them with the VSI-Bench rules, probe the geometry heads, write metrics + report.
 
     from geovr.eval.evaluate import run_evaluation
-    summary = run_evaluation("runs/train/checkpoint", "runs/clips", "runs/eval", targets="runs/targets")
+    summary = run_evaluation(
+        "runs/train/checkpoint", "runs/clips", "runs/eval", targets="runs/targets"
+    )
 
 `out` (absent, empty or an earlier evaluation; written whole or not at all): `metrics.json`
 (contract 4: `eval_set`, `vsi` per task and overall, `vsi_blind`, `probes` and their

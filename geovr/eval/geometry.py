@@ -141,7 +141,10 @@ def relative_pose_errors(pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarr
 
 
 def pose_auc(rot_err: np.ndarray, trans_err: np.ndarray, max_deg: int = AUC_MAX_DEG) -> float:
-    """AUC@max_deg: mean of the cumulative histogram (1-degree bins 0..max_deg) of max(rot, trans)."""
+    """AUC@max_deg: mean of the cumulative histogram of max(rot, trans).
+
+    The histogram has 1-degree bins 0..max_deg.
+    """
     worst = np.maximum(rot_err, trans_err)
     histogram, _ = np.histogram(worst, bins=np.arange(max_deg + 1))
     return float(np.mean(np.cumsum(histogram) / len(worst)))

@@ -3,7 +3,8 @@ clip's ground truth where ingest stored one (depth, camera extrinsics), the teac
 otherwise; features only ever have the teacher.
 
     probes, examples, references = probe_clips(geo, processor, reader, store, clips, device, None)
-    references   # {"depth": {"ground_truth": 2}, "pose": {...}, "scale": {...}, "features": {"teacher": 2}}
+    references   # {"depth": {"ground_truth": 2}, "pose": {...}, "scale": {...},
+                 #  "features": {"teacher": 2}}
 
 A checkpoint without trained heads is never probed (see has_trained_heads): freshly
 initialised heads would give numbers that mean nothing.

@@ -123,7 +123,8 @@ def score_row(row: Mapping[str, Any]) -> float:
         scorer = choice_accuracy
     else:
         raise GeoVRError(
-            f"row {row.get('id')!r}: unknown question_type {task!r}; known: {', '.join(QUESTION_TYPES)}"
+            f"row {row.get('id')!r}: unknown question_type {task!r}; "
+            f"known: {', '.join(QUESTION_TYPES)}"
         )
     try:
         return scorer(row.get("prediction", ""), row.get("ground_truth"))
@@ -223,7 +224,8 @@ def _find_table(root: Path, debiased: bool = False) -> Path:
         tables = [p for p in tables if p.suffix == ".parquet"] or tables
     if len(tables) != 1:
         raise GeoVRError(
-            f"{root}: expected exactly one question table (*.parquet|*.jsonl|*.csv), found {len(tables)}"
+            f"{root}: expected exactly one question table (*.parquet|*.jsonl|*.csv), "
+            f"found {len(tables)}"
         )
     return tables[0]
 

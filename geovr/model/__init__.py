@@ -4,7 +4,8 @@ wrapper, checkpoints, and tiny offline students.
     from geovr.model import GeoVRConfig, GeoVRModel, build_tiny_student, make_example, collate
     student, processor = build_tiny_student("qwen3_vl")            # or load_student(path_or_hub_id)
     geo = GeoVRModel(student, GeoVRConfig(widths=HeadWidths.tiny(), teacher_feature_dim=C))
-    batch = collate([make_example(processor, frames, qa, targets)], processor.tokenizer.pad_token_id)
+    example = make_example(processor, frames, qa, targets)
+    batch = collate([example], processor.tokenizer.pad_token_id)
     losses = geo(batch); losses["total"].backward()
     save_student(geo, "runs/ckpt", processor); geo, processor = load_geovr("runs/ckpt")
 

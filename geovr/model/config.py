@@ -29,7 +29,10 @@ def map_layers(
 
 
 def parse_objectives(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """ "lm,cam,depth" (the CLI's --objectives) -> ("lm", "cam", "depth"), validated, in canonical order."""
+    """ "lm,cam,depth" (the CLI's --objectives) -> ("lm", "cam", "depth").
+
+    Validated, and in canonical order.
+    """
     items = [s.strip() for s in text.split(",")] if isinstance(text, str) else list(text)
     items = [s for s in items if s]
     unknown = sorted(set(items) - set(OBJECTIVES))
@@ -110,7 +113,8 @@ class GeoVRConfig:
         unknown = sorted(set(weights) - set(GEOMETRY_OBJECTIVES))
         if unknown:
             raise ValueError(
-                f"loss weights for unknown objectives {unknown}; geometry objectives: {GEOMETRY_OBJECTIVES}"
+                f"loss weights for unknown objectives {unknown}; "
+                f"geometry objectives: {GEOMETRY_OBJECTIVES}"
             )
         self.loss_weights = weights
         if len(self.teacher_layers) != 4:

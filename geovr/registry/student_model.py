@@ -8,7 +8,8 @@ a model is loaded: registering stays a light process. The artifact `checkpoint` 
 Face directory exactly as training wrote it; its meta.json records how training sampled videos.
 
     model = mlflow.pyfunc.load_model("models:/geovr-student@champion")
-    model.predict([{"video": "s3://bucket/clip.mp4", "question": "How many chairs are in this room?"}])
+    model.predict([{"video": "s3://bucket/clip.mp4",
+                    "question": "How many chairs are in this room?"}])
     model.predict([{"video_b64": b64, "question": "Which is closer to the sofa?",
                     "options": ["A. bed", "B. tv"]}], params={"max_new_tokens": 16})
 

@@ -97,7 +97,8 @@ class Targets:
         return cls(
             pose_enc=arrays["pose_enc"],
             depth=arrays["depth"],
-            # .item(): scalars may come back as shape [1] (ShardWriter's ascontiguousarray promotes 0-d)
+            # .item(): scalars may come back as shape [1]
+            # (ShardWriter's ascontiguousarray promotes 0-d)
             metric_scale=float(arrays["metric_scale"].item()),
             features=dict(sorted(features.items(), key=lambda kv: _layer_order(kv[0]))),
             depth_conf=arrays.get("depth_conf"),
@@ -153,7 +154,10 @@ def scaled_layers(n_layers: int) -> tuple[int, ...]:
 
 
 def pool_2x2(grid: np.ndarray) -> np.ndarray:
-    """`[T,h,w,C]` -> `[T,h//2,w//2,C]` float16 by 2x2 averaging (an odd last row/column is dropped)."""
+    """`[T,h,w,C]` -> `[T,h//2,w//2,C]` float16 by 2x2 averaging.
+
+    An odd last row or column is dropped.
+    """
     t, h, w, c = grid.shape
     cropped = np.asarray(grid[:, : h // 2 * 2, : w // 2 * 2], dtype=np.float32)
     return cropped.reshape(t, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4)).astype(np.float16)

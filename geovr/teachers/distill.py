@@ -1,7 +1,8 @@
 """The distill stage: teacher targets for every clip of a clip set, cached and resumable.
 
     geovr distill --clips CLIPS --teacher oracle --out TARGETS [--shard-range 0:4] [--batch-size 8]
-    geovr distill --clips CLIPS --teacher vggt --scale-teacher da3-metric --out TARGETS   # the paper's pair
+    # the paper's pair:
+    geovr distill --clips CLIPS --teacher vggt --scale-teacher da3-metric --out TARGETS
     geovr distill-merge --parts T0 T1 ... --out TARGETS
 
     summary = run_distill("runs/clips", "oracle", "runs/targets")
@@ -238,7 +239,10 @@ def _results(
 
 
 def _missing(rows: list[dict], keys: dict[str, str], known: dict[str, ClipOutcome]) -> list[dict]:
-    """Rows whose key has no finished chunk, one per key (two clip ids may share a video and sampling)."""
+    """Rows whose key has no finished chunk, one per key.
+
+    Two clip ids may share a key (the same video and sampling).
+    """
     seen, pending = set(known), []
     for row in rows:
         if keys[row["clip_id"]] not in seen:

@@ -4,7 +4,8 @@ A real foundation-model architecture that runs anywhere transformers does. Weigh
 a local directory or a hub id through `from_pretrained` (tests save a tiny random-weight model
 to disk and load it the same way):
 
-    geovr distill --clips CLIPS --teacher depth-anything --weights depth-anything/Depth-Anything-V2-Small-hf --out T
+    geovr distill --clips CLIPS --teacher depth-anything \\
+        --weights depth-anything/Depth-Anything-V2-Small-hf --out T
 
 What each target is (Depth Anything has no camera head, so poses are composed):
 - features: DINOv2 block outputs at 4 layers (VGGT's 4/11/17/23 of 24 mapped onto the

@@ -141,7 +141,10 @@ def _box_sum(x: np.ndarray, radius: int) -> np.ndarray:
 
 
 def _normals(points: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Unit surface normals of a camera-frame point map `[T,H,W,3]`; 0 where a neighbour is invalid."""
+    """Unit surface normals of a camera-frame point map `[T,H,W,3]`.
+
+    0 where a neighbour is invalid.
+    """
     d_v = np.gradient(points, axis=1)
     d_u = np.gradient(points, axis=2)
     normal = np.cross(d_v, d_u)  # faces the camera for a fronto-parallel plane (x right, y down)

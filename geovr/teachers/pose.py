@@ -11,7 +11,8 @@ Conventions (the same as VGGT's):
 - pixel (u, v) has its centre at (u + 0.5, v + 0.5), so cx = W/2 is the image centre.
 
     scene = normalise_scene(gt_depth, gt_intrinsics, gt_extrinsics)
-    scene.pose_enc, scene.depth, scene.scale      # targets; metric depth = scene.depth * scene.scale
+    scene.pose_enc, scene.depth, scene.scale      # targets
+    # metric depth = scene.depth * scene.scale
     extrinsics, intrinsics = decode_pose(scene.pose_enc, image_hw=(H, W))
 """
 
@@ -171,7 +172,10 @@ class NormalisedScene:
 def normalise_scene(
     depth: np.ndarray, intrinsics: np.ndarray, extrinsics: np.ndarray
 ) -> NormalisedScene:
-    """Relative poses + depth at unit average point distance (raises ValueError if no valid depth)."""
+    """Relative poses + depth at unit average point distance.
+
+    Raises ValueError if no depth is valid.
+    """
     rel = relative_to_first(extrinsics)
     scale = average_point_distance(depth, intrinsics, rel)
     rel[:, :, 3] /= scale

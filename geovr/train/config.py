@@ -64,7 +64,8 @@ class TrainConfig:
             )
         if self.gradient_checkpointing not in get_args(Switch):
             raise ValueError(
-                f"gradient_checkpointing must be auto, on or off, got {self.gradient_checkpointing!r}"
+                "gradient_checkpointing must be auto, on or off, "
+                f"got {self.gradient_checkpointing!r}"
             )
         if self.num_workers < 0:
             raise ValueError("num_workers must be >= 0")

@@ -158,7 +158,10 @@ def _check_finite(losses: dict[str, float], grad_norm: float, step: int) -> None
 
 
 def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dict[str, Any]:
-    """Train (resuming from ``out_dir/checkpoints`` if a complete checkpoint exists); return a summary."""
+    """Train and return a summary.
+
+    Resumes from ``out_dir/checkpoints`` if a complete checkpoint exists.
+    """
     out_dir = Path(out_dir)
     ckpt_root = out_dir / CHECKPOINTS_DIR
     if env.is_main:

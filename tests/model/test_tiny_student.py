@@ -26,11 +26,14 @@ def test_chat_template(kit):
     qa = kit.QA[1]
     assert prompt(kit.processor("qwen3_vl"), qa) == (
         "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>"
-        "These are frames of a video.\nWhich of these objects (sofa, bed) is the closest to the tv?\nOptions:\nA. sofa\nB. bed\n"
-        "Answer with the option's letter from the given choices directly.<|im_end|>\n<|im_start|>assistant\n"
+        "These are frames of a video.\nWhich of these objects (sofa, bed) is the closest to the tv?"
+        "\nOptions:\nA. sofa\nB. bed\n"
+        "Answer with the option's letter from the given choices directly.<|im_end|>\n"
+        "<|im_start|>assistant\n"
     )
     assert prompt(kit.processor("qwen3_vl"), kit.QA[0]).endswith(
-        "Please answer the question using a single word or phrase.<|im_end|>\n<|im_start|>assistant\n"
+        "Please answer the question using a single word or phrase.<|im_end|>\n"
+        "<|im_start|>assistant\n"
     )
 
 

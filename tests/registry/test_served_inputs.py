@@ -113,7 +113,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 RECIPE_RUNNER = """
 import json, sys
 exec(sys.stdin.read())
-print(json.dumps({"answer": answer, "geovr_imported": any(m.startswith("geovr") for m in sys.modules)}))
+geovr_imported = any(m.startswith("geovr") for m in sys.modules)
+print(json.dumps({"answer": answer, "geovr_imported": geovr_imported}))
 """
 
 

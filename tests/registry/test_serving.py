@@ -117,7 +117,8 @@ def test_served_champion_answers_a_video_file_as_evaluation_did(trained, tmp_pat
         "-p",
         str(port),
     ]
-    # `mlflow models serve` execs `uvicorn` by name: the venv's bin must be on PATH (as in the image)
+    # `mlflow models serve` execs `uvicorn` by name: the venv's bin must be on PATH
+    # (as in the image)
     env = {
         "MLFLOW_TRACKING_URI": uri,
         "NO_PROXY": "127.0.0.1",

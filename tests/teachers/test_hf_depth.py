@@ -1,4 +1,7 @@
-"""The real Depth Anything architecture (random weights, from disk) end to end (teachers/hf_depth.py)."""
+"""The real Depth Anything architecture (random weights, from disk) end to end.
+
+Covers geovr/teachers/hf_depth.py.
+"""
 
 import shutil
 

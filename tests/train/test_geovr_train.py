@@ -1,4 +1,7 @@
-"""`geovr train` on the tiny student, real 2-rank torchrun (gloo): .venv/bin/pytest -q tests/train/test_geovr_train.py"""
+"""`geovr train` on the tiny student, real 2-rank torchrun (gloo).
+
+.venv/bin/pytest -q tests/train/test_geovr_train.py
+"""
 
 from __future__ import annotations
 
