@@ -27,9 +27,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from geovr.artifacts import atomic_write_text
+from geovr.data.vsi_tasks import NUMERIC_TASKS, TASKS
 from geovr.eval import geometry
-from geovr.eval.vsi import NUMERIC_TASKS, TASKS, task_question_count
-from geovr.teachers.pose import relative_to_first
+from geovr.eval.vsi import task_question_count
+from geovr.geometry.pose import relative_to_first
 
 TARGET_COLOUR, PRED_COLOUR = "#2b6cb0", "#dd6b20"
 NUMERIC_COLOUR, CHOICE_COLOUR = "#3182ce", "#38a169"

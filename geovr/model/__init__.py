@@ -9,7 +9,7 @@ wrapper, checkpoints, and tiny offline students.
     losses = geo(batch); losses["total"].backward()
     save_student(geo, "runs/ckpt", processor); geo, processor = load_geovr("runs/ckpt")
 
-Modules: config (GeoVRConfig, layer mapping), adapters (families, load_student), tokens
+Modules: config (GeoVRConfig, objectives, head widths), adapters (families, load_student), tokens
 (camera/scale token insertion, M-RoPE positions), inputs (frames + QA -> batch, generation),
 heads/{camera,depth,scale,distill} (one head + loss each), geovr (the wrapper), checkpoint
 (save/load), tiny (offline tokenizer, processor and tiny configs).
@@ -29,7 +29,6 @@ _EXPORTS = {
     "OBJECTIVES": "config",
     "GeoVRConfig": "config",
     "HeadWidths": "config",
-    "map_layers": "config",
     "parse_objectives": "config",
     "GeoVRModel": "geovr",
     "collate": "inputs",

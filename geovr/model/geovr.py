@@ -24,13 +24,14 @@ import torch
 from torch import nn
 
 from geovr.model.adapters import StudentAdapter, adapter_for
-from geovr.model.config import GeoVRConfig, map_layers
+from geovr.model.config import GeoVRConfig
 from geovr.model.heads.camera import CameraHead, camera_loss
 from geovr.model.heads.depth import DepthHead, depth_loss
 from geovr.model.heads.distill import DistillHead, distill_loss, resize_grid
 from geovr.model.heads.scale import ScaleHead, scale_loss
 from geovr.model.inputs import TARGET_PREFIX
 from geovr.model.tokens import GeometryLayout, insert_geometry_tokens
+from geovr.teachers.base import map_layers
 
 MODEL_INPUTS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
 HOST_SKIPPED = ("pixel_values", TARGET_PREFIX)  # inputs the layout never reads

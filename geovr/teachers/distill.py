@@ -57,7 +57,7 @@ from geovr.teachers.base import (
 )
 from geovr.teachers.cache import ClipOutcome, TargetCache, cache_key, outcome_for
 from geovr.teachers.merge import QUARANTINE_FILE
-from geovr.teachers.pair import TeacherPair
+from geovr.teachers.pair import TeacherPair, pair_name
 
 PREFETCH = 2  # clips loaded ahead in a background thread while the teacher runs
 
@@ -342,7 +342,7 @@ def run_distill(
     if scale_weights and not scale_teacher:
         raise GeoVRError("--scale-weights needs --scale-teacher")
     if teacher in teacher_names():  # (an unknown name is build_teacher's error)
-        name = f"{teacher}+{scale_teacher}" if scale_teacher else teacher  # TeacherPair's name
+        name = pair_name(teacher, scale_teacher)
         check_output(out, "distill", {"teacher": name}, [clips])  # before loading weights
     kwargs = {**(options or {}), "batch_size": batch_size, "device": device}
     if weights:

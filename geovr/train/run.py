@@ -25,10 +25,11 @@ from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
 from geovr.artifacts import atomic_write_text, config_hash, make_meta, read_meta
+from geovr.data.leakage import training_clips
 from geovr.errors import GeoVRError
-from geovr.eval.leakage import training_clips
 from geovr.model.config import parse_objectives, teacher_feature_dim
 from geovr.stage_output import writes_output
+from geovr.teachers.base import VGGT_FEATURE_DIM
 from geovr.train.config import TrainConfig
 from geovr.train.launch import launch
 from geovr.train.lifetime import EXIT_DIVERGED, EXIT_FAILED, Stopped
@@ -107,7 +108,7 @@ def task_options(
     if geometry and not targets:
         raise GeoVRError(f"objectives {','.join(geometry)} need teacher targets: pass --targets")
     read_meta(clips, "clipset")
-    dim = teacher_feature_dim(targets) if targets else 1024
+    dim = teacher_feature_dim(targets) if targets else VGGT_FEATURE_DIM
     return GeoVRTaskConfig(
         clips=clips, targets=targets, objectives=objectives, teacher_feature_dim=dim, **extra
     ).to_dict()

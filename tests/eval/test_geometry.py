@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geovr.eval import geometry as g
-from geovr.teachers.pose import encode_pose, intrinsics_from_fov, quat_from_rotmat, rotmat_from_quat
+from geovr.geometry.camera import intrinsics_from_fov
+from geovr.geometry.pose import encode_pose, quat_from_rotmat, rotmat_from_quat
 
 
 def rot_y(degrees: float) -> np.ndarray:

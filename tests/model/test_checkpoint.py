@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from geovr.model.checkpoint import CONFIG_FILE, HEADS_FILE, load_geovr, save_student
+from geovr.model.clip_inputs import encode_video_prompt, prepare_frames, prompt, resize_factor
 from geovr.model.geovr import GeoVRModel
-from geovr.model.inputs import encode_video_prompt, prepare_frames, prompt, resize_factor
 
 PLAIN_LOAD = r"""
 import sys

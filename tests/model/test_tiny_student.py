@@ -6,7 +6,8 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from geovr.model.adapters import adapter_by_family, load_student
-from geovr.model.inputs import encode_video_prompt, make_example, prepare_frames, prompt
+from geovr.model.clip_inputs import encode_video_prompt, prepare_frames, prompt
+from geovr.model.inputs import make_example
 from geovr.model.tiny import SPECIAL_TOKENS, build_tiny_student, build_tokenizer
 from geovr.model.tokens import IGNORE
 

@@ -61,7 +61,7 @@ def test_two_ranks_train_all_objectives_and_write_the_checkpoint_contract(
     assert set(summary["final_losses"]) == {"lm", "cam", "depth", "scale", "distill", "total"}
     assert all(torch.isfinite(torch.tensor(v)) for v in summary["final_losses"].values())
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-2", "step-3"]
-    info = read_checkpoint(tmp_path / "checkpoint")  # what the registry demands of contract 3
+    info = read_checkpoint(tmp_path / "checkpoint")  # what registration demands (contracts.md s. 4)
     assert (info.dvc_md5, info.git_rev, json.loads(info.teacher)["name"]) == (
         "abc.dir",
         "deadbeef",
