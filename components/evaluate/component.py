@@ -59,6 +59,13 @@ def evaluate(
     for name, value in scores["probes"].items():
         metrics.log_metric(name, value)
     shutil.copyfile(f"{evaluation.path}/report.html", report.path)
-    evaluation.metadata.update({"eval_set": scores["eval_set"], "questions": summary["questions"]})
+    tracked = summary["tracking"] or {}
+    evaluation.metadata.update(
+        {
+            "eval_set": scores["eval_set"],
+            "questions": summary["questions"],
+            "mlflow_run_id": tracked.get("run_id") or "",  # register links it
+        }
+    )
     print(json.dumps(summary, sort_keys=True))
     return float(summary["vsi_overall"])

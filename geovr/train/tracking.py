@@ -21,11 +21,37 @@ from geovr.tracking import server_problem, start_stage_run
 BUFFER_NAME = "metrics_buffer.jsonl"
 
 
+def _resumed_run(run_id: str, step: int):
+    """The active run `run_id` again (tagged with the step it resumes from), or None when the
+    tracking server does not have it."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.get_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        print(
+            f"WARNING: MLflow run {run_id} of the checkpoints is not on this tracking server; "
+            "logging the resumed training to a new run",
+            file=sys.stderr,
+            flush=True,
+        )
+        return None
+    os.environ.pop("MLFLOW_RUN_ID", None)  # the pipeline's run (start_stage_run says why)
+    mlflow.start_run(run_id=run_id, log_system_metrics=True)
+    mlflow.set_tag("resumed_from_step", str(step))
+    return mlflow.get_run(run_id)
+
+
 class Tracker:
     """Logs params and metrics to MLflow, or to the JSONL buffer when MLflow is unreachable.
 
     Construct it on every rank; only ``enabled=True`` (rank 0) does anything. Without a
-    ``tracking_uri`` everything goes to the buffer silently.
+    ``tracking_uri`` everything goes to the buffer silently. ``resume=(run_id, step)``
+    continues that run (a `--resume` from the checkpoint of `step`), or a new one, with a
+    warning, when this server does not have it (the tracking URI may change on resume).
     """
 
     def __init__(
@@ -36,6 +62,7 @@ class Tracker:
         params: dict[str, Any],
         enabled: bool,
         tags: dict[str, str] | None = None,
+        resume: tuple[str, int] | None = None,
     ) -> None:
         self.enabled = enabled
         self.buffer_path = Path(out_dir) / BUFFER_NAME
@@ -54,10 +81,14 @@ class Tracker:
             import mlflow
 
             mlflow.set_tracking_uri(tracking_uri)
-            # system metrics (CPU, memory, GPU) come from MLflow's own sampler thread
-            run = start_stage_run(experiment, tags=tags or None, log_system_metrics=True)
+            run = _resumed_run(*resume) if resume else None
+            if run is None:
+                # system metrics (CPU, memory, GPU) come from MLflow's own sampler thread
+                run = start_stage_run(experiment, tags=tags or None, log_system_metrics=True)
             self.run_id = run.info.run_id
-            mlflow.log_params(self.params)
+            # MLflow refuses to change a logged param: a resume may change only the ones that
+            # shape no weight (geovr.train.resume), so the run keeps the values it started with
+            mlflow.log_params({k: v for k, v in self.params.items() if k not in run.data.params})
             self._mlflow = mlflow
         except Exception as exc:  # any tracking failure must not stop training
             self._go_offline(exc)
