@@ -4,7 +4,8 @@ example, so `mlflow models serve` checks requests and documents them.
     log_served_model("student", checkpoint_dir, requirements)        # in an active run
     mlflow.pyfunc.save_model(path, **served_model(checkpoint_dir, requirements))
 
-Request columns: `question` (required, checked by the model), `options`, `video`, `video_b64`, `frames`, `timestamps`
+Request columns: `question` (required, checked by the model), `options`, `video`, `video_b64`,
+`frames`, `timestamps`
 (geovr/registry/student_model.py says what each means); params `max_new_tokens`, `do_sample`,
 `temperature`, `top_p` (greedy by default, as evaluation decodes).
 """

@@ -11,6 +11,7 @@ buffer later with::
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
