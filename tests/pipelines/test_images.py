@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.manifests.kustomize import tool
+from tests.manifests.kustomize import render
 
 ROOT = Path(__file__).resolve().parents[2]
 PINNED = "registry.example:5000/geovr@sha256:" + "ab12" * 16
@@ -93,17 +93,6 @@ def test_make_compile_takes_the_digest_make_image_recorded(tmp_path):
     assert _images(tmp_path / "p.yaml") == {PINNED}
 
 
-def _render(overlay: Path) -> list[dict]:
-    out = subprocess.run(
-        [tool("kubectl"), "kustomize", str(overlay)],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
-
-
 @pytest.mark.parametrize("overlay", ["dev", "prod"])
 def test_pin_image_pins_the_overlays_deployments(tmp_path, overlay):
     manifests = tmp_path / "manifests"
@@ -125,7 +114,7 @@ def test_pin_image_pins_the_overlays_deployments(tmp_path, overlay):
     ] == header
     images = {
         doc["metadata"]["name"]: container["image"]
-        for doc in _render(manifests / "overlays" / overlay)
+        for doc in render(manifests / "overlays" / overlay)
         if doc["kind"] == "Deployment"
         for container in doc["spec"]["template"]["spec"]["containers"]
     }

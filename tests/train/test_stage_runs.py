@@ -66,6 +66,18 @@ def _train_run(out: Path, uri: str, kfp_run_id: str = "") -> str:
     return tracker.run_id
 
 
+def _register(tmp_path: Path, uri: str, model_name: str):
+    """`register_checkpoint` of a tiny checkpoint and its metrics, in KFP run KFP_RUN."""
+    checkpoint = build_checkpoint(tmp_path / "checkpoint")
+    return register_checkpoint(
+        checkpoint,
+        write_metrics(tmp_path / "metrics.json", 40.0, of=checkpoint),
+        model_name=model_name,
+        tracking_uri=uri,
+        kfp_run_id=KFP_RUN,
+    )
+
+
 @pytest.mark.integration
 @pytest.mark.slow
 def test_train_evaluate_and_register_of_one_kfp_run_share_its_parent_run(tmp_path, monkeypatch):
@@ -83,14 +95,7 @@ def test_train_evaluate_and_register_of_one_kfp_run_share_its_parent_run(tmp_pat
     (out / "report.html").write_text("<html></html>")
     evaluation = log_evaluation(out, metrics, uri, "geovr-eval", kfp_run_id=KFP_RUN)
     assert evaluation["online"], evaluation
-    checkpoint = build_checkpoint(tmp_path / "checkpoint")
-    registration = register_checkpoint(
-        checkpoint,
-        write_metrics(tmp_path / "metrics.json", 40.0, of=checkpoint),
-        model_name="geovr-nested",
-        tracking_uri=uri,
-        kfp_run_id=KFP_RUN,
-    )
+    registration = _register(tmp_path, uri, "geovr-nested")
     other_kfp_run = _train_run(tmp_path / "train-2", uri, "kfp-run-8")
     by_hand = _train_run(tmp_path / "train-3", uri)
 
@@ -124,14 +129,7 @@ def test_registration_nests_under_the_plugins_run_instead_of_resuming_it(tmp_pat
     plugin_run = client.create_run(experiment).info.run_id
     monkeypatch.setenv("MLFLOW_RUN_ID", plugin_run)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", experiment)
-    checkpoint = build_checkpoint(tmp_path / "checkpoint")
-    registration = register_checkpoint(
-        checkpoint,
-        write_metrics(tmp_path / "metrics.json", 40.0, of=checkpoint),
-        model_name="geovr-plugin",
-        tracking_uri=uri,
-        kfp_run_id=KFP_RUN,
-    )
+    registration = _register(tmp_path, uri, "geovr-plugin")
     assert registration.run_id != plugin_run
     tags = client.get_run(registration.run_id).data.tags
     assert tags["mlflow.parentRunId"] == plugin_run
