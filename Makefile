@@ -21,6 +21,10 @@ DATA_REPO     ?=
 CRON          ?= 0 0 3 * * 1
 PARAMS        ?=
 PIPELINE_YAML ?= runs/geovr_pipeline.yaml
+# What `make image` pushed, by digest (REPO@sha256:...); `make compile` compiles against it.
+IMAGE_REF_FILE ?= runs/image.ref
+IMAGE_REF      ?= $(shell cat $(IMAGE_REF_FILE) 2>/dev/null)
+ALLOW_TAG_IMAGE ?=
 KFP_TARGET     = --host $(KFP_HOST) --namespace $(NAMESPACE)
 RUN_PARAMS     = $(if $(DATA_REPO),--param data_repo=$(DATA_REPO)) $(foreach p,$(PARAMS),--param $(p))
 
@@ -48,13 +52,17 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-# Build and push the component image, then compile the pipeline against it.
+# Build and push the component image and record its digest, then compile the pipeline against
+# that digest (a release refuses a tag-only image: ALLOW_TAG_IMAGE=1 ships $(IMAGE):$(IMAGE_TAG)).
 image:
 	docker build -f docker/Dockerfile --build-arg TORCH_VARIANT=$(TORCH_VARIANT) -t $(IMAGE):$(IMAGE_TAG) .
 	docker push $(IMAGE):$(IMAGE_TAG)
+	mkdir -p $(dir $(IMAGE_REF_FILE))
+	docker inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' $(IMAGE):$(IMAGE_TAG) | grep -m1 '^$(IMAGE)@sha256:' > $(IMAGE_REF_FILE)
+	cat $(IMAGE_REF_FILE)
 
 compile: $(STAMP)
-	GEOVR_IMAGE=$(IMAGE):$(IMAGE_TAG) $(BIN)/geovr pipeline compile --out $(PIPELINE_YAML)
+	$(BIN)/geovr pipeline compile --release $(if $(ALLOW_TAG_IMAGE),--allow-tag-image) --image $(or $(IMAGE_REF),$(IMAGE):$(IMAGE_TAG)) --out $(PIPELINE_YAML)
 
 upload: compile
 	$(BIN)/geovr pipeline upload $(KFP_TARGET) --package $(PIPELINE_YAML)

@@ -15,6 +15,8 @@ import os
 from typing import Any
 from urllib.parse import urlparse
 
+from geovr.pipeline_run import KFP_RUN_TAG, pipeline_parent
+
 # Fail fast instead of MLflow's default minutes of HTTP retries.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
@@ -52,18 +54,17 @@ def server_problem(uri: str, timeout: float = 5.0) -> str | None:
 def start_stage_run(experiment: str, **start_run_kwargs: Any):
     """`mlflow.start_run` for one stage of the pipeline (tracking URI already set).
 
-    Under KFP's MLflow plugin the step's environment names the pipeline's run and experiment
-    (MLFLOW_RUN_ID, MLFLOW_EXPERIMENT_ID): the stage's run is nested under that run, in its
-    experiment. MLflow itself would resume the pipeline's run from MLFLOW_RUN_ID instead, so
-    the variable is taken out of this process's environment. Otherwise: a run in `experiment`.
+    Inside a KFP run (the `kfp_run_id` tag) the stage's run is nested under the KFP run's own
+    run (geovr.pipeline_run), in `experiment`, or in the pipeline's experiment under KFP's
+    MLflow plugin (MLFLOW_RUN_ID, MLFLOW_EXPERIMENT_ID). Otherwise: a run in `experiment`.
     """
     import mlflow
 
-    parent = os.environ.pop("MLFLOW_RUN_ID", None)
-    if not parent:
+    parent = pipeline_parent((start_run_kwargs.get("tags") or {}).get(KFP_RUN_TAG))
+    if parent is None:
         mlflow.set_experiment(experiment)
         return mlflow.start_run(**start_run_kwargs)
-    experiment_id = (
-        os.environ.get("MLFLOW_EXPERIMENT_ID") or mlflow.get_run(parent).info.experiment_id
+    experiment_id = parent.experiment_id or mlflow.set_experiment(experiment).experiment_id
+    return mlflow.start_run(
+        experiment_id=experiment_id, parent_run_id=parent.run_id, **start_run_kwargs
     )
-    return mlflow.start_run(experiment_id=experiment_id, parent_run_id=parent, **start_run_kwargs)

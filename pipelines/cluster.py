@@ -42,10 +42,14 @@ STEP_RESOURCES = {
     "plan-shard-ranges": StepResources("500m", "1Gi"),
     "distill": StepResources("4", "32Gi", retries=2),
     "distill-merge": StepResources("2", "8Gi"),
+    "plan-launcher": StepResources("500m", "1Gi"),
     "train": StepResources("16", "128Gi", retries=1),
+    # the train step's pod when a TrainJob trains: it waits, then copies the checkpoint out
+    "trainjob-launcher": StepResources("2", "8Gi", retries=1),
     "evaluate": StepResources("8", "64Gi"),
     "register": StepResources("2", "8Gi"),
 }
+TRAINJOB_LAUNCHER_STEP = "trainjob-launcher"
 RETRY_BACKOFF = "60s"
 # ConfigMap keys every deployment has, and those only some overlays set (MinIO endpoints)
 CONFIG_KEYS = ("MLFLOW_TRACKING_URI", "GEOVR_TRAINING_RUNTIME")
@@ -91,9 +95,10 @@ def with_training_volume(task: PipelineTask, image: str) -> PipelineTask:
     return task
 
 
-def with_step_resources(task: PipelineTask) -> PipelineTask:
-    """The CPU/memory requests and retries of STEP_RESOURCES for this task's component."""
-    wanted = STEP_RESOURCES[task.component_spec.name.replace("_", "-")]
+def with_step_resources(task: PipelineTask, step: str = "") -> PipelineTask:
+    """The CPU/memory requests and retries of STEP_RESOURCES for `step` ("" = this task's
+    component)."""
+    wanted = STEP_RESOURCES[step or task.component_spec.name.replace("_", "-")]
     task.set_cpu_request(wanted.cpu).set_memory_request(wanted.memory)
     if wanted.retries:
         task.set_retry(num_retries=wanted.retries, backoff_duration=RETRY_BACKOFF)

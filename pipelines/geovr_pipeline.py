@@ -1,7 +1,8 @@
 """The GeoVR Kubeflow pipeline: versioned videos in, a registered spatially aware MLLM out.
 
     fetch_data (DVC rev) -> ingest -> plan -> ParallelFor(distill per shard range) -> merge
-      -> train (torchrun here, or a Trainer TrainJob) -> evaluate -> register (+ promotion gate)
+      -> plan_launcher -> train (torchrun in its pod, on GPUs; or a Trainer TrainJob it launches
+      from a CPU pod) -> evaluate -> register (+ promotion gate)
 
 `geovr pipeline compile` writes `pipelines/geovr_pipeline.yaml` (checked by a golden test);
 `geovr pipeline run` executes this same function through `kfp.local`.
@@ -20,8 +21,9 @@ from components.evaluate.component import evaluate
 from components.fetch_data.component import fetch_data
 from components.ingest.component import ingest
 from components.register.component import register
-from components.train.component import train
+from components.train.component import plan_launcher, train
 from pipelines.cluster import (
+    TRAINJOB_LAUNCHER_STEP,
     on_gpu_nodes,
     with_cluster_env,
     with_step_resources,
@@ -160,7 +162,8 @@ def geovr_pipeline(
         )
         on_gpu_nodes(with_step_resources(with_cluster_env(part)), DISTILL_GPUS)
     targets = distill_merge(parts=dsl.Collected(part.outputs["targets"]))
-    trained = train(
+    launch = plan_launcher(launcher=launcher, num_nodes=num_nodes)
+    training = dict(
         clips=clips.outputs["clips"],
         targets=targets.outputs["targets"],
         student=student,
@@ -175,16 +178,24 @@ def geovr_pipeline(
         num_nodes=num_nodes,
         gpus_per_node=gpus_per_node,
         cpu_ranks=cpu_ranks,
-        launcher=launcher,
         work_dir=train_work_dir,
         tracking_uri=tracking_uri,
         kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         dvc_md5=data.outputs["dvc_md5"],
         git_rev=data.outputs["git_rev"],
     )
-    on_gpu_nodes(with_training_volume(trained, BASE_IMAGE), TRAIN_GPUS)
+    # Two train tasks, one runs: a TrainJob's launcher pod holds no GPU while the nodes train.
+    with dsl.If(launch.output == "local", name="torchrun-in-pod"):
+        trained_here = train(launcher="local", **training)
+        on_gpu_nodes(with_training_volume(trained_here, BASE_IMAGE), TRAIN_GPUS)
+        with_step_resources(trained_here)
+    with dsl.Else(name="trainjob"):
+        launched = train(launcher="trainjob", **training)
+        with_training_volume(launched, BASE_IMAGE)
+        with_step_resources(launched, TRAINJOB_LAUNCHER_STEP)
+    checkpoint = dsl.OneOf(trained_here.outputs["checkpoint"], launched.outputs["checkpoint"])
     evaluated = evaluate(
-        checkpoint=trained.outputs["checkpoint"],
+        checkpoint=checkpoint,
         clips=clips.outputs["clips"],
         targets=targets.outputs["targets"],
         splits=eval_splits,
@@ -193,17 +204,19 @@ def geovr_pipeline(
         kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     registered = register(
-        checkpoint=trained.outputs["checkpoint"],
+        checkpoint=checkpoint,
         metrics=evaluated.outputs["evaluation"],
         model_name=model_name,
         tracking_uri=tracking_uri,
         policy=promotion_policy,
         kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
-    for task in (data, clips, plan, targets, trained, evaluated, registered):
+    for task in (trained_here, launched):
+        with_cluster_env(task)
+    for task in (data, clips, plan, targets, launch, evaluated, registered):
         with_step_resources(with_cluster_env(task))
     return Outputs(
-        trained.outputs["checkpoint"],
+        checkpoint,
         evaluated.outputs["evaluation"],
         registered.outputs["version"],
         registered.outputs["decision"],

@@ -68,8 +68,10 @@ def local_params(repo: Path, git_rev: str, overrides: dict | None = None) -> dic
 def run_local(repo_root: str = ".", runs_dir: str = "runs", overrides: dict | None = None) -> dict:
     from kfp import local
 
+    from pipelines import local_oneof
     from pipelines.geovr_pipeline import geovr_pipeline
 
+    local_oneof.enable()  # the checkpoint is a dsl.OneOf of the two train branches
     repo = Path(repo_root).resolve()
     start = time.perf_counter()
     version = prepare_data(repo)

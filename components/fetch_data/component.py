@@ -25,7 +25,7 @@ def fetch_data(
 ) -> NamedTuple("DataVersion", [("dvc_md5", str), ("git_rev", str)]):
     import json
 
-    from geovr.data.versioning import checkout_revision
+    from geovr.data.download import checkout_revision
 
     result = checkout_revision(
         data_repo, data_rev, data.path, target=target, jobs=jobs or None, remote=dvc_remote or None

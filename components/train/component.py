@@ -59,10 +59,11 @@ def train(
     import tempfile
 
     from geovr.train.cluster import node_url
+    from geovr.train.launch import resolve_launcher
     from geovr.train.run import run_training
 
     # a TrainJob's nodes read the inputs from the artifact store (s3://) and write to work_dir
-    on_cluster = launcher == "trainjob" or (launcher == "auto" and num_nodes > 1)
+    on_cluster = resolve_launcher(launcher, num_nodes) == "trainjob"
     work = work_dir or tempfile.mkdtemp(prefix="geovr-train-")
     weights = dict(pair.split("=") for pair in loss_weights.split(",")) if loss_weights else {}
     model_options = {
@@ -106,3 +107,13 @@ def train(
     )
     print(json.dumps(summary, sort_keys=True))
     return summary
+
+
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
+def plan_launcher(launcher: str, num_nodes: int) -> str:
+    """Who runs the workers: "trainjob" (a Kubeflow Trainer TrainJob; the train step's pod only
+    launches it, so the pipeline gives that pod no GPU) or "local" (torchrun in the train
+    step's own pod, on its GPUs). The pipeline branches on this (dsl.If / dsl.Else)."""
+    from geovr.train.launch import resolve_launcher
+
+    return resolve_launcher(launcher, num_nodes)

@@ -16,7 +16,7 @@ import click
 
 from geovr.cli import emit
 from geovr.cli.data import data
-from geovr.data import versioning
+from geovr.data import download, versioning
 from geovr.errors import GeoVRError
 
 
@@ -97,7 +97,7 @@ def get(rev, out_dir, repo, target, jobs, remote, remote_config, timeout) -> Non
     pairs = dict(item.split("=", 1) for item in remote_config if "=" in item)
     if len(pairs) != len(remote_config):
         raise GeoVRError(f"--remote-config takes KEY=VALUE, got {list(remote_config)}")
-    summary = versioning.checkout_revision(
+    summary = download.checkout_revision(
         repo, rev, out_dir, target, jobs=jobs, remote=remote, remote_config=pairs, timeout=timeout
     )
     emit(summary)

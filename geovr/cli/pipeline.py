@@ -3,6 +3,8 @@ it on a cluster.
 
     geovr pipeline run                                # embedded default through kfp.local
     geovr pipeline compile --out pipelines/geovr_pipeline.yaml
+    geovr pipeline compile --release --image REPO@sha256:DIGEST --out runs/geovr_pipeline.yaml
+    geovr pipeline pin-image [--image REPO@sha256:DIGEST]    # manifests/base's images:
     geovr pipeline upload --host URL --namespace NS [--version NAME]
     geovr pipeline submit --host URL --namespace NS --param data_repo=GIT_URL --param steps=2000
     geovr pipeline schedule --host URL --namespace NS --cron "0 0 3 * * 1" --param data_repo=GIT_URL
@@ -95,11 +97,73 @@ def run_cmd(runs_dir: str, params: tuple[str, ...]) -> None:
     default="pipelines/geovr_pipeline.yaml",
     show_default=True,
 )
-def compile_cmd(out: str) -> None:
+@click.option(
+    "--image",
+    envvar="GEOVR_IMAGE",
+    default=None,
+    help="Image every step runs (REPO@sha256:DIGEST or REPO:TAG) [env GEOVR_IMAGE; default: "
+    "components.BASE_IMAGE's tag].",
+)
+@click.option(
+    "--release",
+    is_flag=True,
+    help="A build to upload: refuse an image that is not pinned by digest.",
+)
+@click.option(
+    "--allow-tag-image",
+    is_flag=True,
+    help="With --release: accept a tag-only image (it can move after compiling).",
+)
+def compile_cmd(out: str, image: str | None, release: bool, allow_tag_image: bool) -> None:
     """Compile the pipeline to KFP IR YAML."""
+    import os
+
+    from pipelines.images import is_pinned, release_image
+
+    if release:
+        image = release_image(image, allow_tag_image)
+        if not is_pinned(image):
+            print(f"warning: releasing tag-only image {image}", file=sys.stderr)
+    if image:
+        os.environ["GEOVR_IMAGE"] = image  # read when the components are defined (imported)
+    from components import BASE_IMAGE
     from pipelines.geovr_pipeline import compile_pipeline
 
-    emit({"compiled": compile_pipeline(Path(out))})
+    if image and image != BASE_IMAGE:
+        raise GeoVRError(f"the components were defined with image {BASE_IMAGE}, not {image}")
+    emit(
+        {
+            "compiled": compile_pipeline(Path(out)),
+            "image": BASE_IMAGE,
+            "pinned": is_pinned(BASE_IMAGE),
+        }
+    )
+
+
+@pipeline.command("pin-image")
+@click.option(
+    "--kustomization",
+    default="manifests/base/kustomization.yaml",
+    show_default=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The kustomization.yaml that names the image (the overlays inherit the base's).",
+)
+@click.option(
+    "--image",
+    default=None,
+    help="REPO@sha256:DIGEST [default: what `make image` recorded in runs/image.ref].",
+)
+@click.option("--name", default="geovr", show_default=True, help="Image name in the manifests.")
+def pin_image_cmd(kustomization: str, image: str | None, name: str) -> None:
+    """Pin the manifests' image to a digest (kustomize `images:`)."""
+    from pipelines.images import pin_kustomization
+
+    if image is None:
+        recorded = Path("runs/image.ref")
+        if not recorded.is_file():
+            raise GeoVRError("no --image and no runs/image.ref: run `make image` or pass --image")
+        image = recorded.read_text().strip()
+    emit(pin_kustomization(Path(kustomization), image, name))
 
 
 @pipeline.command()

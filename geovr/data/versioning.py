@@ -1,10 +1,11 @@
 """DVC versioning of the video dataset: which data version a run used, and making `data/`
 match `data.dvc` (pull it, or regenerate it with the synthetic generator and verify it).
 
-    from geovr.data.versioning import checkout_revision, data_version, ensure_data, synth_regenerator
+    from geovr.data.versioning import data_version, ensure_data, synth_regenerator
     data_version(".")        # {"dvc_md5": "<md5>.dir", "git_rev": "<sha>", "dirty": False, ...}
     ensure_data(".", regenerate=synth_regenerator(), jobs=4)   # `geovr data ensure`
-    checkout_revision(".", "v1", "runs/data-v1")               # `geovr data get --rev v1`
+
+Downloading a committed revision (`geovr data get`) is geovr.data.download.
 
 Remotes (`.dvc/config`): `localstore`, the default, is `.dvcstore/` at the repo root (DVC
 stores it as `../.dvcstore`, relative to `.dvc/`); `s3` is s3://geovr-data/dvc, whose endpoint
@@ -22,12 +23,10 @@ import io
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -370,77 +369,3 @@ def track_data(repo_root: str | Path = ".", target: str = "data", params: Mappin
     yaml.dump(doc, buf)
     atomic_write_text(pointer, buf.getvalue())
     return {**data_version(root, target), "recipe": recipe}
-
-
-def _repo_arg(repo: str | Path) -> str:
-    """Local repos by absolute path: DVC then reads them in place (their cache and
-    config.local included) instead of cloning."""
-    return str(Path(repo).resolve()) if Path(repo).is_dir() else str(repo)
-
-
-def _resolve_rev(repo: str, rev: str) -> str | None:
-    if Path(repo).is_dir():
-        return run_command(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=repo).strip()
-    if re.fullmatch(r"[0-9a-f]{40}", rev):
-        return rev
-    lines = run_remote(["git", "ls-remote", repo, rev], timeout=LOCAL_TIMEOUT).split()
-    return lines[0] if lines else None  # an abbreviated sha cannot be resolved remotely
-
-
-def checkout_revision(
-    repo: str | Path,
-    rev: str,
-    out_dir: str | Path,
-    target: str = "data",
-    jobs: int | None = None,
-    remote: str | None = None,
-    remote_config: Mapping[str, str] | None = None,
-    timeout: float = REMOTE_TIMEOUT,
-) -> dict[str, Any]:
-    """Download `<target>/` as of git revision `rev` of `repo` (path or git URL) to `out_dir`.
-
-    Uses `dvc get` (no checkout of the repo is touched), verifies the DVC md5 against the
-    pointer at that revision and moves the data into place whole. An `out_dir` already
-    holding exactly that version is left alone.
-    """
-    start = time.perf_counter()
-    src, out = _repo_arg(repo), Path(out_dir).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.get.", dir=out.parent) as tmp:
-        work = Path(tmp)
-        run_remote(dvc_cmd("get", src, f"{target}.dvc", "--rev", rev, "-o", work / "pointer"), timeout=timeout)
-        recorded = _recorded(_parse_pointer((work / "pointer").read_text(), f"{target}.dvc@{rev}"))
-        summary = {"rev": rev, "git_rev": _resolve_rev(src, rev), "out": str(out), **recorded}
-        if out.is_dir() and dir_md5(out) == recorded["dvc_md5"]:
-            return {**summary, "action": "none", "seconds": round(time.perf_counter() - start, 2)}
-        _check_replaceable(out)
-        cmd = dvc_cmd("get", src, target, "--rev", rev, "-o", work / "data", *_transfer_opts(jobs, remote))
-        # --remote-config takes a list, so it must come last.
-        cmd += ["--remote-config", *(f"{k}={v}" for k, v in remote_config.items())] if remote_config else []
-        run_remote(cmd, timeout=timeout)
-        got = _manifest(work / "data")
-        if got[0] != recorded["dvc_md5"]:
-            raise DataVersionError(_mismatch(f"{target}/ downloaded at {rev}", got, recorded, None))
-        _swap_dir(work / "data", out)
-        atomic_write_text(_download_record(out), json.dumps({"stage": "data get", **recorded}))
-    return {**summary, "action": "downloaded", "seconds": round(time.perf_counter() - start, 2)}
-
-
-def _download_record(out: Path) -> Path:
-    """What `geovr data get` downloaded into `out`, kept beside it: a file inside would change
-    the data's md5."""
-    return out.with_name(f".{out.name}.geovr-data-get.json")
-
-
-def _check_replaceable(out: Path) -> None:
-    """`out` may be replaced only if absent, empty, or an unmodified earlier download (its md5
-    still the one recorded when it was downloaded): never a user's directory or edited data."""
-    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
-        return
-    try:
-        record = json.loads(_download_record(out).read_text())
-    except (OSError, ValueError):
-        record = {}
-    if not out.is_dir() or record.get("stage") != "data get" or dir_md5(out) != record.get("dvc_md5"):
-        raise GeoVRError(f"--out {out} is not empty and is not an unmodified `geovr data get` "
-                         "download; refusing to replace it: choose an absent or empty directory")

@@ -30,6 +30,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from geovr.pipeline_run import pipeline_parent
 from geovr.registry.connection import (
     RetryBudget,
     connect,
@@ -235,7 +236,13 @@ def _upload(
 ) -> tuple[str, str]:
     """Log the registration run and the model; (run id, model URI) once the stored copy is
     verified. A copy that fails verification leaves a FAILED run and no version."""
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=links.tags()) as run:
+    parent = pipeline_parent(links.kfp_run_id)  # nested in the KFP run's own run
+    with mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=run_name,
+        tags=links.tags(),
+        parent_run_id=parent.run_id if parent else None,
+    ) as run:
         _log_run(info, evaluation, policy)
         model_uri = log_checkpoint_model(info)
         verify_uploaded(model_uri, info)

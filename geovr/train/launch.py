@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from geovr.errors import GeoVRError
 from geovr.train.lifetime import Stopped, forwarding_signals
 from geovr.train.outputs import SUMMARY_NAME
 
@@ -64,3 +65,22 @@ def launch(
     if code:
         raise subprocess.CalledProcessError(code, command)
     return json.loads((out_dir / SUMMARY_NAME).read_text())
+
+
+LAUNCHERS = ("auto", "local", "trainjob")
+
+
+def resolve_launcher(launcher: str, num_nodes: int) -> str:
+    """The launcher that runs the workers: "trainjob" (a Kubeflow Trainer TrainJob) or "local"
+    (torchrun in the launching process's own pod); `auto` picks a TrainJob for more than one
+    node."""
+    if launcher not in LAUNCHERS:
+        raise GeoVRError(f"--launcher {launcher!r}: choose auto, local or trainjob")
+    if launcher == "trainjob" or (launcher == "auto" and num_nodes > 1):
+        return "trainjob"
+    if num_nodes > 1:
+        raise GeoVRError(
+            "--launcher local runs on one node: "
+            "use --launcher trainjob (or auto) for --num-nodes > 1"
+        )
+    return "local"

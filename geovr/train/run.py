@@ -31,7 +31,7 @@ from geovr.model.config import parse_objectives, teacher_feature_dim
 from geovr.stage_output import writes_output
 from geovr.teachers.base import VGGT_FEATURE_DIM
 from geovr.train.config import TrainConfig
-from geovr.train.launch import launch
+from geovr.train.launch import launch, resolve_launcher
 from geovr.train.lifetime import EXIT_DIVERGED, EXIT_FAILED, Stopped
 from geovr.train.outputs import (
     BASE_STUDENT_DIR,
@@ -252,14 +252,7 @@ def run_training(
     out = Path(out)
     cfg = TrainConfig(**train_config)
     check_attention(cfg.attn_implementation)
-    if launcher not in ("auto", "local", "trainjob"):
-        raise GeoVRError(f"--launcher {launcher!r}: choose auto, local or trainjob")
-    on_cluster = launcher == "trainjob" or (launcher == "auto" and num_nodes > 1)
-    if num_nodes > 1 and not on_cluster:
-        raise GeoVRError(
-            "--launcher local runs on one node: "
-            "use --launcher trainjob (or auto) for --num-nodes > 1"
-        )
+    on_cluster = resolve_launcher(launcher, num_nodes) == "trainjob"
     if latest_checkpoint(out / CHECKPOINTS_DIR) is not None and not resume:
         raise GeoVRError(
             f"{out} already holds training checkpoints: pass --resume to continue, or a new --out"

@@ -17,7 +17,7 @@ import s3_fixtures
 import s3fs
 from s3_fixtures import RECIPE, dvc, free_port, git, tree_bytes, write_dummy_dataset
 
-from geovr.data import versioning
+from geovr.data import download, versioning
 from geovr.data.shards import INDEX_FILE, ShardReader, ShardWriter
 from geovr.data.versioning import DataVersionError
 
@@ -81,7 +81,7 @@ def test_checkout_revision_from_s3_with_remote_config(s3_repo, moto_s3, tmp_path
     expected = tree_bytes(s3_repo / "data")
     shutil.rmtree(s3_repo / ".dvc" / "cache")
     (s3_repo / ".dvc" / "config.local").unlink()  # the endpoint must come from the call
-    summary = versioning.checkout_revision(
+    summary = download.checkout_revision(
         s3_repo, rev, tmp_path / "v", remote="s3", remote_config={"endpointurl": moto_s3.endpoint_url}
     )
     assert summary["action"] == "downloaded" and summary["git_rev"] == rev

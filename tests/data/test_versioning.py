@@ -14,7 +14,7 @@ import pytest
 import s3_fixtures
 from s3_fixtures import RECIPE, dvc, git, tree_bytes, write_dummy_dataset
 
-from geovr.data import versioning
+from geovr.data import download, versioning
 from geovr.data.versioning import DataVersionError
 from geovr.errors import GeoVRError
 
@@ -163,10 +163,10 @@ def test_checkout_revision_gets_an_older_version(tracked, tmp_path):
     dvc("push", cwd=tracked)
     shutil.rmtree(tracked / ".dvc" / "cache")  # force the download through the remote
     out = tmp_path / "ingest" / "data-v1"
-    summary = versioning.checkout_revision(tracked, v1_rev[:8], out, jobs=2)
+    summary = download.checkout_revision(tracked, v1_rev[:8], out, jobs=2)
     assert summary["action"] == "downloaded" and summary["git_rev"] == v1_rev
     assert tree_bytes(out) == v1
-    assert versioning.checkout_revision(tracked, v1_rev, out)["action"] == "none"
+    assert download.checkout_revision(tracked, v1_rev, out)["action"] == "none"
     assert git("status", "--porcelain", cwd=tracked) == ""
 
 
@@ -186,12 +186,12 @@ def test_get_replaces_only_an_unmodified_earlier_download(tracked, tmp_path):
     assert "is not an unmodified `geovr data get` download" in proc.stderr
     assert tree_bytes(users) == before
     out = tmp_path / "got"
-    versioning.checkout_revision(tracked, v1_rev, out)
-    assert versioning.checkout_revision(tracked, "HEAD", out)["action"] == "downloaded"  # v1 -> v2
+    download.checkout_revision(tracked, v1_rev, out)
+    assert download.checkout_revision(tracked, "HEAD", out)["action"] == "downloaded"  # v1 -> v2
     edited = next(p for p in sorted(out.rglob("*")) if p.is_file())
     edited.write_text("a user's edit")
     with pytest.raises(GeoVRError, match="not an unmodified"):
-        versioning.checkout_revision(tracked, v1_rev, out)
+        download.checkout_revision(tracked, v1_rev, out)
     assert edited.read_text() == "a user's edit"
 
 

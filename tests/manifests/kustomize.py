@@ -21,8 +21,13 @@ def tool(name: str) -> str:
 
 
 def build(overlay: str) -> list[dict]:
+    return render(ROOT / "manifests" / "overlays" / overlay)
+
+
+def render(kustomization_dir: Path) -> list[dict]:
+    """The documents `kubectl kustomize` renders from a directory with a kustomization.yaml."""
     out = subprocess.run(
-        [tool("kubectl"), "kustomize", str(ROOT / "manifests" / "overlays" / overlay)],
+        [tool("kubectl"), "kustomize", str(kustomization_dir)],
         check=True,
         capture_output=True,
         text=True,

@@ -51,9 +51,10 @@ def test_dag_order_and_parameter_defaults():
     loop = next(name for name in tasks if name.startswith("for-loop"))
     assert {"ingest", "plan-shard-ranges"} <= deps[loop]
     assert loop in deps["distill-merge"]
-    assert deps["train"] == {"fetch-data", "ingest", "distill-merge"}
-    assert deps["evaluate"] == {"train", "ingest", "distill-merge"}
-    assert deps["register"] == {"train", "evaluate"}
+    training = next(name for name in tasks if name.startswith("condition-branches"))
+    assert deps[training] == {"fetch-data", "ingest", "distill-merge", "plan-launcher"}
+    assert deps["evaluate"] == {training, "ingest", "distill-merge"}
+    assert deps["register"] == {training, "evaluate"}
     train_resources = spec["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
     assert train_resources["accelerator"]["resourceCount"] == "8"  # = gpus_per_node's default
     params = spec["root"]["inputDefinitions"]["parameters"]

@@ -20,6 +20,7 @@ from tests.manifests.test_pod_security import pod_specs
 from tests.pipelines.kfp_standin import KfpStandIn
 
 ROOT = Path(__file__).resolve().parents[2]
+PUSHED = "registry.example/geovr@sha256:" + "5e" * 32
 
 
 def cluster_commands() -> list[list[str]]:
@@ -99,6 +100,7 @@ def run_make(argv: list[str], api: KfpStandIn, tmp_path: Path) -> str:
         f"BIN={Path(sys.executable).parent}",
         "STAMP=",
         f"PIPELINE_YAML={tmp_path / 'p.yaml'}",
+        f"IMAGE_REF_FILE={tmp_path / 'image.ref'}",
     ]
     dry = ["-n"] if args[0] == "image" else []  # Docker is not here: the commands it would run
     result = subprocess.run(
@@ -125,9 +127,16 @@ def test_readme_cluster_commands_run_as_printed_from_an_empty_namespace(tmp_path
             printed = run_make(argv, api, tmp_path)
             if argv[1] == "image":
                 assert "docker push registry.example/geovr:0.1.0" in printed
+                assert f"> {tmp_path / 'image.ref'}" in printed
+                # what that `docker inspect` would record after the push
+                (tmp_path / "image.ref").write_text(PUSHED + "\n")
         assert len(api.packages) == 1 and len(api.runs) == 1 and len(api.recurring_runs) == 1
         namespaces = {e["namespace"] for e in api.experiments.values()}
         run_params = api.runs[0]["runtime_config"]["parameters"]
+        (package,) = api.packages.values()
+    spec = next(yaml.safe_load_all(package))
+    images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
+    assert images == {PUSHED}, "the uploaded pipeline runs the pushed digest, not the tag"
     assert namespaces == {state["profile"]}
     # what the pipeline's steps (and TrainJob nodes) read by reference was created too
     for secret, keys in (

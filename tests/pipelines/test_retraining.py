@@ -54,8 +54,10 @@ def commit_synthetic_data(repo: Path, seed: int) -> str:
 def run_cached(repo: Path, branch: str, root: Path) -> dict:
     from kfp import local
 
+    from pipelines import local_oneof
     from pipelines.geovr_pipeline import geovr_pipeline
 
+    local_oneof.enable()
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=str(root),

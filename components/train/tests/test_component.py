@@ -9,7 +9,7 @@ import json
 import pytest
 from kfp import dsl, local
 
-from components.train.component import train
+from components.train.component import plan_launcher, train
 from geovr.registry.inputs import read_checkpoint
 from tests.geovr_data import make_geovr_data
 
@@ -54,3 +54,35 @@ def test_trains_two_ranks_and_outputs_the_checkpoint(tmp_path, monkeypatch):
     )
     saved = json.loads((info.path / "geovr_config.json").read_text())
     assert saved["geovr"]["objectives"] == ["lm", "cam", "depth", "scale", "distill"]
+
+
+@pytest.mark.parametrize(
+    ("launcher", "num_nodes", "planned"),
+    [
+        ("auto", 1, "local"),
+        ("auto", 2, "trainjob"),
+        ("trainjob", 1, "trainjob"),
+        ("local", 1, "local"),
+    ],
+)
+def test_plan_launcher_picks_who_runs_the_workers(tmp_path, launcher, num_nodes, planned):
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
+    assert plan_launcher(launcher=launcher, num_nodes=num_nodes).output == planned
+
+
+@pytest.mark.parametrize(
+    ("launcher", "num_nodes", "reason"),
+    [("local", 2, "runs on one node"), ("slurm", 1, "choose auto, local or trainjob")],
+)
+def test_plan_launcher_refuses_what_no_launcher_can_run(
+    tmp_path, capfd, launcher, num_nodes, reason
+):
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(tmp_path / "root"),
+        raise_on_error=True,
+    )
+    with pytest.raises(RuntimeError, match="plan-launcher"):
+        plan_launcher(launcher=launcher, num_nodes=num_nodes)
+    captured = capfd.readouterr()
+    assert reason in captured.out + captured.err
