@@ -103,6 +103,7 @@ def test_below_floor_stays_challenger(tiny_checkpoint, sqlite_uri, model_name, t
     assert aliases(MlflowClient(sqlite_uri, sqlite_uri), model_name) == {"challenger": "1"}
 
 
+@pytest.mark.slow  # registers several checkpoints
 def test_gate_over_successive_versions(tiny_checkpoint, sqlite_uri, model_name, tmp_path):
     def register(overall: float, **kw) -> str:
         file = write_metrics(tmp_path / f"m{overall}.json", overall, **kw, of=tiny_checkpoint)

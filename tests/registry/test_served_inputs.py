@@ -124,6 +124,7 @@ def _readme_recipe() -> str:
     return text[start : text.index("```\n", start)]
 
 
+@pytest.mark.integration  # the README recipe in a fresh interpreter
 def test_the_readme_transformers_recipe_answers_as_evaluation_does(tmp_path):
     video, clips, row = _clip_set(tmp_path, "fps")
     served = _served(tmp_path, "qwen3_vl", clips)
