@@ -67,6 +67,7 @@ def test_probe_shapes(kit, family):
 
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("objective", ["cam", "depth", "scale", "distill"])
+@pytest.mark.slow
 def test_each_geometry_loss_reaches_the_llm_and_not_the_frozen_vision_tower(kit, family, objective):
     geo = GeoVRModel(kit.student(family), kit.config(objective))
     losses = geo(kit.batch(family))
@@ -105,6 +106,7 @@ def test_vision_tower_is_trainable_when_asked(kit):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.slow
 def test_sft_baseline_is_the_plain_student(kit, family):
     student = kit.student(family)
     geo = GeoVRModel(student, kit.config("lm"))

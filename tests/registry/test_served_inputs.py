@@ -159,6 +159,7 @@ def test_the_readme_transformers_recipe_answers_as_evaluation_does(tmp_path):
     assert saved.video_processor.do_sample_frames is False  # nothing resamples the frames
 
 
+@pytest.mark.slow
 def test_registered_model_carries_its_code_schema_and_example(
     tiny_checkpoint, sqlite_uri, model_name, tmp_path
 ):
