@@ -1,6 +1,6 @@
 # GeoVR pipeline. The two commands a new user needs:
 #   make run    the whole pipeline on the embedded default (no cluster, no GPU)
-#   make test   lint + the test suite
+#   make test   lint + the test suite (make test-fast: lint + the unit tier, a few minutes)
 # Both create .venv on first use and are idempotent.
 
 PYTHON ?= python3
@@ -28,7 +28,7 @@ ALLOW_TAG_IMAGE ?=
 KFP_TARGET     = --host $(KFP_HOST) --namespace $(NAMESPACE)
 RUN_PARAMS     = $(if $(DATA_REPO),--param data_repo=$(DATA_REPO)) $(foreach p,$(PARAMS),--param $(p))
 
-.PHONY: install run test lint bench clean image compile upload submit schedule
+.PHONY: install run test test-fast lint bench clean image compile upload submit schedule
 
 install: $(STAMP)
 
@@ -48,6 +48,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The unit tier: no test marked slow (over ~5 s) or integration (servers, subprocesses).
+test-fast: lint
+	$(BIN)/python -m pytest -m "not slow and not integration" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -3,7 +3,8 @@
 ablation, throughput, evidence (hours: it runs only when named), gpu (needs a CUDA device, so it
 runs only when named); OPTIONS go to each named
 benchmark (e.g. `python -m bench ablation --steps 1000`). Results are printed as JSON lines and
-written to runs/bench/NAME.json; bench/README.md records them."""
+written to runs/bench/NAME.json (`--results DIR`: to DIR, with the benchmark data cached there);
+bench/README.md records them."""
 
 from __future__ import annotations
 

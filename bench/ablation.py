@@ -24,7 +24,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from bench.common import RESULTS, bench_data, result_stem, write_result
+from bench.common import add_results_option, bench_data, result_stem, write_result
 from geovr.eval.evaluate import run_evaluation
 from geovr.eval.vsi import task_question_count
 from geovr.train.run import run_training
@@ -134,12 +134,13 @@ def main(argv: list[str] | None = None) -> dict:
         help="also score each run with black frames (the score without vision; vision gain)",
     )
     parser.add_argument("--tag", default="", help="write runs/bench/ablation-TAG.json instead")
+    add_results_option(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.steps, args.seeds, args.scenes, args.variants = 2, [0], 6, ["sft", "geovr"]
-    clips, targets, _ = bench_data(scenes=args.scenes, frames=args.frames)
+    clips, targets, _ = bench_data(scenes=args.scenes, frames=args.frames, cache=args.results)
     name_of_result = f"ablation-{args.tag}" if args.tag else "ablation"
-    kept = RESULTS / f"{result_stem(name_of_result, args.quick)}-predictions"
+    kept = args.results / f"{result_stem(name_of_result, args.quick)}-predictions"
     setup = {
         "steps": args.steps,
         "seeds": args.seeds,
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> dict:
             for seed in args.seeds
         ]
         result = summarise(setup, runs)
-        write_result(name_of_result, result, quick=args.quick)
+        write_result(name_of_result, result, quick=args.quick, results=args.results)
     print(table(result), file=sys.stderr)
     return result
 

@@ -10,6 +10,7 @@ reported ratio is the median of per-round ratios, with its min and max.
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import subprocess
@@ -134,6 +135,13 @@ def interleaved(
         "ratio_of": f"{a}/{b}",
         "repeats": repeats,
     }
+
+
+def add_results_option(parser: argparse.ArgumentParser) -> None:
+    """--results DIR: where the JSON result and the cached benchmark data go (tests: a tmp dir)."""
+    parser.add_argument(
+        "--results", type=Path, default=RESULTS, help="results and data cache (runs/bench)"
+    )
 
 
 def result_stem(name: str, quick: bool = False) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 import av
 import torch
 
-from bench.common import bench_data, geovr, interleaved, timed, write_result
+from bench.common import add_results_option, bench_data, geovr, interleaved, timed, write_result
 from geovr.data.sampling import sample_indices
 from geovr.data.video import decode_frames
 from geovr.model import GeoVRConfig, GeoVRModel, HeadWidths, build_tiny_student, collate
@@ -32,8 +32,8 @@ from geovr.model.config import teacher_feature_dim
 from geovr.model.dataset import ClipQADataset
 
 
-def loader_vs_step(batch_size: int, batches: int) -> dict:
-    clips, targets, _ = bench_data()
+def loader_vs_step(batch_size: int, batches: int, results: Path) -> dict:
+    clips, targets, _ = bench_data(cache=results)
     student, processor = build_tiny_student("qwen3_vl")
     geo = GeoVRModel(
         student,
@@ -79,10 +79,10 @@ def _libav_decode(path: Path) -> int:
         return sum(1 for _ in container.decode(stream))
 
 
-def decode_speed(repeats: int, sampled: int = 16) -> dict:
+def decode_speed(repeats: int, results: Path, sampled: int = 16) -> dict:
     """All frames to RGB, and what ingest does (`sampled` evenly spaced frames to RGB), each
     against libav decoding every frame without conversion; on 64-frame 256 px videos."""
-    _, _, data = bench_data(scenes=3, frames=64, size=256)
+    _, _, data = bench_data(scenes=3, frames=64, size=256, cache=results)
     videos = sorted((data / "videos").glob("*.mp4"))
     counts = {v: _libav_decode(v) for v in videos}
     picks = {v: sample_indices(n, min(sampled, n)) for v, n in counts.items()}
@@ -109,9 +109,9 @@ def decode_speed(repeats: int, sampled: int = 16) -> dict:
     return result
 
 
-def cache_ratio() -> dict:
+def cache_ratio(results: Path) -> dict:
     """Distil the benchmark clips afresh and read the stage's own byte counts."""
-    clips, _, _ = bench_data()
+    clips, _, _ = bench_data(cache=results)
     with tempfile.TemporaryDirectory() as tmp:
         summary = json.loads(
             geovr(
@@ -137,13 +137,14 @@ def cache_ratio() -> dict:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench data_path")
     parser.add_argument("--quick", action="store_true")
+    add_results_option(parser)
     args = parser.parse_args(argv)
     start = time.perf_counter()
     result = {
-        "loader_vs_step": loader_vs_step(2, 4 if args.quick else 12),
-        "decode": decode_speed(2 if args.quick else 7),
-        "feature_cache": cache_ratio(),
+        "loader_vs_step": loader_vs_step(2, 4 if args.quick else 12, args.results),
+        "decode": decode_speed(2 if args.quick else 7, args.results),
+        "feature_cache": cache_ratio(args.results),
     }
     result["seconds"] = time.perf_counter() - start
-    write_result("data_path", result, quick=args.quick)
+    write_result("data_path", result, quick=args.quick, results=args.results)
     return result

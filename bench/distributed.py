@@ -15,12 +15,12 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from bench.common import bench_data, trainer_rates, write_result
+from bench.common import add_results_option, bench_data, trainer_rates, write_result
 from geovr.train.run import run_training
 
 
-def measure(nproc: int, steps: int, batch_size: int) -> dict[str, float]:
-    clips, targets, _ = bench_data()
+def measure(nproc: int, steps: int, batch_size: int, results: Path) -> dict[str, float]:
+    clips, targets, _ = bench_data(cache=results)
     with tempfile.TemporaryDirectory() as tmp:
         run_training(
             str(clips),
@@ -41,9 +41,10 @@ def measure(nproc: int, steps: int, batch_size: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench distributed")
     parser.add_argument("--quick", action="store_true")
+    add_results_option(parser)
     args = parser.parse_args(argv)
     steps = 4 if args.quick else 12
-    one, two = measure(1, steps, 2), measure(2, steps, 2)
+    one, two = measure(1, steps, 2, args.results), measure(2, steps, 2, args.results)
     result = {
         "one_rank": one,
         "two_ranks": two,
@@ -52,5 +53,5 @@ def main(argv: list[str] | None = None) -> dict:
         "cpu_cores": 2,
         "gpu": "not available here",
     }
-    write_result("distributed", result, quick=args.quick)
+    write_result("distributed", result, quick=args.quick, results=args.results)
     return result

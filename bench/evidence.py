@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.ablation import VARIANTS, run_one, score_checkpoint
-from bench.common import RESULTS, bench_data, result_stem, write_result
+from bench.common import add_results_option, bench_data, result_stem, write_result
 from geovr.data.vsi_tasks import CHOICE_TASKS, NUMERIC_TASKS, REL_DIRECTION, REL_DIRECTION_LEVELS
 from geovr.eval.vsi import extract_answer, score_row, to_number
 from geovr.train.run import run_training
@@ -160,7 +160,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--student", default="tiny", help="tiny[:FAMILY[:HIDDENxLAYERS]]")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="data cache and JSON")
+    add_results_option(parser)
     parser.add_argument("--quick", action="store_true", help="completeness only: 2 seeds, 2 steps")
     args = parser.parse_args(argv)
     if args.quick:

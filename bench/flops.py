@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.common import write_result
+from bench.common import add_results_option, write_result
 from bench.overhead import ALL
 from geovr.model import GeoVRConfig, GeoVRModel, HeadWidths, collate
 from geovr.model.adapters import adapter_for
@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--side", type=int, default=224, help="frame side in pixels (multiple of 32)"
     )
     parser.add_argument("--quick", action="store_true", help="the tiny student only")
+    add_results_option(parser)
     args = parser.parse_args(argv)
     # the benchmark-1 rows at their own size (8 frames of 128 px), then the paper's student
     result = {"tiny": count(sized_student(128, 4), HeadWidths.tiny(), 8, 128, 32)}
@@ -136,5 +137,5 @@ def main(argv: list[str] | None = None) -> dict:
         result["qwen3_vl_2b_paper_heads"] = count(
             paper_student(), HeadWidths(), args.frames, args.side, 2048
         )
-    write_result("flops", result, quick=args.quick)
+    write_result("flops", result, quick=args.quick, results=args.results)
     return result

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.common import bench_data, interleaved, trainer_rates, write_result
+from bench.common import add_results_option, bench_data, interleaved, trainer_rates, write_result
 from bench.flops import paper_student, random_student, sized_student, synthetic_batch
 from bench.overhead import ALL
 from geovr.model import GeoVRConfig, GeoVRModel, HeadWidths
@@ -153,9 +153,9 @@ def profile(size: str, batch_size: int, frames: int, side: int) -> str:
     )
 
 
-def trainer(parallelism: str, steps: int, batch_size: int) -> dict:
+def trainer(parallelism: str, steps: int, batch_size: int, results: Path) -> dict:
     """The real `geovr train` on every GPU of this machine with the tiny student."""
-    clips, targets, _ = bench_data()
+    clips, targets, _ = bench_data(cache=results)
     nproc = torch.cuda.device_count()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--profile", choices=list(SIZES), help="print where one size's step goes")
     parser.add_argument("--no-trainer", action="store_true", help="skip part 3")
     parser.add_argument("--quick", action="store_true", help="tiny student, few steps")
+    add_results_option(parser)
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         raise SystemExit("python -m bench gpu needs a CUDA device")
@@ -210,8 +211,9 @@ def main(argv: list[str] | None = None) -> dict:
         result[f"train_{size}"] = step_overhead(
             size, args.batch, args.frames, args.side, repeats, peak
         )
-        write_result("gpu", result, quick=args.quick)
+        write_result("gpu", result, quick=args.quick, results=args.results)
     for parallelism in () if args.no_trainer else ("ddp", "fsdp2"):
-        result[f"trainer_{parallelism}"] = trainer(parallelism, 6 if args.quick else 30, args.batch)
-        write_result("gpu", result, quick=args.quick)
+        steps = 6 if args.quick else 30
+        result[f"trainer_{parallelism}"] = trainer(parallelism, steps, args.batch, args.results)
+        write_result("gpu", result, quick=args.quick, results=args.results)
     return result

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from bench.common import bench_data, interleaved, timed, write_result
+from bench.common import RESULTS, add_results_option, bench_data, interleaved, timed, write_result
 from geovr.model import (
     GeoVRConfig,
     GeoVRModel,
@@ -94,8 +94,10 @@ def _profile(geo, sft, optimizer, batch, repeats: int) -> dict[str, float]:
     return medians
 
 
-def train_overhead(size: str, batch_size: int, repeats: int, heads: str = "tiny") -> dict:
-    clips, targets, _ = bench_data()
+def train_overhead(
+    size: str, batch_size: int, repeats: int, heads: str = "tiny", results: Path = RESULTS
+) -> dict:
+    clips, targets, _ = bench_data(cache=results)
     dim = teacher_feature_dim(targets)
     geo, processor, opt = _model(ALL, size, dim, heads)
     sft, _, sft_opt = _model(("lm",), size, dim)
@@ -109,11 +111,11 @@ def train_overhead(size: str, batch_size: int, repeats: int, heads: str = "tiny"
     return result
 
 
-def inference_overhead(repeats: int, new_tokens: int = 16) -> dict:
+def inference_overhead(repeats: int, new_tokens: int = 16, results: Path = RESULTS) -> dict:
     """Same weights both sides: one directory written by save_student from a GeoVR model (heads
     on), one by the student's own save_pretrained; both loaded with plain transformers and made
     to generate exactly `new_tokens` tokens."""
-    clips, targets, _ = bench_data()
+    clips, targets, _ = bench_data(cache=results)
     with tempfile.TemporaryDirectory() as tmp:
         geo, processor, _ = _model(ALL, "tiny", teacher_feature_dim(targets))
         save_student(geo, Path(tmp) / "geovr", processor)
@@ -147,12 +149,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--quick", action="store_true", help="tiny config only, few repeats (smoke test)"
     )
+    add_results_option(parser)
     args = parser.parse_args(argv)
     repeats = 3 if args.quick else 9
-    result = {"train_tiny": train_overhead("tiny", 2, repeats)}
+    result = {"train_tiny": train_overhead("tiny", 2, repeats, results=args.results)}
     if not args.quick:
-        result["train_mid_scaled_heads"] = train_overhead("mid", 2, 5, "scaled")
-        result["train_mid_paper_heads"] = train_overhead("mid", 2, 5, "paper")
-    result["inference"] = inference_overhead(repeats)
-    write_result("overhead", result, quick=args.quick)
+        result["train_mid_scaled_heads"] = train_overhead("mid", 2, 5, "scaled", args.results)
+        result["train_mid_paper_heads"] = train_overhead("mid", 2, 5, "paper", args.results)
+    result["inference"] = inference_overhead(repeats, results=args.results)
+    write_result("overhead", result, quick=args.quick, results=args.results)
     return result

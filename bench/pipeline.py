@@ -29,8 +29,9 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 
-from bench.common import RESULTS, ROOT, write_result
+from bench.common import ROOT, add_results_option, write_result
 from pipelines.local_run import local_params, prepare_data
 
 # Not anchored to line starts: parallel tasks' log lines can run into each other.
@@ -83,9 +84,9 @@ def library_seconds(log: str) -> float:
     return total
 
 
-def in_process_wall(params: dict) -> float:
+def in_process_wall(params: dict, results: Path) -> float:
     """Wall seconds of bench/in_process.py (fresh interpreter, all stages) with `params`."""
-    out = RESULTS / "in-process"
+    out = results / "in-process"
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
     proc = subprocess.run(
@@ -100,7 +101,7 @@ def in_process_wall(params: dict) -> float:
     return time.perf_counter() - start
 
 
-def pipeline_run() -> tuple[float, float, str]:
+def pipeline_run(results: Path) -> tuple[float, float, str]:
     """(pipeline wall s without the data preparation, data preparation s, kfp.local's log)."""
     start = time.perf_counter()
     proc = subprocess.run(
@@ -111,7 +112,7 @@ def pipeline_run() -> tuple[float, float, str]:
             "pipeline",
             "run",
             "--runs-dir",
-            str(RESULTS / "pipeline-runs"),
+            str(results / "pipeline-runs"),
         ],
         cwd=ROOT,
         capture_output=True,
@@ -128,16 +129,17 @@ def pipeline_run() -> tuple[float, float, str]:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench pipeline")
     parser.add_argument("--repeats", type=int, default=1, help="rounds of pipeline + in-process")
+    add_results_option(parser)
     args = parser.parse_args(argv)
     # what `geovr pipeline run` passes the pipeline, given to the in-process baseline too
     params = local_params(ROOT, prepare_data(ROOT)["git_rev"])
     floor = import_floor()  # also warms the file cache for both runs
     pipeline_walls, in_process_walls = [], []
     for _ in range(args.repeats):
-        pipeline_wall, data_seconds, log = pipeline_run()
+        pipeline_wall, data_seconds, log = pipeline_run(args.results)
         pipeline_walls.append(pipeline_wall)
-        in_process_walls.append(in_process_wall(params))
-    (RESULTS / "pipeline.log").write_text(log)
+        in_process_walls.append(in_process_wall(params, args.results))
+    (args.results / "pipeline.log").write_text(log)
     shares = [1 - b / a for a, b in zip(pipeline_walls, in_process_walls, strict=True)]
     pipeline_wall, in_process = (
         statistics.median(pipeline_walls),
@@ -161,5 +163,5 @@ def main(argv: list[str] | None = None) -> dict:
         "orchestration_share_vs_library_seconds": round(1 - work / pipeline_walls[-1], 3),
         "goal": "<= 0.15",
     }
-    write_result("pipeline", result)
+    write_result("pipeline", result, results=args.results)
     return result

@@ -1,6 +1,6 @@
 """Training throughput on batches with the length spread of real video (issue 24).
 
-    python -m bench throughput [--quick] [--out DIR]
+    python -m bench throughput [--quick] [--results DIR]
 
 The mix: synthetic rooms filmed for 2, 4, ..., 16 s (8 fps videos), ingested with the paper's
 rule (`--sampling fps --fps 2 --min-frames 4 --max-frames 32`), so clips have 4, 8, ..., 32
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from bench.common import RESULTS, timed, write_result
+from bench.common import add_results_option, timed, write_result
 from geovr.data.ingest import IngestConfig, ingest
 from geovr.data.synth.generate import synthesize
 from geovr.model import GeoVRConfig, GeoVRModel, HeadWidths, build_tiny_student, collate
@@ -128,10 +128,10 @@ def measure(
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m bench throughput")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results and data directory")
+    add_results_option(parser)
     args = parser.parse_args(argv)
     seconds, size = ((2, 8), 32) if args.quick else (SECONDS, 128)
-    root = args.out / ("throughput-data-quick" if args.quick else "throughput-data")
+    root = args.results / ("throughput-data-quick" if args.quick else "throughput-data")
     clips, targets = mixed_length_data(root, 4 if args.quick else 16, size, seconds)
     if args.quick:
         result = measure(clips, targets, batch=2, steps=2, group_steps=(1, 2))
@@ -143,5 +143,5 @@ def main(argv: list[str] | None = None) -> dict:
         "frame_px": size,
         "rule": "2 fps, 4-32 frames",
     }
-    write_result("throughput", result, quick=args.quick, results=args.out)
+    write_result("throughput", result, quick=args.quick, results=args.results)
     return result

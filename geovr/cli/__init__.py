@@ -19,8 +19,30 @@ import click
 
 from geovr.errors import GeoVRError
 
+# `geovr --help` lists the stages in the order a run goes through them (click sorts by name);
+# a command missing here is listed after these, by name.
+PIPELINE_ORDER = (
+    "data",
+    "ingest",
+    "distill",
+    "distill-merge",
+    "train",
+    "evaluate",
+    "score-vsi",
+    "register",
+    "promote",
+    "pipeline",
+)
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _PipelineOrderGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        ordered = [name for name in PIPELINE_ORDER if name in names]
+        return ordered + [name for name in names if name not in PIPELINE_ORDER]
+
+
+@click.group(cls=_PipelineOrderGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="geovr")
 def cli() -> None:
     """GeoVR: 3D-aware video MLLMs from 2D video, as a Kubeflow/DVC/MLflow pipeline."""

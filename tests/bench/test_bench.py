@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 
 import pytest
 import torch
@@ -17,12 +16,18 @@ from bench.pipeline import library_seconds, stage_walls, task_count
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """One results folder for the smoke runs: they share the benchmark data cached in it."""
+    return tmp_path_factory.mktemp("bench")
+
+
 def _finite_positive(*values: float) -> bool:
     return all(isinstance(v, float | int) and math.isfinite(v) and v > 0 for v in values)
 
 
-def test_overhead_quick():
-    result = overhead.main(["--quick"])
+def test_overhead_quick(results):
+    result = overhead.main(["--quick", "--results", str(results)])
     train, inference = result["train_tiny"], result["inference"]
     assert _finite_positive(train["ratio"], *train["median_s"].values(), inference["ratio"])
     assert {"student_forward", "heads_and_losses", "backward", "optimizer"} <= set(
@@ -31,14 +36,14 @@ def test_overhead_quick():
     assert train["params"]["new_total"] > 0
 
 
-def test_flops_quick():
-    tiny = flops.main(["--quick"])["tiny"]
+def test_flops_quick(results):
+    tiny = flops.main(["--quick", "--results", str(results)])["tiny"]
     assert _finite_positive(*tiny["tflops"].values())
     assert tiny["ratio"] > 1  # the heads and their losses only ever add work
 
 
-def test_data_path_quick():
-    result = data_path.main(["--quick"])
+def test_data_path_quick(results):
+    result = data_path.main(["--quick", "--results", str(results)])
     decode = result["decode"]
     assert _finite_positive(
         result["loader_vs_step"]["ratio"],
@@ -48,13 +53,13 @@ def test_data_path_quick():
     assert 0 < result["feature_cache"]["ratio"] <= 1
 
 
-def test_distributed_quick():
-    result = distributed.main(["--quick"])
+def test_distributed_quick(results):
+    result = distributed.main(["--quick", "--results", str(results)])
     assert _finite_positive(result["samples_ratio_2_over_1"], result["tokens_ratio_2_over_1"])
 
 
 def test_throughput_quick(tmp_path):
-    result = throughput.main(["--quick", "--out", str(tmp_path)])
+    result = throughput.main(["--quick", "--results", str(tmp_path)])
     sides = [result[name] for name in ("padded", "grouped_1", "grouped_2")]
     for side in sides:
         assert _finite_positive(side["real_tokens_per_s"], side["step_s_median"])
@@ -65,10 +70,9 @@ def test_throughput_quick(tmp_path):
     assert (tmp_path / "throughput-quick.json").exists()
 
 
-def test_ablation_quick():
-    kept = ablation.RESULTS / "ablation-quick-predictions"
-    shutil.rmtree(kept, ignore_errors=True)
-    result = ablation.main(["--quick", "--blank-frames"])
+def test_ablation_quick(results):
+    result = ablation.main(["--quick", "--blank-frames", "--results", str(results)])
+    kept = results / "ablation-quick-predictions"
     assert sorted(p.name for p in kept.iterdir()) == ["geovr-seed0.jsonl", "sft-seed0.jsonl"]
     answers = [json.loads(line) for line in (kept / "sft-seed0.jsonl").read_text().splitlines()]
     assert sum(result["runs"]["sft"][0]["questions_per_task"].values()) == len(answers)
@@ -143,8 +147,8 @@ def test_gpu_benchmark_says_it_needs_cuda():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_gpu_quick():
-    result = gpu.main(["--quick"])
+def test_gpu_quick(results):
+    result = gpu.main(["--quick", "--results", str(results)])
     train = result["train_tiny"]
     assert _finite_positive(result["bf16_matmul_tflops"], train["ratio"], *train["mfu"].values())
     assert train["flop_ratio"] > 1

@@ -237,6 +237,9 @@ def test_out_that_is_not_a_clip_set_is_never_replaced(dataset, tmp_path):
         IngestConfig(frames=1)
 
 
+@pytest.mark.slow
+
+
 def test_cli_prints_the_summary_last(dataset, tmp_path):
     geovr = Path(sys.executable).parent / "geovr"
     out = tmp_path / "clips"

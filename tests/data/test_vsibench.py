@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 import sys
@@ -41,6 +43,9 @@ def _release(tmp_path):
     return root
 
 
+@pytest.mark.slow
+
+
 def test_import_then_ingest_puts_every_question_in_the_test_split(tmp_path):
     root = _release(tmp_path)
 
@@ -54,6 +59,9 @@ def test_import_then_ingest_puts_every_question_in_the_test_split(tmp_path):
     assert sorted(q["id"] for q in qa) == ["0", "1", "2"] and qa[0]["scene_name"]
     assert {q["benchmark"] for q in qa} == {"vsi-bench"}  # evaluation reports the table scored
     assert "in_debiased" not in qa[0]  # no debiased table in this download
+
+
+@pytest.mark.slow
 
 
 def test_import_debiased_is_one_flag_and_labels_every_question(tmp_path):

@@ -65,6 +65,7 @@ def metrics():
     }
 
 
+@pytest.mark.slow
 def test_report_is_self_contained(tmp_path, metrics):
     examples = [example("clip-<0>"), example("clip-1", frames=1, seed=1)]
     out = build_report(metrics, examples, tmp_path / "eval" / "report.html", title="Run 7")

@@ -124,6 +124,7 @@ def workspace(tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.parametrize(
     ("command", "bad", "fragment"), CASES, ids=[f"{c[0]}{' '.join(b)}" for c, b, _ in CASES]
 )
+@pytest.mark.slow
 def test_a_bad_value_is_refused_in_one_line_before_any_work(
     workspace, command, bad, fragment, tmp_path
 ):

@@ -96,6 +96,7 @@ def _ingest(data: Path, out: Path, *extra: str):
     )
 
 
+@pytest.mark.slow
 def test_every_invalid_question_is_quarantined_with_its_id_and_reason(synth_data, tmp_path):
     data = _copy(synth_data, tmp_path)
     good = read_jsonl(data / "qa.jsonl")
@@ -172,6 +173,7 @@ def _kill_workers_reading(
         stop.wait(0.005)
 
 
+@pytest.mark.slow
 def test_a_killed_decoder_quarantines_its_clip_and_the_stage_finishes(synth_data, tmp_path):
     data = _copy(synth_data, tmp_path)
     victim_id = read_jsonl(data / "clips.jsonl")[1]["clip_id"]

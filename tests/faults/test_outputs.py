@@ -47,6 +47,7 @@ def _checked(tmp_path, data_root, args, pattern):
     assert (tree_hash(tmp_path), tree_hash(data_root)) == before
 
 
+@pytest.mark.slow
 def test_distill_refuses_a_clip_set_and_a_users_directory(stage_data, tmp_path):
     clips, _ = stage_data
     home = precious_dir(tmp_path / "home")

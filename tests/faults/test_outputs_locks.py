@@ -19,6 +19,8 @@ import pytest
 from .faults import assert_refused, hold_lock, run_geovr, tree_hash, wait_for
 from .test_outputs import vsibench_root
 
+pytestmark = pytest.mark.integration  # the real CLI, in subprocesses, on a built data set
+
 DISTILL = ["distill", "--teacher", "oracle", "--no-progress"]
 # the real CLI with the test teacher that sleeps per clip registered
 SLOW_CLI = (

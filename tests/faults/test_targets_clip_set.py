@@ -31,6 +31,7 @@ def resampled_clips(stage_data):
     return root / "clips-3f"
 
 
+@pytest.mark.slow
 def test_train_refuses_targets_of_other_frames(stage_data, resampled_clips, tmp_path):
     _, targets = stage_data
     before = tree_hash(targets)
@@ -55,6 +56,7 @@ def test_train_refuses_targets_of_other_frames(stage_data, resampled_clips, tmp_
     assert tree_hash(targets) == before
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_targets_of_other_frames(
     stage_data, resampled_clips, checkpoint, tmp_path
 ):

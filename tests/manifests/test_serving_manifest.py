@@ -32,6 +32,7 @@ def serve_flags() -> str:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.slow
 def test_serving_deployment_serves_the_champion(overlay, serve_flags):
     deployment, service = _serving(overlay)
     container = deployment["spec"]["template"]["spec"]["containers"][0]

@@ -42,6 +42,7 @@ print(type(model).__name__, model.config.text_config.vocab_size)
 """
 
 
+@pytest.mark.integration  # loads the checkpoint in a fresh interpreter
 @pytest.mark.parametrize("family", ["qwen3_vl", "qwen2_5_vl"])
 def test_saved_student_loads_with_plain_transformers_and_matches_the_wrapper(kit, family, tmp_path):
     student, processor = kit.student(family), kit.processor(family)

@@ -1,12 +1,14 @@
 """The GeoVR wrapper on tiny Qwen3-VL and Qwen2.5-VL students: losses, probes, gradients,
 zero overhead with the objectives off, parameter overhead of the heads."""
 
+import copy
+
 import pytest
 import torch
 
 from geovr.model.config import GeoVRConfig, HeadWidths
 from geovr.model.geovr import GeoVRModel
-from geovr.model.inputs import generate_answers
+from geovr.model.inputs import generate_answers, generation_inputs
 from geovr.model.reference import head_overhead, qwen3_vl_2b_config
 from geovr.model.tiny import tiny_config
 
@@ -65,6 +67,7 @@ def test_probe_shapes(kit, family):
 
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("objective", ["cam", "depth", "scale", "distill"])
+@pytest.mark.slow
 def test_each_geometry_loss_reaches_the_llm_and_not_the_frozen_vision_tower(kit, family, objective):
     geo = GeoVRModel(kit.student(family), kit.config(objective))
     losses = geo(kit.batch(family))
@@ -103,6 +106,7 @@ def test_vision_tower_is_trainable_when_asked(kit):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.slow
 def test_sft_baseline_is_the_plain_student(kit, family):
     student = kit.student(family)
     geo = GeoVRModel(student, kit.config("lm"))
@@ -151,13 +155,38 @@ def test_clear_errors(kit):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_generation_uses_the_plain_student(kit, family):
+def test_generation_uses_the_plain_student(kit, family, monkeypatch):
+    """Answers come from the HF student's own `generate` on the plain prompt: a student inside
+    a GeoVR model with every token and head on answers exactly like an unwrapped copy, and no
+    head runs."""
     student = kit.student(family).eval()
-    processor = kit.processor(family)
-    answers = generate_answers(
-        student, processor, kit.frames(family), list(kit.QA), max_new_tokens=3
-    )
-    assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
+    unwrapped = copy.deepcopy(student)
+    processor, frames = kit.processor(family), kit.frames(family)
+    geo = GeoVRModel(student, kit.config())
+    with torch.no_grad():
+        for token in geo.geometry_tokens():
+            token.fill_(10.0)  # would change every answer if it were inserted
+    heads_run = []
+    for name, head in geo.heads.items():
+        head.register_forward_hook(lambda *_, name=name: heads_run.append(name))
+    calls = []
+    own_generate = student.generate
+
+    def spy(**kwargs):
+        calls.append((kwargs, own_generate(**kwargs)))
+        return calls[-1][1]
+
+    monkeypatch.setattr(student, "generate", spy)
+    answers = generate_answers(geo.student, processor, frames, list(kit.QA), max_new_tokens=3)
+
+    assert len(calls) == 1 and heads_run == []
+    kwargs, sequences = calls[0]
+    plain = generation_inputs(processor, frames, list(kit.QA))
+    assert torch.equal(kwargs["input_ids"], plain["input_ids"])  # no camera or scale token
+    with torch.inference_mode():
+        assert torch.equal(sequences, unwrapped.generate(**kwargs))
+    prompt_length = plain["input_ids"].shape[1]
+    assert answers == processor.batch_decode(sequences[:, prompt_length:], skip_special_tokens=True)
 
 
 def test_head_parameter_overhead():

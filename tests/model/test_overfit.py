@@ -10,6 +10,7 @@ from geovr.model.geovr import GeoVRModel
 STEPS = 80
 
 
+@pytest.mark.slow  # 80 optimizer steps of both tiny students
 @pytest.mark.parametrize("family", ["qwen3_vl", "qwen2_5_vl"])
 def test_overfit_one_batch(kit, family):
     geo = GeoVRModel(kit.student(family, seed=1), kit.config())

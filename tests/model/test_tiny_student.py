@@ -91,6 +91,7 @@ def test_saved_tokenizer_writes_each_integer_answer_as_one_token(tmp_path):
 
 
 @pytest.mark.parametrize("family", ["qwen3_vl", "qwen2_5_vl"])
+@pytest.mark.slow
 def test_tiny_student_from_pretrained_round_trip(kit, family, tmp_path):
     model, processor = build_tiny_student(family, out_dir=tmp_path / "tiny")
     n_params = sum(p.numel() for p in model.parameters())

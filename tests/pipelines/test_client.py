@@ -31,6 +31,7 @@ def _geovr(*args: str, host: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_upload_twice_makes_versions_then_submit_and_schedule():
     with KfpStandIn() as api:
         first = _geovr("upload", "--package", str(GOLDEN), host=api.url)
@@ -74,6 +75,7 @@ def test_submit_before_upload_is_a_clear_error():
     assert "geovr pipeline upload" in err
 
 
+@pytest.mark.slow
 def test_runs_need_a_namespace_and_a_data_repo():
     with KfpStandIn() as api:
         assert "--namespace" in _refused("submit", "--host", api.url, "--param", "data_repo=r")
@@ -89,6 +91,7 @@ def test_cron_needs_six_fields():
         validate_cron("0 3 * * 1")
 
 
+@pytest.mark.slow
 def test_make_upload_and_schedule_use_the_configured_image(tmp_path):
     """The README's cluster targets: `make upload` compiles against IMAGE:IMAGE_TAG and uploads."""
     with KfpStandIn() as api:

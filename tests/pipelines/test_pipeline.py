@@ -32,6 +32,7 @@ def _compile(out: Path) -> list[dict]:
     return list(yaml.safe_load_all(out.read_text()))
 
 
+@pytest.mark.slow
 def test_golden_compiled_pipeline_is_current(tmp_path):
     fresh = _compile(tmp_path / "p.yaml")
     assert fresh == list(yaml.safe_load_all(GOLDEN.read_text())), (

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from geovr.cli import main
 
 from .builders import write_metrics
@@ -19,6 +21,7 @@ def run_cli(capsys, *argv: str) -> tuple[int, dict | None, str]:
     return code, summary, err
 
 
+@pytest.mark.slow
 def test_register_then_promote_and_rollback(
     capsys, tiny_checkpoint, sqlite_uri, model_name, tmp_path, monkeypatch
 ):
@@ -83,6 +86,7 @@ def test_register_then_promote_and_rollback(
     assert (code, summary["version"], summary["previous"]) == (0, "1", "2")
 
 
+@pytest.mark.slow
 def test_user_errors_exit_2_with_one_line_reason(capsys, tiny_checkpoint, tmp_path):
     unreachable = f"http://127.0.0.1:{free_port()}"
     metrics = write_metrics(tmp_path / "m.json", 40.0, of=tiny_checkpoint)

@@ -36,6 +36,7 @@ def aliases(client: MlflowClient, model_name: str) -> dict[str, str]:
     return {k: str(v) for k, v in client.get_registered_model(model_name).aliases.items()}
 
 
+@pytest.mark.slow
 def test_first_version_is_tagged_aliased_and_logged(
     tiny_checkpoint, sqlite_uri, model_name, tmp_path, monkeypatch
 ):
@@ -78,6 +79,7 @@ def test_first_version_is_tagged_aliased_and_logged(
     assert run.data.metrics["vsi.per_task.object_counting"] == 41.0
 
 
+@pytest.mark.slow
 def test_registering_does_not_import_torch(tiny_checkpoint, sqlite_uri, model_name, tmp_path):
     """MLflow runs the pyfunc's code when it logs the model: torch and transformers must load
     only with the model, or every register task pays their import (seconds)."""
@@ -94,6 +96,7 @@ def test_registering_does_not_import_torch(tiny_checkpoint, sqlite_uri, model_na
     subprocess.run([sys.executable, "-c", code, *args], check=True, timeout=300, cwd=tmp_path)
 
 
+@pytest.mark.slow
 def test_below_floor_stays_challenger(tiny_checkpoint, sqlite_uri, model_name, tmp_path):
     metrics = write_metrics(tmp_path / "metrics.json", 10.0, of=tiny_checkpoint)
     result = register_checkpoint(
@@ -103,6 +106,7 @@ def test_below_floor_stays_challenger(tiny_checkpoint, sqlite_uri, model_name, t
     assert aliases(MlflowClient(sqlite_uri, sqlite_uri), model_name) == {"challenger": "1"}
 
 
+@pytest.mark.slow  # registers several checkpoints
 def test_gate_over_successive_versions(tiny_checkpoint, sqlite_uri, model_name, tmp_path):
     def register(overall: float, **kw) -> str:
         file = write_metrics(tmp_path / f"m{overall}.json", overall, **kw, of=tiny_checkpoint)
@@ -122,6 +126,7 @@ def test_gate_over_successive_versions(tiny_checkpoint, sqlite_uri, model_name, 
     assert "evaluation sets differ" in reasons
 
 
+@pytest.mark.slow
 def test_explicit_promotion_rollback_and_copy(tiny_checkpoint, sqlite_uri, model_name, tmp_path):
     for i, overall in enumerate([40.0, 38.0]):
         metrics = write_metrics(tmp_path / f"m{i}.json", overall, of=tiny_checkpoint)
@@ -148,6 +153,7 @@ def test_explicit_promotion_rollback_and_copy(tiny_checkpoint, sqlite_uri, model
     assert len(client.search_model_versions(f"name = '{model_name}'")) == 2
 
 
+@pytest.mark.slow
 def test_promotion_errors_are_clear(tiny_checkpoint, sqlite_uri, model_name, tmp_path):
     metrics = write_metrics(tmp_path / "m.json", 40.0, of=tiny_checkpoint)
     register_checkpoint(tiny_checkpoint, metrics, model_name, sqlite_uri)
@@ -187,6 +193,7 @@ def test_unreachable_server_is_named_after_bounded_retries():
     assert 0.9 < elapsed < 5.0
 
 
+@pytest.mark.slow
 def test_champion_downloads_and_loads_in_process(tiny_checkpoint, sqlite_uri, model_name, tmp_path):
     metrics = write_metrics(tmp_path / "m.json", 40.0, of=tiny_checkpoint)
     register_checkpoint(tiny_checkpoint, metrics, model_name, sqlite_uri)

@@ -140,6 +140,7 @@ def _readme_recipe() -> str:
     return text[start : text.index("```\n", start)]
 
 
+@pytest.mark.integration  # the README recipe in a fresh interpreter
 def test_the_readme_transformers_recipe_answers_as_evaluation_does(tmp_path):
     video, clips, row = _clip_set(tmp_path, "fps")
     served = _served(tmp_path, "qwen3_vl", clips)
@@ -174,6 +175,7 @@ def test_the_readme_transformers_recipe_answers_as_evaluation_does(tmp_path):
     assert saved.video_processor.do_sample_frames is False  # nothing resamples the frames
 
 
+@pytest.mark.slow
 def test_registered_model_carries_its_code_schema_and_example(
     tiny_checkpoint, sqlite_uri, model_name, tmp_path
 ):

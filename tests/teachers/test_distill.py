@@ -127,6 +127,7 @@ def test_nan_output_goes_to_quarantine(clipset, tmp_path):
     assert "c1" not in TargetStore(str(tmp_path / "t"))
 
 
+@pytest.mark.slow
 def test_nan_in_a_real_model_goes_to_quarantine(clipset, tiny_depth_anything, tmp_path):
     teacher = build_teacher("depth-anything", weights=str(tiny_depth_anything), input_size=56)
     with torch.no_grad():

@@ -90,6 +90,7 @@ def test_the_model_runs_in_inference_mode_on_the_resolved_device(tiny_depth_anyt
     assert modes and all(modes)
 
 
+@pytest.mark.slow
 def test_distill_cache_round_trip(teacher, clipset, tmp_path):
     summary = distill(
         str(clipset), teacher, str(tmp_path / "targets"), clips_per_shard=2, progress=False

@@ -60,6 +60,7 @@ def test_the_student_gets_the_configured_attention_and_checkpointing(student_dir
 
 
 @pytest.mark.skipif(importlib.util.find_spec("flash_attn") is not None, reason="flash-attn here")
+@pytest.mark.slow
 def test_flash_attention_without_the_package_is_a_one_line_error(geovr_data, tmp_path):
     clips, _ = geovr_data  # a real clip set: the CLI checks its inputs first
     with pytest.raises(GeoVRError, match="needs the flash-attn package"):

@@ -217,6 +217,7 @@ def test_sigterm_handler_is_only_installed_on_the_main_thread():
     assert errors == []
 
 
+@pytest.mark.slow
 def test_geovr_train_on_two_nodes_submits_the_worker_command_on_the_shared_volume(
     geovr_data, tmp_path, monkeypatch
 ):

@@ -68,6 +68,7 @@ def test_list_checkpoints_ignores_tmp(tmp_path):
     assert latest_checkpoint(tmp_path / "missing") is None
 
 
+@pytest.mark.slow
 def test_tracker_offline_buffers_and_replays(tmp_path, capsys):
     tracker = Tracker(tmp_path, "http://127.0.0.1:9", "exp", {"steps": 3}, enabled=True)
     assert not tracker.online

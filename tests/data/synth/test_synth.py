@@ -28,6 +28,9 @@ def _tree_hash(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
+
+
 def test_same_arguments_same_bytes(dataset, tmp_path):
     again = tmp_path / "again"
     synthesize(again, scenes=4, frames=6, size=64, seed=3, workers=1)
@@ -35,6 +38,9 @@ def test_same_arguments_same_bytes(dataset, tmp_path):
     other = tmp_path / "other_seed"
     synthesize(other, scenes=4, frames=6, size=64, seed=4, workers=1)
     assert _tree_hash(other) != _tree_hash(dataset)
+
+
+@pytest.mark.slow
 
 
 def test_a_cycle_of_frame_counts_gives_videos_of_those_lengths(tmp_path):
@@ -142,6 +148,9 @@ def test_answers_rederive_from_saved_ground_truth(dataset):
 def test_video_frames_match_the_renderer(dataset):
     frames = decode_frames(dataset / "videos" / "scene_0000.mp4")
     assert frames.shape == (6, 64, 64, 3) and frames.std() > 10  # textured, not blank
+
+
+@pytest.mark.slow
 
 
 def test_cli_prints_summary_last(tmp_path):
