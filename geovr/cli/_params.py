@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,11 @@ import fsspec
 from safetensors import SafetensorError, safe_open
 
 from geovr.artifacts import is_remote, read_jsonl, read_meta
+from geovr.config.stages import DEVICE_RE
 from geovr.data.layout import SPLITS
 from geovr.errors import GeoVRError
 from geovr.model.config import GEOMETRY_OBJECTIVES
 from geovr.teachers.cache import cache_key
-
-DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 class FiniteFloat(click.ParamType):

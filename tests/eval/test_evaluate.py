@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from geovr.artifacts import checkpoint_fingerprint
+from geovr.config.train import TrainConfig
 from geovr.errors import GeoVRError
 from geovr.eval.evaluate import run_evaluation
 from geovr.model import (
@@ -22,7 +23,6 @@ from geovr.model import (
 )
 from geovr.model.config import teacher_feature_dim
 from geovr.model.inputs import prompt
-from geovr.train.config import TrainConfig
 from geovr.train.run import checkpoint_meta, task_options
 from tests.geovr_data import make_geovr_data
 
