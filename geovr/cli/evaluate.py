@@ -13,6 +13,7 @@ eval set id).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import click
@@ -54,7 +55,11 @@ from geovr.cli._preset import config_option, preset_name, preset_option, resolve
     help="evaluation directory: absent, empty or an earlier evaluation (replaced whole)",
 )
 @config_option("--splits", field="evaluate.splits", type=Splits())
-@config_option("--max-questions", field="evaluate.max_questions", type=click.IntRange(min=0))
+@click.option(
+    "--max-questions",
+    type=click.IntRange(min=1),
+    help="answer at most this many questions [default: the preset's; 0 there = all]",
+)
 @config_option("--max-new-tokens", field="evaluate.max_new_tokens", type=click.IntRange(min=1))
 @config_option("--max-side", field="evaluate.max_side", type=click.IntRange(min=16))
 @config_option("--frames", field="evaluate.frames", type=click.IntRange(min=1))
@@ -83,6 +88,7 @@ def evaluate(
     targets,
     out,
     splits,
+    max_questions,
     blind_baseline,
     tracking_uri,
     kfp_run_id,
@@ -95,6 +101,8 @@ def evaluate(
 
     ctx = click.get_current_context()
     cfg = resolved_config(ctx).evaluate
+    if max_questions is not None:
+        cfg = dataclasses.replace(cfg, max_questions=max_questions)
     check_splits_present(clips, splits)
     if targets:
         check_targets_match(clips, targets)

@@ -244,9 +244,11 @@ def write_clipset(staging: Path, dataset: Dataset, cfg: IngestConfig, progress: 
     write_jsonl(staging / QA_FILE, qa)
     write_jsonl(staging / QUARANTINE_FILE, [r.row() for r in rejections + qa_rejections])
     inputs = {"dataset": content_hash(hashes, dataset.clip_rejections)}
+    record = run_record(preset, "ingest", cfg)
+    del record["ingest"]["workers"]  # speed only: the bytes must not depend on it
     write_meta(staging, make_meta("clipset", "ingest", cfg.recorded(), inputs,
                                   dataset_name=dataset.info.get("name"), counts=asdict(counts),
-                                  run_config=run_record(preset, "ingest", cfg)))
+                                  run_config=record))
     return counts, inputs["dataset"]
 
 

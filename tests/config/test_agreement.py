@@ -43,6 +43,7 @@ CLI_NOT_CONFIG = {
     "teacher_option_pairs": "KEY=VALUE pairs added to distill.teacher_options",
     "nproc": "ranks of this invocation (the pipeline's: train.gpus_per_node or cpu_ranks)",
     "gradient_checkpointing": "an on/off pair over train.gradient_checkpointing's auto",
+    "max_questions": "at least 1 when given; absent, evaluate.max_questions (0 = all)",
     "tracking_uri": "the environment's MLflow server ($MLFLOW_TRACKING_URI)",
     "connect_timeout": "this client's retry budget ($GEOVR_REGISTRY_RETRY_S)",
     **dict.fromkeys(

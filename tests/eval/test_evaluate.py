@@ -128,6 +128,9 @@ def test_sft_checkpoint_has_no_probes_and_the_cli_prints_the_summary(data, tmp_p
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["probes"] == {} and summary["questions"] == 3
+    # the resolved settings and their preset (the CLI's default, embedded) are recorded
+    record = json.loads((tmp_path / "eval" / "meta.json").read_text())["run_config"]
+    assert record["preset"] == "embedded" and record["evaluate"]["max_questions"] == 3
 
 
 def test_no_question_in_the_splits_is_a_clear_error_and_writes_nothing(
