@@ -1,6 +1,7 @@
 """The train stage's knobs: the optimisation loop the workers run and the launch around it.
 
-Every field is a ``--flag`` of :mod:`geovr.train.worker` and of ``geovr train``::
+Every field is a ``--flag`` of :mod:`geovr.train.worker`; ``geovr train`` has options for
+the ones a user tunes, and takes the rest from its ``--preset``::
 
     from geovr.config.train import TrainConfig
     cfg = TrainConfig(steps=100, parallelism="fsdp2")
