@@ -79,7 +79,8 @@ from geovr.cli._preset import config_option, preset_name, preset_option, resolve
 @click.option(
     "--blank-frames",
     is_flag=True,
-    help="answer with black frames instead of the video: the score without vision (not registrable)",
+    help="answer with black frames instead of the video: the score without vision "
+    "(not registrable)",
 )
 @click.option("--no-progress", is_flag=True, help="no progress bar on stderr")
 def evaluate(

@@ -93,7 +93,8 @@ def _switch(name: str, value: bool | None) -> dict[str, str]:
     "--gradient-checkpointing/--no-gradient-checkpointing",
     default=None,
     help="recompute decoder layers in backward "
-    f"[default: the preset's, auto: on for students over {GRADIENT_CHECKPOINTING_ABOVE:,} parameters]",
+    "[default: the preset's; auto: on for students over "
+    f"{GRADIENT_CHECKPOINTING_ABOVE:,} parameters]",
 )
 @config_option("--splits", field="train.splits", type=Splits())
 @config_option("--max-side", field="train.max_side", type=click.IntRange(min=16))

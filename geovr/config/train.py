@@ -129,9 +129,10 @@ class TrainConfig:
             ("gradient_checkpointing", Switch),
             ("launcher", Launcher),
         ):
-            if getattr(self, name) not in get_args(kind):
+            value = getattr(self, name)
+            if value not in get_args(kind):
                 raise ValueError(
-                    f"{name} must be one of {', '.join(get_args(kind))}, got {getattr(self, name)!r}"
+                    f"{name} must be one of {', '.join(get_args(kind))}, got {value!r}"
                 )
         if self.schedule != "cosine":
             raise ValueError(f"only the cosine schedule is supported, got {self.schedule!r}")

@@ -254,7 +254,8 @@ def run_training(
     on_cluster = cfg.launcher == "trainjob" or (cfg.launcher == "auto" and cfg.num_nodes > 1)
     if cfg.num_nodes > 1 and not on_cluster:
         raise GeoVRError(
-            "--launcher local runs on one node: use --launcher trainjob (or auto) for --num-nodes > 1"
+            "--launcher local runs on one node: use --launcher trainjob (or auto) for "
+            "--num-nodes > 1"
         )
     if latest_checkpoint(out / CHECKPOINTS_DIR) is not None and not resume:
         raise GeoVRError(
