@@ -6,8 +6,9 @@
 On one synthetic benchmark (train split for training, val + test questions for scoring),
 train the tiny Qwen3-VL (`--student tiny:qwen3_vl:256x6` for a wider one) from the same random
 initialisation with: SFT only (`lm`), GeoVR (all four objectives), and GeoVR minus each
-objective; equal steps, batch, learning-rate schedule and data order per seed. Report VSI overall and per task (mean and spread over
-seeds) and the geometry probes. Every run is the real `geovr train` + `geovr evaluate`.
+objective; equal steps, batch, learning-rate schedule and data order per seed. Report VSI
+overall and per task (mean and spread over seeds) and the geometry probes. Every run is the
+real `geovr train` + `geovr evaluate`.
 `--blank-frames` scores every run a second time with black frames (VSI-Bench's vision-disabled
 comparison): the vision gain says how much of a score comes from the video at all.
 Each run's answers are kept in runs/bench/ablation[-TAG]-predictions/VARIANT-seedN.jsonl.

@@ -24,15 +24,8 @@ import numpy as np
 
 from bench.ablation import VARIANTS, run_one, score_checkpoint
 from bench.common import RESULTS, bench_data, result_stem, write_result
-from geovr.eval.vsi import (
-    CHOICE_TASKS,
-    NUMERIC_TASKS,
-    REL_DIRECTION,
-    REL_DIRECTION_LEVELS,
-    extract_answer,
-    score_row,
-    to_number,
-)
+from geovr.data.vsi_tasks import CHOICE_TASKS, NUMERIC_TASKS, REL_DIRECTION, REL_DIRECTION_LEVELS
+from geovr.eval.vsi import extract_answer, score_row, to_number
 from geovr.train.run import run_training
 
 # what the synthetic generator asks that needs no metric geometry: presence/counting, order

@@ -27,6 +27,7 @@ from geovr.model.adapters import adapter_for
 from geovr.model.inputs import make_example
 from geovr.model.reference import qwen3_vl_2b_config
 from geovr.model.tiny import build_processor, tiny_config
+from geovr.teachers.base import VGGT_LAYERS
 
 QA = {
     "id": "q",
@@ -35,7 +36,7 @@ QA = {
     "ground_truth": "2",
 }
 TEACHER_PATCH = 14  # VGGT / DINOv2 patch: the teacher's feature grid is side / 14
-TEACHER_LAYERS = ("4", "11", "17", "23")
+TEACHER_LAYERS = tuple(str(layer) for layer in VGGT_LAYERS)  # VGGT's names them by block
 
 
 def _targets(frames: int, side: int, dim: int, rng: np.random.Generator) -> dict:

@@ -170,7 +170,8 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 def make_meta(
     kind: str, stage: str, config: Any, inputs: Mapping[str, str] | None = None, **extra: Any
 ) -> dict[str, Any]:
-    """The meta record of DESIGN.md: schema, producing stage, config hash, input hashes."""
+    """The meta record every artifact carries (docs/contracts.md): schema, producing stage,
+    config hash, input hashes."""
     return {
         "schema": SCHEMAS[kind],
         "stage": stage,
@@ -203,3 +204,16 @@ def read_meta(directory: str | os.PathLike, kind: str, **storage_options) -> dic
             f"this geovr {__version__} reads only {expected}"
         )
     return meta
+
+
+def flatten_metrics(tree: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numeric leaves of a nested dict as {"a.b.c": value}; text, lists and booleans are
+    skipped because MLflow metrics are numbers."""
+    flat: dict[str, float] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_metrics(value, f"{name}."))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat[name] = float(value)
+    return flat

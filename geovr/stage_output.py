@@ -135,7 +135,10 @@ def _check_inputs_outside(out: str | os.PathLike, inputs: Iterable[str | os.Path
 
 
 def _holder(lock_path: Path) -> str:
-    """'pid N on HOST since TIME' from a lock file (its first lines are the holder's pid and host)."""
+    """'pid N on HOST since TIME' from a lock file.
+
+    The file's first lines are the holder's pid and host.
+    """
     try:
         lines = lock_path.read_text().splitlines()
         since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(lock_path.stat().st_mtime))

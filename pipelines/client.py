@@ -2,7 +2,8 @@
 through the Kubeflow Pipelines API (`kfp.Client`).
 
     geovr pipeline compile --out geovr_pipeline.yaml
-    geovr pipeline upload --host https://kubeflow.example.com/pipeline --namespace kubeflow-user-geovr
+    geovr pipeline upload --host https://kubeflow.example.com/pipeline \\
+        --namespace kubeflow-user-geovr
     geovr pipeline submit --host ... --namespace ... --param data_repo=URL --param steps=2000
     geovr pipeline schedule --host ... --namespace ... --cron "0 0 3 * * 1"   # Mondays 03:00
 
@@ -56,7 +57,8 @@ def validate_cron(cron: str) -> str:
     fields = cron.split()
     if len(fields) != 6:
         raise GeoVRError(
-            f"cron {cron!r} has {len(fields)} fields; KFP needs 6 (sec min hour day month weekday), "
+            f"cron {cron!r} has {len(fields)} fields; "
+            "KFP needs 6 (sec min hour day month weekday), "
             f"e.g. '0 0 3 * * 1' for Mondays at 03:00"
         )
     return cron

@@ -74,8 +74,11 @@ def on_gpu_nodes(task: PipelineTask, gpus: int) -> PipelineTask:
 
 
 def with_training_volume(task: PipelineTask, image: str) -> PipelineTask:
-    """The shared training volume, and what the TrainJob launcher reads from the environment
-    to give its nodes the same image, volume, S3 and MLflow credentials (geovr/train/trainjob.py)."""
+    """The shared training volume, and what the TrainJob launcher reads from the environment.
+
+    The launcher (geovr/train/trainjob.py) gives its nodes the same image, volume, S3 and MLflow
+    credentials from it.
+    """
     kubernetes.mount_pvc(task, pvc_name=TRAIN_PVC, mount_path=TRAIN_MOUNT)
     for name, value in {
         "GEOVR_IMAGE": image,

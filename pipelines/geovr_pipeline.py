@@ -47,7 +47,8 @@ class Outputs(NamedTuple):
 
 @dsl.pipeline(
     name=PIPELINE_NAME,
-    description="GeoVR: DVC-versioned video -> 3D teacher targets -> GeoVR training -> evaluation -> MLflow registry.",
+    description="GeoVR: DVC-versioned video -> 3D teacher targets -> GeoVR training -> "
+    "evaluation -> MLflow registry.",
 )
 def geovr_pipeline(
     data_repo: str,
@@ -94,11 +95,11 @@ def geovr_pipeline(
     Args:
         data_repo: git URL (or local path) of the repository whose data.dvc versions the videos.
         data_rev: git revision of the data; a branch makes scheduled runs take the newest data.
-        data_target: the DVC-tracked directory of data_repo to fetch (its pointer is <data_target>.dvc).
+        data_target: the DVC-tracked directory of data_repo to fetch (pointer: <data_target>.dvc).
         dvc_remote: DVC remote to download from ("" = the repository's default remote).
         dvc_jobs: parallel DVC downloads.
         frames: frames sampled per clip when sampling is "count".
-        sampling: frame sampling: count (frames per clip) or fps (the paper's: sampling_fps frames per second, min_frames..max_frames).
+        sampling: count (frames per clip) or fps (the paper's: sampling_fps/s, min..max_frames).
         sampling_fps: frames per second of video when sampling is "fps".
         min_frames: fewest frames per clip when sampling is "fps" (shorter clips are quarantined).
         max_frames: most frames per clip when sampling is "fps".
@@ -106,12 +107,12 @@ def geovr_pipeline(
         min_valid_fraction: ingest fails if fewer clips than this survive validation.
         teacher: 3D teacher: oracle (ground truth), depth-anything, vggt, da3.
         teacher_weights: local path or hub id of the teacher weights ("" = the teacher's default).
-        teacher_options: teacher constructor options as a JSON object, e.g. {"input_size": 518} ("" = none).
-        scale_teacher: metric-scale teacher paired with the teacher: da3-metric (the paper's, with vggt), or "" = ground-truth depth where a clip has it.
+        teacher_options: teacher constructor options, JSON such as {"input_size": 518} ("" = none).
+        scale_teacher: metric-scale teacher: da3-metric (with vggt), "" = ground-truth depth if any.
         scale_teacher_weights: local path or hub id of the scale teacher weights ("" = its default).
         distill_tasks: parallel distill tasks (one GPU each on a cluster).
         student: base student: a hub id, a path, or tiny[:family] (offline, random init).
-        objectives: training objectives, a subset of lm,cam,depth,scale,distill (lm alone = SFT baseline).
+        objectives: training objectives, a subset of lm,cam,depth,scale,distill (lm = SFT baseline).
         loss_weights: weights of the geometry losses (the paper's defaults).
         steps: optimizer steps.
         batch_size: clips per rank per micro-step.
@@ -123,12 +124,12 @@ def geovr_pipeline(
         gpus_per_node: training ranks per node (0 = CPU, cpu_ranks gloo ranks).
         cpu_ranks: ranks per node without a GPU.
         launcher: auto (local torchrun for one node, TrainJob for more), local or trainjob.
-        train_work_dir: directory on the shared training volume (/mnt/geovr-train/...) for resumable checkpoints and TrainJobs ("" = pod-local).
+        train_work_dir: resumable checkpoints and TrainJobs, /mnt/geovr-train/... ("" = pod-local).
         eval_splits: clip-set splits the evaluation answers questions on.
         max_questions: evaluate at most this many questions (0 = all).
         tracking_uri: MLflow tracking and registry URI ("" = $MLFLOW_TRACKING_URI of the image).
         model_name: MLflow registered model the new version goes to.
-        promotion_policy: promotion gate policy as JSON ("" = defaults: beat the champion on VSI overall).
+        promotion_policy: promotion gate policy as JSON ("" = beat the champion on VSI overall).
     """
     data = fetch_data(
         data_repo=data_repo,

@@ -25,7 +25,8 @@ def prepare_data(repo: Path) -> dict:
     version = data_version(repo)
     if version["dirty"]:
         print(
-            f"warning: data.dvc differs from git HEAD {version['git_rev'][:12]}; the pipeline reads the "
+            f"warning: data.dvc differs from git HEAD {version['git_rev'][:12]}; "
+            "the pipeline reads the "
             f"committed version. Commit data.dvc to run on your workspace data.",
             file=sys.stderr,
         )

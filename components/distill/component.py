@@ -51,8 +51,9 @@ def distill(
 
     from geovr.teachers.distill import options_from_json, run_distill
     from geovr.teachers.merge import merge_targets
+    from geovr.teachers.pair import pair_name
 
-    pair = f"{teacher}+{scale_teacher}" if scale_teacher else teacher
+    pair = pair_name(teacher, scale_teacher)
     work = targets.path
     if cache_dir:
         work = f"{cache_dir.rstrip('/')}/{pair}-{shard_range.replace(':', '-') or 'all'}"
@@ -86,7 +87,10 @@ def distill_merge(
     parts: dsl.Input[list[dsl.Dataset]],
     targets: dsl.Output[dsl.Dataset],
 ) -> int:
-    """Join the targets of parallel distill tasks into one targets artifact; returns the clip count."""
+    """Join the targets of parallel distill tasks into one targets artifact.
+
+    Returns the clip count.
+    """
     import json
 
     from geovr.teachers.merge import merge_targets

@@ -6,7 +6,8 @@ Thin by design: standard-library imports at module level (kfp aside); the body i
     from components.evaluate.component import evaluate
     task = evaluate(checkpoint=train.outputs["checkpoint"], clips=ingest.outputs["clips"],
                     targets=merge.outputs["targets"], splits="val,test")
-    task.outputs["evaluation"]   # directory: metrics.json, predictions.jsonl, report.html, meta.json
+    task.outputs["evaluation"]   # directory: metrics.json, predictions.jsonl, report.html,
+                                 # meta.json
     task.outputs["metrics"]      # KFP Metrics: the headline numbers in the run's UI
     task.outputs["report"]       # KFP HTML: the report, shown by the UI's visualisation tab
 """
@@ -58,6 +59,13 @@ def evaluate(
     for name, value in scores["probes"].items():
         metrics.log_metric(name, value)
     shutil.copyfile(f"{evaluation.path}/report.html", report.path)
-    evaluation.metadata.update({"eval_set": scores["eval_set"], "questions": summary["questions"]})
+    tracked = summary["tracking"] or {}
+    evaluation.metadata.update(
+        {
+            "eval_set": scores["eval_set"],
+            "questions": summary["questions"],
+            "mlflow_run_id": tracked.get("run_id") or "",  # register links it
+        }
+    )
     print(json.dumps(summary, sort_keys=True))
     return float(summary["vsi_overall"])

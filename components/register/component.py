@@ -30,20 +30,27 @@ def register(
 ) -> NamedTuple("RegisterOutputs", [("version", str), ("decision", str)]):
     """Register `checkpoint` (alias challenger) with the evaluation `metrics` (metrics.json or
     the directory holding it); the gate `policy` is inline JSON or a path ("" = defaults).
-    Empty `tracking_uri` / `kfp_run_id` fall back to $MLFLOW_TRACKING_URI / $KFP_RUN_ID."""
+    Empty `tracking_uri` / `kfp_run_id` fall back to $MLFLOW_TRACKING_URI / $KFP_RUN_ID. The
+    version links the training and evaluation MLflow runs that the train and evaluate steps
+    recorded in their artifacts' metadata (`mlflow_run_id`)."""
     import json
     from collections import namedtuple
 
-    from geovr.registry import GatePolicy, register_checkpoint
+    from geovr.registry import GatePolicy, RunLinks, register_checkpoint
 
+    links = RunLinks.of(
+        kfp=kfp_run_id or None,
+        train=checkpoint.metadata.get("mlflow_run_id") or None,
+        evaluation=metrics.metadata.get("mlflow_run_id") or None,
+    )
     result = register_checkpoint(
         checkpoint.path,
         metrics.path,
         model_name=model_name,
         tracking_uri=tracking_uri or None,
         policy=GatePolicy.load(policy),
-        kfp_run_id=kfp_run_id or None,
         eval_set=eval_set or None,
+        links=links,
     )
     print(json.dumps(result.summary()))
     outputs = namedtuple("RegisterOutputs", ["version", "decision"])

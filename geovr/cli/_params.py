@@ -18,8 +18,8 @@ import fsspec
 from safetensors import SafetensorError, safe_open
 
 from geovr.artifacts import is_remote, read_jsonl, read_meta
-from geovr.config.stages import DEVICE_RE
 from geovr.data.layout import SPLITS
+from geovr.devices import device_problem
 from geovr.errors import GeoVRError
 from geovr.model.config import GEOMETRY_OBJECTIVES
 from geovr.teachers.cache import cache_key
@@ -90,17 +90,8 @@ class Device(click.ParamType):
     name = "device"
 
     def convert(self, value: Any, param, ctx) -> str:
-        if not DEVICE_RE.fullmatch(str(value)):
-            self.fail(f"{value!r}: expected auto, cpu, cuda or cuda:N", param, ctx)
-        if str(value).startswith("cuda"):
-            import torch  # only for a CUDA request: `auto` and `cpu` stay torch-free here
-
-            index = int(value.partition(":")[2] or 0)
-            if index >= torch.cuda.device_count():
-                visible = torch.cuda.device_count()
-                self.fail(
-                    f"{value!r}: this machine has {visible} visible CUDA device(s)", param, ctx
-                )
+        if problem := device_problem(value):
+            self.fail(problem, param, ctx)
         return str(value)
 
 

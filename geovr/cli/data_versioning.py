@@ -3,7 +3,7 @@
     geovr data ensure --jobs 4            # before ingest (`make run`): pull, or regenerate + verify
     geovr data version                    # {"dvc_md5": ..., "git_rev": ..., "dirty": ...}
     geovr data get --rev v1 --out runs/data-v1 [--repo URL_OR_PATH]
-    geovr data track                      # after `geovr data synth --out data ...`: dvc add + recipe
+    geovr data track                      # dvc add + recipe, after `geovr data synth --out data`
 
 Each prints a one-line JSON summary last; failures exit 2 with a one-line reason.
 """

@@ -1,7 +1,8 @@
 """`geovr distill` and `geovr distill-merge`: teacher targets for a clip set.
 
     geovr distill --clips runs/clips --teacher oracle --out runs/targets
-    geovr distill --clips C --teacher depth-anything --weights PATH_OR_HUB_ID --out T --shard-range 0:2
+    geovr distill --clips C --teacher depth-anything --weights PATH_OR_HUB_ID --out T \\
+        --shard-range 0:2
     geovr distill --clips C --teacher vggt --scale-teacher da3-metric --out T   # the paper's pair
     geovr distill-merge --parts T0 T1 T2 --out runs/targets
 

@@ -1,6 +1,9 @@
-"""`geovr evaluate`: VSI-Bench answers + geometry probes of a trained checkpoint (geovr/eval/evaluate.py).
+"""`geovr evaluate`: VSI-Bench answers + geometry probes of a trained checkpoint.
 
-    geovr evaluate --checkpoint runs/train/checkpoint --clips runs/clips --targets runs/targets --out runs/eval
+The CLI over geovr/eval/evaluate.py:
+
+    geovr evaluate --checkpoint runs/train/checkpoint --clips runs/clips --targets runs/targets \\
+        --out runs/eval
     geovr evaluate ... --splits test --max-questions 200 --tracking-uri http://mlflow:5000
     geovr evaluate ... --frames 32 --blind-baseline   # VSI-Bench protocol: 32 uniform frames,
                                                      # and the same questions without the video

@@ -78,8 +78,9 @@ def run_cmd(runs_dir: str, params: tuple[str, ...]) -> None:
     summary = run_local(".", runs_dir, _parse_params(params))
     reg = summary["registered"]
     click.echo(
-        f"pipeline finished: VSI overall {summary['vsi_overall']:.1f}; model {reg['model']} version "
-        f"{reg['version']} ({reg['decision']}).\n  report: {summary['report']}\n  load: {summary['load']} "
+        f"pipeline finished: VSI overall {summary['vsi_overall']:.1f}; model {reg['model']} "
+        f"version {reg['version']} ({reg['decision']}).\n  report: {summary['report']}\n"
+        f"  load: {summary['load']} "
         f"(MLFLOW_TRACKING_URI={reg['tracking_uri']})\n  browse: {summary['mlflow_ui']}",
         err=True,
     )

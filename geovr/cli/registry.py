@@ -152,6 +152,11 @@ def register_command(
     help="Also copy the version into this registered model (e.g. geovr-student-prod) "
     "and set the alias there.",
 )
+@click.option(
+    "--allow-leaky",
+    is_flag=True,
+    help="Promote a version evaluated on clips it was trained on (recorded on the version).",
+)
 @tracking_uri_option
 @connect_timeout_option
 def promote_command(
@@ -161,6 +166,7 @@ def promote_command(
     reason: str | None,
     alias: str,
     copy_to: str | None,
+    allow_leaky: bool,
     tracking_uri: str | None,
     connect_timeout: float | None,
 ) -> None:
@@ -181,6 +187,7 @@ def promote_command(
                 alias,
                 copy_to=copy_to,
                 why=reason or "explicit promotion",
+                allow_leaky=allow_leaky,
             )
     emit(moved.summary())
 

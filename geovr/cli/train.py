@@ -2,7 +2,8 @@
 
     geovr train --clips runs/clips --targets runs/targets --out runs/train --nproc 2 --steps 20
     geovr train --clips C --targets T --out runs/sft --objectives lm          # the SFT baseline
-    geovr train ... --student Qwen/Qwen3-VL-2B-Instruct --parallelism fsdp2 --no-gradient-checkpointing
+    geovr train ... --student Qwen/Qwen3-VL-2B-Instruct --parallelism fsdp2 \\
+        --no-gradient-checkpointing
     geovr train ... --resume                                                  # after a crash
 
 The last stdout line is the JSON summary (checkpoint path, steps, final losses, MLflow run).

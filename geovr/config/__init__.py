@@ -1,6 +1,7 @@
 """The one config tree: a dataclass per stage holds every default, with a docstring per field,
 and the named presets (`embedded`, `paper`) that the command line, the KFP components and the
-pipeline take their defaults from. Base layer: imports nothing of geovr but geovr.errors.
+pipeline take their defaults from. Base layer: of geovr it imports only geovr.errors and
+geovr.devices.
 
     from geovr.config import preset
     cfg = preset("paper")

@@ -6,12 +6,10 @@ evaluating and registering (ingest and train have modules of their own).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from geovr.devices import DEVICE_RE
 from geovr.errors import GeoVRError
-
-DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 @dataclass(frozen=True)

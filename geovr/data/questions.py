@@ -14,7 +14,7 @@ import math
 import re
 from typing import Any
 
-from geovr.eval.vsi import CHOICE_TASKS, NUMERIC_TASKS, QUESTION_TYPES
+from geovr.data.vsi_tasks import CHOICE_TASKS, NUMERIC_TASKS, QUESTION_TYPES
 
 REQUIRED = ("id", "question_type", "question", "ground_truth")
 # VSI-Bench options read "A. chair": a capital letter, a dot, the text.

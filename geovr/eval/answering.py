@@ -19,7 +19,8 @@ from tqdm import tqdm
 
 from geovr.data.shards import ShardReader
 from geovr.errors import GeoVRError
-from geovr.model.inputs import encode_video_prompt, prompt, to_device
+from geovr.model.clip_inputs import encode_video_prompt, prompt
+from geovr.model.inputs import to_device
 
 QUESTIONS_PER_CALL = 8  # questions about one clip answered in one batched generate
 FRAME_BUDGETS = (16, 32, 64, 128)  # the uniform budgets of the published VSI-Bench tables

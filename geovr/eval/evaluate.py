@@ -2,11 +2,13 @@
 score them with the VSI-Bench rules, probe the geometry heads, write metrics + report.
 
     from geovr.eval.evaluate import run_evaluation
-    summary = run_evaluation("runs/train/checkpoint", "runs/clips", "runs/eval", targets="runs/targets")
+    summary = run_evaluation(
+        "runs/train/checkpoint", "runs/clips", "runs/eval", targets="runs/targets"
+    )
 
 `out` (absent, empty or an earlier evaluation; written whole or not at all): `metrics.json`
-(contract 4: `eval_set`, `vsi` per task and overall, `vsi_blind`, `probes` and their
-`probe_references`, `leakage`, `counts`),
+(docs/contracts.md section 5: `eval_set`, `vsi` per task and overall, `vsi_blind`, `probes`
+and their `probe_references`, `leakage`, `counts`),
 `predictions.jsonl` (one line per question, with the exact prompt and the frame indices),
 `predictions_blind.jsonl` (with --blind-baseline), `report.html` (self-contained),
 `meta.json`. Answers come from the plain student (no GeoVR token or head), prompted with
@@ -35,11 +37,12 @@ from geovr.artifacts import (
 )
 from geovr.config.presets import run_record
 from geovr.config.stages import EvaluateConfig
+from geovr.data.leakage import leakage_report
 from geovr.data.shards import ShardReader
+from geovr.devices import resolve_device
 from geovr.errors import ArtifactError, GeoVRError
 from geovr.eval import probes as probe_metrics
 from geovr.eval.answering import AnswerSettings, answer_questions
-from geovr.eval.leakage import leakage_report
 from geovr.eval.probing import has_trained_heads, probe_clips
 from geovr.eval.report import build_report
 from geovr.eval.tracking import log_evaluation
@@ -48,14 +51,6 @@ from geovr.model import GeoVRConfig, load_geovr
 from geovr.model.dataset import Item, load_items
 from geovr.stage_output import writes_output
 from geovr.teachers.store import TargetStore
-
-
-def resolve_device(device: str) -> torch.device:
-    return (
-        torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if device == "auto"
-        else torch.device(device)
-    )
 
 
 def questions_by_clip(
@@ -162,7 +157,7 @@ def run_evaluation(
     items = [i for i in load_items(clips, tuple(splits)) if i.qa.get("ground_truth") is not None]
     if not items:
         raise GeoVRError(f"{clips}: no question in splits {', '.join(splits)}")
-    torch_device = resolve_device(device)
+    torch_device = torch.device(resolve_device(device))
     with_heads = has_trained_heads(checkpoint)
     # No heads to restore: build none, rather than fresh ones that would be probed.
     geo, processor = load_geovr(

@@ -1,4 +1,4 @@
-"""Geometry probe metrics (GEOVR_METHOD.md, "Geometry metrics"): depth, camera pose, metric
+"""Geometry probe metrics (docs/protocol.md, "Geometry probes"): depth, camera pose, metric
 scale and feature distillation, all on numpy arrays of one sequence (clip).
 
     from geovr.eval import geometry as g
@@ -7,7 +7,7 @@ scale and feature distillation, all on numpy arrays of one sequence (clip).
     g.scale_rel_error(pred_scale, gt_scale)    # |s^ - s| / s
     g.feature_cosine(pred_feats, gt_feats)     # {"feat_cos_<layer>", "feat_cos_mean"}
 
-Poses are pose encodings `[T,9]` (t xyz, quaternion xyzw, fov_h, fov_w; geovr/teachers/pose.py)
+Poses are pose encodings `[T,9]` (t xyz, quaternion xyzw, fov_h, fov_w; geovr/geometry/pose.py)
 or OpenCV camera-from-world extrinsics `[T,3,4]` / `[T,4,4]`. To pool pose errors over many
 clips (as VGGT/CO3D do), concatenate relative_pose_errors() outputs and call
 pose_metrics_from_errors(). Key names match the probes of metrics.json (geovr/registry/gate.py).
@@ -19,7 +19,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from geovr.teachers.pose import quat_from_rotmat, rotmat_from_quat
+from geovr.geometry.pose import quat_from_rotmat, rotmat_from_quat
+from geovr.geometry.scale import lstsq_scale
 
 DELTA1 = 1.25
 POSE_THRESHOLDS_DEG = (5, 15, 30)
@@ -46,8 +47,8 @@ def align_scale(pred: np.ndarray, target: np.ndarray, method: str = "median") ->
         denominator = np.median(pred)
         return float(np.median(target) / denominator) if denominator > 0 else 1.0
     if method == "lsq":
-        denominator = float(np.dot(pred, pred))
-        return float(np.dot(pred, target) / denominator) if denominator > 0 else 1.0
+        fit = lstsq_scale(target, pred, np.ones(np.shape(pred), dtype=bool))
+        return fit.scale if fit.n_valid else 1.0
     raise ValueError(f"unknown alignment {method!r}: use median, lsq or none")
 
 
@@ -141,7 +142,10 @@ def relative_pose_errors(pred: np.ndarray, target: np.ndarray) -> tuple[np.ndarr
 
 
 def pose_auc(rot_err: np.ndarray, trans_err: np.ndarray, max_deg: int = AUC_MAX_DEG) -> float:
-    """AUC@max_deg: mean of the cumulative histogram (1-degree bins 0..max_deg) of max(rot, trans)."""
+    """AUC@max_deg: mean of the cumulative histogram of max(rot, trans).
+
+    The histogram has 1-degree bins 0..max_deg.
+    """
     worst = np.maximum(rot_err, trans_err)
     histogram, _ = np.histogram(worst, bins=np.arange(max_deg + 1))
     return float(np.mean(np.cumsum(histogram) / len(worst)))

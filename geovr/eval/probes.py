@@ -1,5 +1,5 @@
 """Geometry probes: run the training-only heads on evaluation clips and score them against the
-teacher targets (GEOVR_METHOD.md, "Geometry metrics").
+teacher targets (docs/protocol.md, "Geometry probes").
 
     probe = ClipProbe.from_predictions("scene_0003", preds, targets)   # one clip
     metrics = aggregate([probe, ...])   # {"depth_absrel", "depth_delta1", "pose_rra5", ...,

@@ -3,7 +3,8 @@ clip's ground truth where ingest stored one (depth, camera extrinsics), the teac
 otherwise; features only ever have the teacher.
 
     probes, examples, references = probe_clips(geo, processor, reader, store, clips, device, None)
-    references   # {"depth": {"ground_truth": 2}, "pose": {...}, "scale": {...}, "features": {"teacher": 2}}
+    references   # {"depth": {"ground_truth": 2}, "pose": {...}, "scale": {...},
+                 #  "features": {"teacher": 2}}
 
 A checkpoint without trained heads is never probed (see has_trained_heads): freshly
 initialised heads would give numbers that mean nothing.
@@ -21,6 +22,7 @@ import numpy as np
 from geovr.data.shards import ShardReader
 from geovr.eval import probes as probe_metrics
 from geovr.eval.report import ReportExample
+from geovr.geometry.scale import lstsq_scale
 from geovr.model import collate, make_example, to_device
 from geovr.model.checkpoint import HEADS_FILE, read_geovr_config
 from geovr.teachers.store import TargetStore
@@ -42,9 +44,8 @@ def ground_truth_scale(gt_depth: np.ndarray, teacher_depth: np.ndarray) -> float
     """The metric scale the teacher depth should have had: <m, d> / <d, d> over the pixels
     where both are positive (the least-squares fit of training's scale target)."""
     valid = (gt_depth > 0) & (teacher_depth > 0) & np.isfinite(gt_depth)
-    d, m = teacher_depth[valid].astype(np.float64), gt_depth[valid].astype(np.float64)
-    denominator = float(np.dot(d, d))
-    return float(np.dot(m, d) / denominator) if denominator > 0 else None
+    fit = lstsq_scale(gt_depth, teacher_depth, valid)
+    return fit.scale if fit.n_valid else None
 
 
 def _against_ground_truth(

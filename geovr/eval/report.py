@@ -27,9 +27,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from geovr.artifacts import atomic_write_text
+from geovr.data.vsi_tasks import NUMERIC_TASKS, TASKS
 from geovr.eval import geometry
-from geovr.eval.vsi import NUMERIC_TASKS, TASKS, task_question_count
-from geovr.teachers.pose import relative_to_first
+from geovr.eval.vsi import task_question_count
+from geovr.geometry.pose import relative_to_first
 
 TARGET_COLOUR, PRED_COLOUR = "#2b6cb0", "#dd6b20"
 NUMERIC_COLOUR, CHOICE_COLOUR = "#3182ce", "#38a169"
@@ -44,7 +45,10 @@ HEADLINE_PROBES = (
 
 @dataclass(frozen=True)
 class ReportExample:
-    """One clip to picture: frames `[T,H,W,3]` uint8, depth `[T,H,W]`, poses `[T,9]` or `[T,3,4]`."""
+    """One clip to picture.
+
+    Frames `[T,H,W,3]` uint8, depth `[T,H,W]`, poses `[T,9]` or `[T,3,4]`.
+    """
 
     name: str
     frames: np.ndarray
@@ -264,6 +268,8 @@ def _number(value: Any) -> str:
 
 
 # Inline, not a package-data file: the template then ships with the module whatever the install.
+# Lines are split after block tags (trim_blocks drops that newline), before `{{-` / `{%-`
+# (which strip it) or where HTML reads a newline as a space.
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
 <style>
@@ -274,7 +280,8 @@ h1 { font-size: 26px; margin: 0 0 16px; }
 h2 { font-size: 19px; margin: 32px 0 12px; border-bottom: 1px solid #e2e8f0; padding-bottom: 6px; }
 h3 { font-size: 16px; margin: 20px 0 8px; }
 .cards { display: flex; flex-wrap: wrap; gap: 12px; }
-.card { background: #fff; border: 1px solid #e2e8f0; border-radius: 8px; padding: 10px 16px; min-width: 140px; }
+.card { background: #fff; border: 1px solid #e2e8f0; border-radius: 8px; padding: 10px 16px;
+        min-width: 140px; }
 .card .label { font-size: 12px; color: #718096; letter-spacing: .02em; }
 .card .value { font-size: 24px; font-weight: 600; }
 table { border-collapse: collapse; background: #fff; font-size: 14px; margin: 8px 0; }
@@ -289,29 +296,57 @@ img { max-width: 100%; background: #fff; border: 1px solid #e2e8f0; border-radiu
 <body><main>
 <h1>{{ title }}</h1>
 {% if headline %}<div class="cards">
-{% for label, value in headline %}<div class="card"><div class="label">{{ label }}</div><div class="value">{{ value }}</div></div>
+{% for label, value in headline %}
+<div class="card"><div class="label">{{ label }}</div><div class="value">{{ value }}</div></div>
 {% endfor %}</div>{% endif %}
 {% if vsi %}
 <h2>{{ benchmark }}</h2>
 {% if chart %}<img src="{{ chart }}" alt="VSI-Bench per-task scores">{% endif %}
 <div class="tables">
-<table><tr><th>task</th><th>score (%)</th>{% if debiased %}<th>VSI-Bench-Debiased (%)</th>{% endif %}{% if blind %}<th>{{ benchmark }}, vision disabled (%)</th>{% endif %}<th>questions</th></tr>
-{% for task in tasks %}<tr><td>{{ task }}</td><td class="num">{{ "%.1f"|format(vsi.per_task[task]) }}</td>{% if debiased %}<td class="num">{{ "%.1f"|format(debiased.per_task.get(task, 0)) }}</td>{% endif %}{% if blind %}<td class="num">{{ "%.1f"|format(blind.per_task.get(task, 0)) }}</td>{% endif %}<td class="num">{{ task_count(vsi.counts, task) }}</td></tr>
-{% endfor %}<tr><th>overall (unweighted mean)</th><th class="num">{{ "%.1f"|format(vsi.overall) }}</th>{% if debiased %}<th class="num">{{ "%.1f"|format(debiased.overall) }}</th>{% endif %}{% if blind %}<th class="num">{{ "%.1f"|format(blind.overall) }}</th>{% endif %}<th class="num">{{ vsi.counts.total }}</th></tr>
+<table><tr><th>task</th><th>score (%)</th>{% if debiased %}
+<th>VSI-Bench-Debiased (%)</th>{% endif %}
+{% if blind %}
+<th>{{ benchmark }}, vision disabled (%)</th>{% endif %}
+<th>questions</th></tr>
+{% for task in tasks %}
+<tr><td>{{ task }}</td><td class="num">{{ "%.1f"|format(vsi.per_task[task]) }}</td>{% if debiased %}
+<td class="num">{{ "%.1f"|format(debiased.per_task.get(task, 0)) }}</td>{% endif %}
+{% if blind %}
+<td class="num">{{ "%.1f"|format(blind.per_task.get(task, 0)) }}</td>{% endif %}
+<td class="num">{{ task_count(vsi.counts, task) }}</td></tr>
+{% endfor %}
+<tr><th>overall (unweighted mean)</th><th class="num">{{ "%.1f"|format(vsi.overall) }}</th>
+{%- if debiased %}
+<th class="num">{{ "%.1f"|format(debiased.overall) }}</th>{% endif %}
+{% if blind %}
+<th class="num">{{ "%.1f"|format(blind.overall) }}</th>{% endif %}
+<th class="num">{{ vsi.counts.total }}</th></tr>
 </table>
-{% if vsi.rel_direction_levels %}<table><tr><th>object_rel_direction level</th><th>accuracy (%)</th></tr>
-{% for level, value in vsi.rel_direction_levels.items() %}<tr><td>{{ level }}</td><td class="num">{{ "%.1f"|format(value) }}</td></tr>
+{% if vsi.rel_direction_levels %}
+<table><tr><th>object_rel_direction level</th><th>accuracy (%)</th></tr>
+{% for level, value in vsi.rel_direction_levels.items() %}
+<tr><td>{{ level }}</td><td class="num">{{ "%.1f"|format(value) }}</td></tr>
 {% endfor %}</table>{% endif %}
 </div>
 {% endif %}
-{% if leakage and leakage.overlapping_clips > 0 %}<p><strong>{{ leakage.overlapping_clips }} evaluated clips were in the checkpoint's training data</strong> ({{ leakage.overlap|join(", ") }}).</p>{% endif %}
+{% if leakage and leakage.overlapping_clips > 0 %}
+<p><strong>
+{{- leakage.overlapping_clips }} evaluated clips were in the checkpoint's training data</strong>
+{{- " " }}({{ leakage.overlap|join(", ") }}).</p>{% endif %}
 {% if probes or run %}
 <h2>Geometry probes</h2>
-{% if no_heads %}<p class="muted">Probes absent: the checkpoint has no trained GeoVR heads (a base model or an SFT baseline).</p>{% endif %}
-{% if references %}<p class="muted">Reference per probe: {% for part, counts in references.items() %}{{ part }} {% for name, n in counts.items() %}{{ name|replace("_", " ") }} ({{ n }} clips){% if not loop.last %}, {% endif %}{% endfor %}{% if not loop.last %}; {% endif %}{% endfor %}.</p>{% endif %}
+{% if no_heads %}
+<p class="muted">Probes absent: the checkpoint has no trained GeoVR heads
+(a base model or an SFT baseline).</p>{% endif %}
+{% if references %}
+<p class="muted">Reference per probe: {% for part, counts in references.items() %}
+{{ part }} {% for name, n in counts.items() %}
+{{ name|replace("_", " ") }} ({{ n }} clips){% if not loop.last %}, {% endif %}{% endfor %}
+{% if not loop.last %}; {% endif %}{% endfor %}.</p>{% endif %}
 <div class="tables">
 {% if probes %}<table><tr><th>probe metric</th><th>value</th></tr>
-{% for key, value in probes.items() %}<tr><td>{{ key }}</td><td class="num">{{ value|num }}</td></tr>
+{% for key, value in probes.items() %}
+<tr><td>{{ key }}</td><td class="num">{{ value|num }}</td></tr>
 {% endfor %}</table>{% endif %}
 {% if run %}<table><tr><th>run</th><th></th></tr>
 {% for key, value in run.items() %}<tr><td>{{ key }}</td><td>{{ value|num }}</td></tr>
@@ -324,9 +359,12 @@ img { max-width: 100%; background: #fff; border: 1px solid #e2e8f0; border-radiu
 Camera paths are drawn in each path's own first-camera frame, seen from above.</p>
 {% for ex in examples %}
 <h3>{{ ex.name }}</h3>
-<p class="muted">{% for key, value in ex.metrics.items() %}{{ key }} {{ value|num }}{% if not loop.last %} &middot; {% endif %}{% endfor %}</p>
-<div class="example"><img src="{{ ex.depth }}" alt="depth maps of {{ ex.name }}" style="max-width: 700px">
-<img src="{{ ex.trajectory }}" alt="camera trajectories of {{ ex.name }}" style="max-width: 380px"></div>
+<p class="muted">{% for key, value in ex.metrics.items() %}
+{{ key }} {{ value|num }}{% if not loop.last %} &middot; {% endif %}{% endfor %}</p>
+<div class="example"><img src="{{ ex.depth }}" alt="depth maps of {{ ex.name }}"
+  style="max-width: 700px">
+<img src="{{ ex.trajectory }}" alt="camera trajectories of {{ ex.name }}"
+  style="max-width: 380px"></div>
 {% endfor %}
 {% endif %}
 </main></body></html>

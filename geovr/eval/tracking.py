@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from geovr.registry.inputs import flatten_metrics
-from geovr.train.tracking import server_problem, start_stage_run
+from geovr.artifacts import flatten_metrics
+from geovr.tracking import server_problem, start_stage_run
 
 
 def log_evaluation(

@@ -1,10 +1,8 @@
-"""The official VSI-Bench scorer (GEOVR_METHOD.md, "VSI-Bench protocol"), to the float, and a
-reader for the public benchmark's files.
+"""The official VSI-Bench scorer (docs/protocol.md, "Scoring"), to the float.
 
-    from geovr.eval.vsi import score_predictions, read_vsibench
+    from geovr.eval.vsi import score_predictions
     scores = score_predictions(rows)   # rows: {id, question_type, prediction, ground_truth}
     scores["overall"], scores["per_task"]["object_counting"]    # percent, 0-100
-    qa = read_vsibench("/data/VSI-Bench")                      # qa.jsonl rows + "video"
 
 or from the shell: `geovr score-vsi --predictions preds.jsonl --out scores.json`.
 
@@ -22,57 +20,25 @@ Rules (those of the official lmms-eval task, reimplemented from its description)
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from geovr.data.vsi_tasks import (
+    CHOICE_TASKS,
+    NUMERIC_TASKS,
+    QUESTION_TYPES,
+    REL_DIRECTION,
+    REL_DIRECTION_LEVELS,
+    TASKS,
+)
 from geovr.errors import GeoVRError
-
-NUMERIC_TASKS = (
-    "object_counting",
-    "object_abs_distance",
-    "object_size_estimation",
-    "room_size_estimation",
-)
-REL_DIRECTION_LEVELS = (
-    "object_rel_direction_easy",
-    "object_rel_direction_medium",
-    "object_rel_direction_hard",
-)
-CHOICE_TASKS = (
-    "object_rel_distance",
-    *REL_DIRECTION_LEVELS,
-    "route_planning",
-    "obj_appearance_order",
-)
-QUESTION_TYPES = NUMERIC_TASKS + CHOICE_TASKS
-# The 8 reported tasks, in the order of the VSI-Bench tables.
-TASKS = (
-    *NUMERIC_TASKS,
-    "object_rel_distance",
-    "object_rel_direction",
-    "route_planning",
-    "obj_appearance_order",
-)
-REL_DIRECTION = "object_rel_direction"
 
 # Built as the official code builds it: int() truncates 10.999... to 10 points, and the
 # float64 values (0.8 - 1 is not exactly 0.2, ...) decide boundary answers.
 MRA_THRESHOLDS = np.linspace(0.5, 0.95, int((0.95 - 0.5) / 0.05 + 2))
-
-QUESTION_COLUMNS = (
-    "id",
-    "dataset",
-    "scene_name",
-    "question_type",
-    "question",
-    "options",
-    "ground_truth",
-)
 
 
 def extract_answer(prediction: Any) -> str:
@@ -123,7 +89,8 @@ def score_row(row: Mapping[str, Any]) -> float:
         scorer = choice_accuracy
     else:
         raise GeoVRError(
-            f"row {row.get('id')!r}: unknown question_type {task!r}; known: {', '.join(QUESTION_TYPES)}"
+            f"row {row.get('id')!r}: unknown question_type {task!r}; "
+            f"known: {', '.join(QUESTION_TYPES)}"
         )
     try:
         return scorer(row.get("prediction", ""), row.get("ground_truth"))
@@ -170,135 +137,3 @@ def task_question_count(counts: Mapping[str, int], task: str) -> int:
 
 def _percent(scores: Mapping[str, float]) -> dict[str, float]:
     return {task: 100.0 * value for task, value in scores.items()}
-
-
-def _read_table(path: Path) -> list[dict[str, Any]]:
-    """Rows of a .parquet, .jsonl or .csv question table."""
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq  # only this reader needs pyarrow (an mlflow dependency)
-
-        return pq.read_table(path).to_pylist()
-    if path.suffix == ".jsonl":
-        with path.open() as f:
-            return [json.loads(line) for line in f if line.strip()]
-    if path.suffix == ".csv":
-        import csv
-
-        with path.open(newline="") as f:
-            return list(csv.DictReader(f))
-    raise GeoVRError(f"{path}: question table must be .parquet, .jsonl or .csv")
-
-
-def _options(value: Any) -> list[str] | None:
-    """Options as a list (parquet/jsonl give a list, CSV a JSON string); None for numeric tasks."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as e:
-            raise GeoVRError(f"options must be a JSON list, got {value!r}") from e
-    return [str(option) for option in value]
-
-
-DEBIASED_TABLE = "test_debiased.parquet"
-BENCHMARKS = {False: "vsi-bench", True: "vsi-bench-debiased"}
-
-
-def _find_table(root: Path, debiased: bool = False) -> Path:
-    """The release's full question table, or with `debiased` VSI-Bench-Debiased's
-    (test_debiased.parquet, beside the full one in the release)."""
-    if debiased:
-        if not (root / DEBIASED_TABLE).is_file():
-            raise GeoVRError(f"{root}: no {DEBIASED_TABLE} (VSI-Bench-Debiased) in this download")
-        return root / DEBIASED_TABLE
-    tables = sorted(
-        p
-        for ext in ("parquet", "jsonl", "csv")
-        for p in root.glob(f"*.{ext}")
-        if "debiased" not in p.name
-    )
-    # The release may carry the same table twice (parquet and jsonl): parquet is the reference.
-    if len(tables) > 1:
-        tables = [p for p in tables if p.suffix == ".parquet"] or tables
-    if len(tables) != 1:
-        raise GeoVRError(
-            f"{root}: expected exactly one question table (*.parquet|*.jsonl|*.csv), found {len(tables)}"
-        )
-    return tables[0]
-
-
-def _name(table: Path, raw: dict[str, Any], column: str) -> str:
-    """A `dataset` or `scene_name` cell, used as one path component (and as a clip id)."""
-    value = str(raw[column])
-    if not value or value in (".", "..") or "/" in value or "\\" in value:
-        raise GeoVRError(
-            f"{table}: question {raw['id']!r} has {column} {value!r}, not a plain name; "
-            "refusing a path that could leave the VSI-Bench root"
-        )
-    return value
-
-
-def read_vsibench(
-    root: str | Path,
-    table: str | Path | None = None,
-    check_videos: bool = True,
-    debiased: bool = False,
-) -> list[dict[str, Any]]:
-    """Read the public VSI-Bench release as qa.jsonl rows, each with its `video` path.
-
-    Expected layout (the Hugging Face release nyu-visionx/VSI-Bench with its zips unpacked):
-
-        ROOT/test-00000-of-00001.parquet      (or one .jsonl / .csv with the same columns)
-        ROOT/<dataset>/<scene_name>.mp4       dataset: arkitscenes | scannet | scannetpp
-
-    Columns: id, dataset, scene_name, question_type, question, options (list or null),
-    ground_truth. Ids become strings; missing videos are an error unless check_videos=False.
-    `debiased`: the VSI-Bench-Debiased table instead; each row's `benchmark` says which.
-    Reading the full table beside test_debiased.parquet marks its rows `in_debiased`.
-    """
-    root = Path(root)
-    path = Path(table) if table is not None else _find_table(root, debiased)
-    rows = []
-    for raw in _read_table(path):
-        missing = [c for c in QUESTION_COLUMNS if c not in raw]
-        if missing:
-            raise GeoVRError(f"{path}: question {raw.get('id')!r} lacks columns {missing}")
-        if raw["question_type"] not in QUESTION_TYPES:
-            raise GeoVRError(
-                f"{path}: question {raw['id']!r} has unknown question_type {raw['question_type']!r}"
-            )
-        video = root / _name(path, raw, "dataset") / f"{_name(path, raw, 'scene_name')}.mp4"
-        rows.append(
-            {
-                "id": str(raw["id"]),
-                "dataset": raw["dataset"],
-                "scene_name": raw["scene_name"],
-                "question_type": raw["question_type"],
-                "question": raw["question"],
-                "options": _options(raw["options"]),
-                "ground_truth": str(raw["ground_truth"]),
-                "benchmark": BENCHMARKS[debiased],
-                "video": str(video),
-            }
-        )
-    absent = sorted({r["video"] for r in rows if check_videos and not Path(r["video"]).is_file()})
-    if absent:
-        raise GeoVRError(f"{len(absent)} videos missing under {root}, e.g. {absent[0]}")
-    if table is None and not debiased and (root / DEBIASED_TABLE).is_file():
-        _mark_debiased(rows, _read_table(root / DEBIASED_TABLE))
-    return rows
-
-
-def _question_key(row: Mapping[str, Any]) -> tuple[str, str, str]:
-    return str(row["id"]), str(row["question"]), str(row["ground_truth"])
-
-
-def _mark_debiased(rows: list[dict[str, Any]], debiased: list[dict[str, Any]]) -> None:
-    """Set `in_debiased` on the full table's rows when the debiased table is a subset of it
-    (same id, question and answer), so one evaluation also scores VSI-Bench-Debiased."""
-    kept = {_question_key(row) for row in debiased}
-    if not kept <= {_question_key(row) for row in rows}:
-        return  # not a subset: only `--debiased` (its own evaluation) can score it
-    for row in rows:
-        row["in_debiased"] = _question_key(row) in kept

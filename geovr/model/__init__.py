@@ -4,11 +4,12 @@ wrapper, checkpoints, and tiny offline students.
     from geovr.model import GeoVRConfig, GeoVRModel, build_tiny_student, make_example, collate
     student, processor = build_tiny_student("qwen3_vl")            # or load_student(path_or_hub_id)
     geo = GeoVRModel(student, GeoVRConfig(widths=HeadWidths.tiny(), teacher_feature_dim=C))
-    batch = collate([make_example(processor, frames, qa, targets)], processor.tokenizer.pad_token_id)
+    example = make_example(processor, frames, qa, targets)
+    batch = collate([example], processor.tokenizer.pad_token_id)
     losses = geo(batch); losses["total"].backward()
     save_student(geo, "runs/ckpt", processor); geo, processor = load_geovr("runs/ckpt")
 
-Modules: config (GeoVRConfig, layer mapping), adapters (families, load_student), tokens
+Modules: config (GeoVRConfig, objectives, head widths), adapters (families, load_student), tokens
 (camera/scale token insertion, M-RoPE positions), inputs (frames + QA -> batch, generation),
 heads/{camera,depth,scale,distill} (one head + loss each), geovr (the wrapper), checkpoint
 (save/load), tiny (offline tokenizer, processor and tiny configs).
@@ -28,7 +29,6 @@ _EXPORTS = {
     "OBJECTIVES": "config",
     "GeoVRConfig": "config",
     "HeadWidths": "config",
-    "map_layers": "config",
     "parse_objectives": "config",
     "GeoVRModel": "geovr",
     "collate": "inputs",

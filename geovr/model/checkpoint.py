@@ -1,4 +1,4 @@
-"""Saving and loading a GeoVR student (docs/contracts.md, checkpoint).
+"""Saving and loading a GeoVR student (docs/contracts.md section 4).
 
     save_student(geo, "runs/ckpt", processor)     # geo: GeoVRModel (or a plain student)
     geo, processor = load_geovr("runs/ckpt")      # heads restored, ready to continue training

@@ -3,7 +3,9 @@ model and the documented transformers recipe.
 
     prep = Preprocessing.from_checkpoint("runs/train/checkpoint")   # what training used
     frames, timestamps, indices = prep.sample(*read_video(open("clip.mp4", "rb")))
-    inputs = encode_video_prompt(processor, frames, [prompt(processor, qa)], timestamps, prep.max_side)
+    inputs = encode_video_prompt(
+        processor, frames, [prompt(processor, qa)], timestamps, prep.max_side
+    )
 
 - Sampling: the clip set's rule recorded in the checkpoint (`count`: F frames, both ends kept;
   `fps`: round(duration x fps) within [min_frames, max_frames]), at nominal times index / fps,
@@ -127,7 +129,10 @@ def resize_factor(processor) -> int:
 def model_frame_size(
     height: int, width: int, factor: int, max_side: int | None = None
 ) -> tuple[int, int]:
-    """(H', W') the student sees: sides rounded to multiples of `factor`, longest at most `max_side`."""
+    """(H', W') the student sees.
+
+    Sides are rounded to multiples of `factor`, the longest at most `max_side`.
+    """
     scale = min(1.0, max_side / max(height, width)) if max_side else 1.0
     return tuple(max(factor, round(s * scale / factor) * factor) for s in (height, width))
 

@@ -1,4 +1,5 @@
-"""Typed GeoVR configuration and the teacher-to-student layer mapping (GEOVR_METHOD.md)."""
+"""Typed GeoVR configuration: objectives, loss weights, head widths and the teacher layers the
+student distils (docs/method.md; the layer mapping itself is geovr.teachers.base.map_layers)."""
 
 from __future__ import annotations
 
@@ -7,29 +8,18 @@ from typing import Any
 
 from geovr.artifacts import read_meta
 from geovr.errors import ArtifactError
+from geovr.teachers.base import VGGT_DEPTH, VGGT_FEATURE_DIM, VGGT_LAYERS
 
 OBJECTIVES = ("lm", "cam", "depth", "scale", "distill")
 GEOMETRY_OBJECTIVES = ("cam", "depth", "scale", "distill")
 DEFAULT_LOSS_WEIGHTS = {"cam": 2.5, "depth": 1.0, "scale": 1.0, "distill": 1.0}
-TEACHER_LAYERS = (4, 11, 17, 23)  # VGGT's distilled layers, of 24
-TEACHER_DEPTH = 24
-
-
-def map_layers(
-    n_llm_layers: int, teacher_layers=TEACHER_LAYERS, teacher_depth: int = TEACHER_DEPTH
-) -> list[int]:
-    """Student hidden-state indices for the teacher layers: round((i+1)/depth * L).
-
-    hidden_states[0] is the embedding output, so index L is the last layer (28 -> 6, 14, 21, 28).
-    Python's round() is banker's rounding; the paper's mapping rounds half up, so do that.
-    """
-    return [
-        max(1, int((layer + 1) * n_llm_layers / teacher_depth + 0.5)) for layer in teacher_layers
-    ]
 
 
 def parse_objectives(text: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """ "lm,cam,depth" (the CLI's --objectives) -> ("lm", "cam", "depth"), validated, in canonical order."""
+    """ "lm,cam,depth" (the CLI's --objectives) -> ("lm", "cam", "depth").
+
+    Validated, and in canonical order.
+    """
     items = [s.strip() for s in text.split(",")] if isinstance(text, str) else list(text)
     items = [s for s in items if s]
     unknown = sorted(set(items) - set(OBJECTIVES))
@@ -93,9 +83,9 @@ class GeoVRConfig:
     objectives: tuple[str, ...] = OBJECTIVES
     loss_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))
     widths: HeadWidths = field(default_factory=HeadWidths)
-    teacher_feature_dim: int = 1024
-    teacher_layers: tuple[int, ...] = TEACHER_LAYERS
-    teacher_depth: int = TEACHER_DEPTH
+    teacher_feature_dim: int = VGGT_FEATURE_DIM
+    teacher_layers: tuple[int, ...] = VGGT_LAYERS
+    teacher_depth: int = VGGT_DEPTH
     freeze_vision: bool = True
     freeze_merger: bool = False
     token_init_std: float = 0.02
@@ -110,7 +100,8 @@ class GeoVRConfig:
         unknown = sorted(set(weights) - set(GEOMETRY_OBJECTIVES))
         if unknown:
             raise ValueError(
-                f"loss weights for unknown objectives {unknown}; geometry objectives: {GEOMETRY_OBJECTIVES}"
+                f"loss weights for unknown objectives {unknown}; "
+                f"geometry objectives: {GEOMETRY_OBJECTIVES}"
             )
         self.loss_weights = weights
         if len(self.teacher_layers) != 4:

@@ -22,7 +22,8 @@ import torch
 from geovr.artifacts import read_jsonl, read_meta
 from geovr.data.shards import ShardReader
 from geovr.errors import ArtifactError
-from geovr.model.inputs import make_example, model_frame_size, resize_factor
+from geovr.model.clip_inputs import model_frame_size, resize_factor
+from geovr.model.inputs import make_example
 from geovr.model.prompt import vsi_question_text
 from geovr.teachers.store import TargetStore
 

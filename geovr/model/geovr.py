@@ -1,8 +1,10 @@
 """The GeoVR wrapper: a student MLLM + camera/scale tokens + the four geometry heads.
 
     geo = GeoVRModel(student, GeoVRConfig(objectives=("lm", "cam", "depth", "scale", "distill")))
-    losses = geo(batch)          # or geo(**batch): {"total", "lm", "cam", "depth", "scale", "distill"}
-    losses["total"].backward()   # lm + 2.5 cam + 1.0 depth + 1.0 scale + 1.0 distill (weights configurable)
+    losses = geo(batch)          # or geo(**batch)
+    # losses: {"total", "lm", "cam", "depth", "scale", "distill"}
+    losses["total"].backward()   # lm + 2.5 cam + 1.0 depth + 1.0 scale + 1.0 distill
+                                 # (the weights are configurable)
     preds = geo.predict(batch)   # probes: pose_enc [N,9], depth [N,h,w], metric_scale [B], features
 
 `batch` is the flat dict of tensors of geovr.model.inputs.collate (student inputs + `target_*`
@@ -22,13 +24,14 @@ import torch
 from torch import nn
 
 from geovr.model.adapters import StudentAdapter, adapter_for
-from geovr.model.config import GeoVRConfig, map_layers
+from geovr.model.config import GeoVRConfig
 from geovr.model.heads.camera import CameraHead, camera_loss
 from geovr.model.heads.depth import DepthHead, depth_loss
 from geovr.model.heads.distill import DistillHead, distill_loss, resize_grid
 from geovr.model.heads.scale import ScaleHead, scale_loss
 from geovr.model.inputs import TARGET_PREFIX
 from geovr.model.tokens import GeometryLayout, insert_geometry_tokens
+from geovr.teachers.base import map_layers
 
 MODEL_INPUTS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
 HOST_SKIPPED = ("pixel_values", TARGET_PREFIX)  # inputs the layout never reads
@@ -119,7 +122,10 @@ class GeoVRModel(nn.Module):
     def load_head_state_dict(
         self, state: Mapping[str, torch.Tensor], strict: bool = True
     ) -> list[str]:
-        """Loads heads/tokens; returns the names this model has but `state` lacks (strict: error)."""
+        """Loads heads/tokens.
+
+        Returns the names this model has but `state` lacks (strict: an error instead).
+        """
         own = self.head_state_dict()
         unexpected = sorted(set(state) - set(own))
         missing = sorted(set(own) - set(state))
@@ -301,7 +307,8 @@ class GeoVRModel(nn.Module):
         features = [batch[k] for k in sorted(k for k in batch if k.startswith("target_feat_"))]
         if len(features) != len(self.layers):
             raise ValueError(
-                f"teacher targets have {len(features)} feature layers, GeoVR distils {len(self.layers)}"
+                f"teacher targets have {len(features)} feature layers, "
+                f"GeoVR distils {len(self.layers)}"
             )
         if features[0].shape[-1] != self.config.teacher_feature_dim:
             raise ValueError(

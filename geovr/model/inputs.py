@@ -16,15 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from geovr.model.adapters import adapter_for
-
-# prepare_frames, model_frame_size and resize_factor are re-exported: callers import them here
-from geovr.model.clip_inputs import (  # noqa: F401
-    encode_video_prompt,
-    model_frame_size,
-    prepare_frames,
-    prompt,
-    resize_factor,
-)
+from geovr.model.clip_inputs import encode_video_prompt, prompt
 from geovr.model.tokens import IGNORE
 
 TARGET_PREFIX = "target_"

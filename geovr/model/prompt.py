@@ -2,7 +2,8 @@
 question goes through (training, evaluation, and the served model once it reuses it).
 
     vsi_question_text("How many chairs?", None)
-    # 'These are frames of a video.\nHow many chairs?\nPlease answer the question using a single word or phrase.'
+    # 'These are frames of a video.\nHow many chairs?\n'
+    # 'Please answer the question using a single word or phrase.'
 
 Pure strings, no import beyond the standard library: the MLflow pyfunc, which must not import
 geovr, can carry this file as code.

@@ -3,7 +3,8 @@ random init, and a tokenizer + processor built here without any download.
 
     from geovr.model.tiny import build_tiny_student
     model, processor = build_tiny_student("qwen3_vl", out_dir="runs/tiny")   # ~1.5 M parameters
-    # runs/tiny is a plain Hugging Face directory: AutoModelForImageTextToText / AutoProcessor load it
+    # runs/tiny is a plain Hugging Face directory:
+    # AutoModelForImageTextToText / AutoProcessor load it
 
 The tokenizer is a byte-level BPE trained (deterministically, in milliseconds) with the
 `tokenizers` library on a fixed corpus of VSI-style questions and answers, using the Qwen2
@@ -104,10 +105,14 @@ def _corpus() -> list[str]:
         lines += [
             f"How many {a}(s) are in this room?",
             f"What is the distance between the centers of the {a} and the {b} (in meters)?",
-            f"What is the length of the longest dimension (length, width, or height) of the {a}, measured in centimeters?",
-            f"Measuring between object centers, which of these objects ({a}, {b}) is the closest to the {a}?",
-            f"If I am standing by the {a} and facing the {b}, is the {a} to my {' or '.join(_DIRECTIONS[:3])}?",
-            f"What will be the first-time appearance order of the following categories in the video: {a}, {b}?",
+            f"What is the length of the longest dimension (length, width, or height) of the {a}, "
+            "measured in centimeters?",
+            f"Measuring between object centers, which of these objects ({a}, {b}) "
+            f"is the closest to the {a}?",
+            f"If I am standing by the {a} and facing the {b}, "
+            f"is the {a} to my {' or '.join(_DIRECTIONS[:3])}?",
+            "What will be the first-time appearance order of the following categories "
+            f"in the video: {a}, {b}?",
             f"A. {a} B. {b} C. {a}, {b} D. {b}, {a}",
         ]
     lines += [

@@ -70,7 +70,8 @@ def frame_token_positions(
     where = (ids == video_token_id).nonzero().squeeze(-1)
     if where.numel() != n_frames * gh * gw:
         raise ValueError(
-            f"{where.numel()} video tokens in the sequence, expected {n_frames} frames x {gh}x{gw}; "
+            f"{where.numel()} video tokens in the sequence, "
+            f"expected {n_frames} frames x {gh}x{gw}; "
             "one video per sample, processed with geovr.model.inputs"
         )
     frames = where.view(n_frames, gh * gw)
@@ -118,7 +119,8 @@ def insert_geometry_tokens(
     grids = frame_grids(video_grid_thw, merge)
     if len(grids) != input_ids.shape[0]:
         raise ValueError(
-            f"{len(grids)} videos for {input_ids.shape[0]} samples: GeoVR needs one video per sample"
+            f"{len(grids)} videos for {input_ids.shape[0]} samples: "
+            "GeoVR needs one video per sample"
         )
     if not (camera or scale):
         seq = input_ids.shape[1]

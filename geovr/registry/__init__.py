@@ -1,4 +1,4 @@
-"""MLflow registration and promotion of GeoVR students (contract 5 of DESIGN.md).
+"""MLflow registration and promotion of GeoVR students (docs/contracts.md section 6).
 
     geovr register --checkpoint DIR --metrics FILE --model geovr-student [--tracking-uri URI]
     geovr promote --model geovr-student --version 3 [--alias champion] [--copy-to NAME]

@@ -40,7 +40,8 @@ class MetricRule:
         return new - old if self.higher_is_better else old - new
 
 
-# Geometry probes (contract 4): depth AbsRel and scale error fall, delta1 and pose AUC rise.
+# Geometry probes (docs/contracts.md section 5): depth AbsRel and scale error fall, delta1
+# and pose AUC rise.
 DEFAULT_GUARDS = (
     MetricRule("probes.depth_absrel", higher_is_better=False, tolerance=0.01),
     MetricRule("probes.depth_delta1", higher_is_better=True, tolerance=0.01),

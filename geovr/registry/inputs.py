@@ -1,5 +1,5 @@
-"""What registration reads: the training checkpoint (contract 3) and the evaluation's
-`metrics.json` (contract 4), checked before anything is sent to MLflow.
+"""What registration reads: the training checkpoint and the evaluation's `metrics.json`
+(docs/contracts.md sections 4 and 5), checked before anything is sent to MLflow.
 
     from geovr.registry.inputs import read_checkpoint, read_metrics
     info = read_checkpoint("runs/train/checkpoint")
@@ -20,11 +20,12 @@ from geovr.artifacts import (
     canonical_json,
     checkpoint_fingerprint,
     config_hash,
+    flatten_metrics,
     read_meta,
 )
 from geovr.errors import ArtifactError
 
-# The files every checkpoint must carry besides its weights (contract 3).
+# The files every checkpoint must carry besides its weights (docs/contracts.md section 4).
 CHECKPOINT_FILES = ("config.json", "geovr_heads.safetensors", "geovr_config.json", META_FILE)
 # Single-file or sharded Hugging Face weights.
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
@@ -46,7 +47,7 @@ class CheckpointInfo:
     fingerprint: str  # artifacts.checkpoint_fingerprint: its content, as evaluation saw it
 
     def tags(self) -> dict[str, str]:
-        """Model-version tags (contract 5) naming where this checkpoint came from."""
+        """Model-version tags (docs/contracts.md section 6): where this checkpoint came from."""
         return {
             "data.dvc_md5": self.dvc_md5,
             "data.git_rev": self.git_rev,
@@ -107,19 +108,6 @@ def read_checkpoint(path: str | Path) -> CheckpointInfo:
         git_rev=str(data_version.get("git_rev", "")),
         fingerprint=checkpoint_fingerprint(root),
     )
-
-
-def flatten_metrics(tree: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    """Numeric leaves of a nested dict as {"a.b.c": value}; text, lists and booleans are
-    skipped because MLflow metrics are numbers."""
-    flat: dict[str, float] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten_metrics(value, f"{name}."))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            flat[name] = float(value)
-    return flat
 
 
 def _eval_set_from_meta(metrics_path: Path) -> str | None:

@@ -25,12 +25,14 @@ from mlflow.exceptions import MlflowException
 
 from geovr.errors import GeoVRError
 from geovr.registry.connection import identity, registry_call
+from geovr.registry.gate import LEAKAGE_KEY
 from geovr.registry.history import MANUAL, ROLLBACK, append_entry, read_history, rollback_target
 from geovr.registry.lock import PromotionLock, promotion_lock
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 NO_VERSION = "none"
+LEAKY_OVERRIDE_TAG = "promotion.leaky_override"
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,13 @@ def locked_move(
     return moved
 
 
+def trained_on_clips(version: ModelVersion) -> int:
+    """How many evaluated clips the version was trained on (its metrics tag; 0 when the
+    overlap is unknown or was not measured: the gate says so in its reasons)."""
+    overlap = version.tags.get(f"metric.{LEAKAGE_KEY}")
+    return max(int(float(overlap)), 0) if overlap else 0
+
+
 def promote(
     client: MlflowClient,
     model_name: str,
@@ -147,11 +156,31 @@ def promote(
     alias: str = CHAMPION,
     copy_to: str | None = None,
     why: str = "explicit promotion",
+    allow_leaky: bool = False,
 ) -> Promotion:
     """Point `alias` (default champion) at `version`, whatever the history says (an explicit
-    choice); optionally copy it to `copy_to`."""
-    get_version(client, model_name, str(version))
+    choice); optionally copy it to `copy_to`. A version evaluated on clips it was trained on
+    is refused unless `allow_leaky`; the override is then tagged on the version
+    (`promotion.leaky_override`: who, when, why) and named in the history entry."""
+    leaked = trained_on_clips(get_version(client, model_name, str(version)))
+    if leaked and not allow_leaky:
+        raise GeoVRError(
+            f"{model_name!r} v{version} was evaluated on {leaked} clip(s) it was trained on, so "
+            "its score measures memory: evaluate it on held-out clips, or pass --allow-leaky"
+        )
+    if leaked:
+        why = f"{why} (--allow-leaky: evaluated on {leaked} training clip(s))"
     with promotion_lock(client, model_name, identity()) as lock:
+        if leaked:
+            when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            registry_call(
+                f"tag {model_name} v{version} with the leakage override",
+                client.set_model_version_tag,
+                model_name,
+                str(version),
+                LEAKY_OVERRIDE_TAG,
+                f"{identity()} at {when}: {why}",
+            )
         moved = locked_move(client, model_name, alias, str(version), MANUAL, why, lock)
     return _with_copy(client, moved, copy_to)
 

@@ -153,8 +153,9 @@ def data_version_tags(info: CheckpointInfo, links: RunLinks) -> dict[str, str]:
 
 
 def version_tags(info: CheckpointInfo, metrics: EvalMetrics, links: RunLinks) -> dict[str, str]:
-    """Contract 5: data version, teacher, student base, config hash, linked runs, metrics and
-    the fingerprint of the checkpoint they were measured on."""
+    """The version tags of docs/contracts.md section 6: data version, teacher, student base,
+    config hash, linked runs, metrics and the fingerprint of the checkpoint they were measured
+    on."""
     return {**info.tags(), **links.tags(), **data_version_tags(info, links), **metrics.tags()}
 
 

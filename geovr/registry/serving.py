@@ -4,7 +4,8 @@ example, so `mlflow models serve` checks requests and documents them.
     log_served_model("student", checkpoint_dir, requirements)        # in an active run
     mlflow.pyfunc.save_model(path, **served_model(checkpoint_dir, requirements))
 
-Request columns: `question` (required), `options`, `video`, `video_b64`, `frames`, `timestamps`
+Request columns: `question` (required, checked by the model), `options`, `video`, `video_b64`,
+`frames`, `timestamps`
 (geovr/registry/student_model.py says what each means); params `max_new_tokens`, `do_sample`,
 `temperature`, `top_p` (greedy by default, as evaluation decodes).
 """
@@ -18,7 +19,7 @@ import mlflow
 from mlflow.models import Model, ModelSignature
 from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema
-from mlflow.types.schema import AnyType, Array
+from mlflow.types.schema import AnyType
 
 # geovr/model/clip_inputs.py and the two siblings it imports (standard library, numpy, PIL)
 CODE_FILES = ("model/prompt.py", "data/sampling.py", "model/clip_inputs.py")
@@ -33,14 +34,18 @@ def code_paths() -> list[str]:
 
 
 def signature() -> ModelSignature:
+    # MLflow checks a request against this schema before the model sees it, and answers a
+    # failed check with a multi-line message that repeats the request. So every column is
+    # optional and the lists are Any: the model checks presence and types itself and answers
+    # in one line (student_model.py). Strings stay typed: MLflow's check of them never fails.
     inputs = Schema(
         [
-            ColSpec(DataType.string, "question"),
-            ColSpec(Array(DataType.string), "options", required=False),
+            ColSpec(DataType.string, "question", required=False),
+            ColSpec(AnyType(), "options", required=False),
             ColSpec(DataType.string, "video", required=False),
             ColSpec(DataType.string, "video_b64", required=False),
             ColSpec(AnyType(), "frames", required=False),
-            ColSpec(Array(DataType.double), "timestamps", required=False),
+            ColSpec(AnyType(), "timestamps", required=False),
         ]
     )
     params = ParamSchema(

@@ -1,7 +1,7 @@
 """The teacher protocol, the per-clip `Targets`, and the registry of teachers by name.
 
 A teacher turns one clip's frames (and ground truth, when the clip set has it) into the
-targets of GEOVR_METHOD.md. Backends register a factory under a name; the factory is
+targets of docs/method.md. Backends register a factory under a name; the factory is
 imported only when that teacher is built, so optional packages stay optional.
 
     teacher = build_teacher("oracle")                     # or "depth-anything", "vggt", "da3"
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -22,8 +22,13 @@ import numpy as np
 from geovr.artifacts import config_hash
 from geovr.errors import GeoVRError
 
-# VGGT's distillation layers (0-based blocks of 24); other depths are mapped proportionally.
+# The teacher layers GeoVR distils: VGGT's 0-based blocks 4, 11, 17 and 23 of its 24
+# (docs/method.md, "Layer mapping"); other depths take the same relative positions.
 VGGT_LAYERS = (4, 11, 17, 23)
+VGGT_DEPTH = 24
+VGGT_FEATURE_DIM = 1024  # channels of VGGT's distilled features: the student's default target width
+# Longest side of the frames a model teacher sees: 504 px = 36 patches of 14 (VGGT's size).
+TEACHER_INPUT_SIZE = 504
 FEATURE_PREFIX = "feat_"
 
 
@@ -97,7 +102,8 @@ class Targets:
         return cls(
             pose_enc=arrays["pose_enc"],
             depth=arrays["depth"],
-            # .item(): scalars may come back as shape [1] (ShardWriter's ascontiguousarray promotes 0-d)
+            # .item(): scalars may come back as shape [1]
+            # (ShardWriter's ascontiguousarray promotes 0-d)
             metric_scale=float(arrays["metric_scale"].item()),
             features=dict(sorted(features.items(), key=lambda kv: _layer_order(kv[0]))),
             depth_conf=arrays.get("depth_conf"),
@@ -143,17 +149,27 @@ def teacher_hash(teacher: Teacher) -> str:
     return config_hash({"teacher": teacher.name, "config": teacher.config})
 
 
-def scaled_layers(n_layers: int) -> tuple[int, ...]:
-    """VGGT's layers 4/11/17/23 of 24 mapped onto a model with `n_layers` blocks.
+def map_layers(
+    n_layers: int, teacher_layers: Sequence[int] = VGGT_LAYERS, teacher_depth: int = VGGT_DEPTH
+) -> tuple[int, ...]:
+    """The 0-based `teacher_layers` of a `teacher_depth`-block model at the same relative depth
+    in a model of `n_layers` blocks: round((i + 1) / teacher_depth * n_layers), at least 1.
 
-    Returns 1-based block numbers (= indices into transformers' `hidden_states`, whose entry 0
-    is the embedding output); for 24 blocks that is exactly VGGT's 0-based 4, 11, 17, 23.
+    The result indexes transformers' `hidden_states`, whose entry 0 is the embedding output,
+    so index n_layers is the last block: for 24 blocks that is VGGT's 4, 11, 17, 23 + 1, for a
+    28-layer student 6, 14, 21, 28. Half rounds up (Python's round() would round to even).
+    Used for a depth teacher's feature layers and for the student layers that predict them.
     """
-    return tuple(max(1, int((i + 1) * n_layers / 24 + 0.5)) for i in VGGT_LAYERS)
+    return tuple(
+        max(1, int((layer + 1) * n_layers / teacher_depth + 0.5)) for layer in teacher_layers
+    )
 
 
 def pool_2x2(grid: np.ndarray) -> np.ndarray:
-    """`[T,h,w,C]` -> `[T,h//2,w//2,C]` float16 by 2x2 averaging (an odd last row/column is dropped)."""
+    """`[T,h,w,C]` -> `[T,h//2,w//2,C]` float16 by 2x2 averaging.
+
+    An odd last row or column is dropped.
+    """
     t, h, w, c = grid.shape
     cropped = np.asarray(grid[:, : h // 2 * 2, : w // 2 * 2], dtype=np.float32)
     return cropped.reshape(t, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4)).astype(np.float16)

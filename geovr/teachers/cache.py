@@ -1,7 +1,8 @@
 """The resumable target cache inside a targets directory.
 
     TARGETS/cache/<teacher>-<teacher_hash>/<chunk>/
-        shards/targets-00000.tar   the chunk's records (ShardWriter), member = <cache key>.safetensors
+        shards/targets-00000.tar   the chunk's records (ShardWriter),
+                                   member = <cache key>.safetensors
         chunk.json                 per key: clip id, frame count, feature bytes, quarantine reason
         index.json                 written LAST by ShardWriter.close(): the chunk's done marker
 
@@ -111,7 +112,10 @@ class TargetCache:
         results: Sequence[tuple[str, Targets | str, ClipOutcome]],
         clip_sha256: Mapping[str, str],
     ) -> dict[str, ClipOutcome]:
-        """Store one chunk: `results` = (key, Targets or quarantine reason, outcome). Returns key -> outcome."""
+        """Store one chunk: `results` = (key, Targets or quarantine reason, outcome).
+
+        Returns key -> outcome.
+        """
         keys = sorted(key for key, _, _ in results)
         name = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
         chunk = self.root / self.rel / name

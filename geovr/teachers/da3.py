@@ -24,11 +24,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from geovr.devices import resolve_device
 from geovr.errors import GeoVRError
-from geovr.teachers.base import ClipRejected, GroundTruth, Targets, pool_2x2
-from geovr.teachers.pose import normalise_scene
-from geovr.teachers.scale import ScaleFit, fit_scale
-from geovr.teachers.torch_ops import inference, resize_maps, resolve_device
+from geovr.geometry.pose import normalise_scene
+from geovr.geometry.scale import ScaleFit, fit_scale
+from geovr.teachers.base import TEACHER_INPUT_SIZE, ClipRejected, GroundTruth, Targets, pool_2x2
+from geovr.teachers.torch_ops import inference, resize_maps
 
 INSTALL_HINT = "pip install depth-anything-3 (https://github.com/ByteDance-Seed/Depth-Anything-3)"
 DA3_GIANT_LAYERS = (18, 26, 32, 38)
@@ -54,7 +55,7 @@ class DA3Teacher:
         self,
         weights: str = "depth-anything/DA3-GIANT",
         layers: Sequence[int] = DA3_GIANT_LAYERS,
-        input_size: int = 504,
+        input_size: int = TEACHER_INPUT_SIZE,
         batch_size: int = 1,
         device: str = "cpu",
     ):

@@ -1,7 +1,8 @@
 """The distill stage: teacher targets for every clip of a clip set, cached and resumable.
 
     geovr distill --clips CLIPS --teacher oracle --out TARGETS [--shard-range 0:4] [--batch-size 8]
-    geovr distill --clips CLIPS --teacher vggt --scale-teacher da3-metric --out TARGETS   # the paper's pair
+    # the paper's pair:
+    geovr distill --clips CLIPS --teacher vggt --scale-teacher da3-metric --out TARGETS
     geovr distill-merge --parts T0 T1 ... --out TARGETS
 
     summary = run_distill("runs/clips", "oracle", "runs/targets")
@@ -58,7 +59,7 @@ from geovr.teachers.base import (
 )
 from geovr.teachers.cache import ClipOutcome, TargetCache, cache_key, outcome_for
 from geovr.teachers.merge import QUARANTINE_FILE
-from geovr.teachers.pair import TeacherPair
+from geovr.teachers.pair import TeacherPair, pair_name
 
 PREFETCH = 2  # clips loaded ahead in a background thread while the teacher runs
 
@@ -243,7 +244,10 @@ def _results(
 
 
 def _missing(rows: list[dict], keys: dict[str, str], known: dict[str, ClipOutcome]) -> list[dict]:
-    """Rows whose key has no finished chunk, one per key (two clip ids may share a video and sampling)."""
+    """Rows whose key has no finished chunk, one per key.
+
+    Two clip ids may share a key (the same video and sampling).
+    """
     seen, pending = set(known), []
     for row in rows:
         if keys[row["clip_id"]] not in seen:
@@ -353,7 +357,7 @@ def run_distill(
         clips_per_shard=clips_per_shard,
     )
     if teacher in teacher_names():  # (an unknown name is build_teacher's error)
-        name = f"{teacher}+{scale_teacher}" if scale_teacher else teacher  # TeacherPair's name
+        name = pair_name(teacher, scale_teacher)
         check_output(out, "distill", {"teacher": name}, [clips])  # before loading weights
     kwargs = {**(options or {}), "batch_size": batch_size, "device": device}
     if weights:

@@ -4,12 +4,13 @@ A real foundation-model architecture that runs anywhere transformers does. Weigh
 a local directory or a hub id through `from_pretrained` (tests save a tiny random-weight model
 to disk and load it the same way):
 
-    geovr distill --clips CLIPS --teacher depth-anything --weights depth-anything/Depth-Anything-V2-Small-hf --out T
+    geovr distill --clips CLIPS --teacher depth-anything \\
+        --weights depth-anything/Depth-Anything-V2-Small-hf --out T
 
 What each target is (Depth Anything has no camera head, so poses are composed):
 - features: DINOv2 block outputs at 4 layers (VGGT's 4/11/17/23 of 24 mapped onto the
-  backbone's depth, see `scaled_layers`), patch tokens only (CLS and register tokens dropped),
-  2x2 average-pooled, float16;
+  backbone's depth, see `geovr.teachers.base.map_layers`), patch tokens only (CLS and register
+  tokens dropped), 2x2 average-pooled, float16;
 - depth: the model's per-frame output (relative models predict disparity: depth = 1 /
   disparity; metric models predict metres), resized to the stored frame size. Monocular depth
   has an unknown scale per frame, so:
@@ -34,16 +35,18 @@ import numpy as np
 import torch
 from transformers import DepthAnythingForDepthEstimation
 
+from geovr.devices import resolve_device
 from geovr.errors import GeoVRError
-from geovr.teachers.base import ClipRejected, GroundTruth, Targets, scaled_layers
-from geovr.teachers.pose import (
-    average_point_distance,
-    encode_pose,
-    intrinsics_from_fov,
-    normalise_scene,
-    valid_depth,
+from geovr.geometry.camera import intrinsics_from_fov
+from geovr.geometry.pose import average_point_distance, encode_pose, normalise_scene, valid_depth
+from geovr.geometry.scale import ScaleFit, fit_scale, lstsq_scale
+from geovr.teachers.base import (
+    TEACHER_INPUT_SIZE,
+    ClipRejected,
+    GroundTruth,
+    Targets,
+    map_layers,
 )
-from geovr.teachers.scale import ScaleFit, fit_scale, lstsq_scale
 from geovr.teachers.torch_ops import (
     ensure_finite,
     frames_to_tensor,
@@ -52,7 +55,6 @@ from geovr.teachers.torch_ops import (
     normalize_imagenet,
     pool_patch_tokens,
     resize_maps,
-    resolve_device,
 )
 
 DEFAULT_WEIGHTS = "depth-anything/Depth-Anything-V2-Small-hf"
@@ -68,7 +70,7 @@ class DepthAnythingTeacher:
     def __init__(
         self,
         weights: str = DEFAULT_WEIGHTS,
-        input_size: int = 504,
+        input_size: int = TEACHER_INPUT_SIZE,
         layers: Sequence[int] | None = None,
         batch_size: int = 8,
         default_fov_deg: float = 60.0,
@@ -80,7 +82,7 @@ class DepthAnythingTeacher:
             raise GeoVRError(f"cannot load Depth Anything weights {weights!r}: {e}") from e
         backbone = self.model.config.backbone_config
         self.block_ids = (
-            tuple(int(i) for i in layers) if layers else scaled_layers(backbone.num_hidden_layers)
+            tuple(int(i) for i in layers) if layers else map_layers(backbone.num_hidden_layers)
         )
         if not all(1 <= i <= backbone.num_hidden_layers for i in self.block_ids):
             raise GeoVRError(f"layers {self.block_ids} outside 1..{backbone.num_hidden_layers}")

@@ -15,20 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from geovr.devices import resolve_device
+from geovr.geometry.camera import mean_focal
+from geovr.teachers.base import TEACHER_INPUT_SIZE
 from geovr.teachers.da3 import load_da3
 from geovr.teachers.pair import MetricDepth
-from geovr.teachers.torch_ops import inference, resolve_device
+from geovr.teachers.torch_ops import inference
 
 METRIC_FOCAL_REFERENCE = 300.0  # DA3-METRIC: metres = raw * focal_px / 300
 SKY_THRESHOLD = 0.3  # DA3: sky probability >= 0.3 is sky
-
-
-def focal_at(fov: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """(fx + fy) / 2 in pixels of an `hw` image, per frame, from `[T,2]` (fov_h, fov_w)."""
-    fov = np.asarray(fov, dtype=np.float64)
-    fy = hw[0] / 2 / np.tan(fov[:, 0] / 2)
-    fx = hw[1] / 2 / np.tan(fov[:, 1] / 2)
-    return (fx + fy) / 2
 
 
 class DA3MetricScale:
@@ -39,7 +34,7 @@ class DA3MetricScale:
     def __init__(
         self,
         weights: str = "depth-anything/DA3METRIC-LARGE",
-        input_size: int = 504,
+        input_size: int = TEACHER_INPUT_SIZE,
         device: str = "cpu",
     ):
         self.weights, self.input_size = weights, input_size
@@ -59,6 +54,6 @@ class DA3MetricScale:
     def metric_depth(self, frames: np.ndarray, fov: np.ndarray) -> MetricDepth:
         pred = self.model.inference(image=list(frames), process_res=self.input_size)
         raw = np.asarray(pred.depth, dtype=np.float64)
-        focal = focal_at(fov, raw.shape[1:3])
+        focal = mean_focal(fov, raw.shape[1:3])
         sky = None if pred.sky is None else np.asarray(pred.sky) >= SKY_THRESHOLD
         return MetricDepth(raw * focal[:, None, None] / METRIC_FOCAL_REFERENCE, sky)

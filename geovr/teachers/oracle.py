@@ -1,7 +1,7 @@
 """The `oracle` teacher: exact targets from ground-truth geometry (no model, CPU, deterministic).
 
 - pose_enc and depth: the ground-truth poses and depth in the first camera's frame at unit
-  average point distance (geovr.teachers.pose.normalise_scene);
+  average point distance (geovr.geometry.pose.normalise_scene);
 - metric_scale: the least-squares fit of GT metric depth to that normalised depth, which is
   the normalisation factor itself (so depth * metric_scale == GT depth);
 - depth_conf: 1 where the GT depth is valid, 0 elsewhere;
@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from geovr.geometry.camera import unproject
+from geovr.geometry.pose import normalise_scene, to_first_frame, valid_depth
+from geovr.geometry.scale import fit_scale
 from geovr.teachers.base import ClipRejected, GroundTruth, Targets, pool_2x2
-from geovr.teachers.pose import normalise_scene, to_first_frame, unproject, valid_depth
-from geovr.teachers.scale import fit_scale
 
 ORACLE_LAYERS = ("4", "11", "17", "23")
 
@@ -141,7 +142,10 @@ def _box_sum(x: np.ndarray, radius: int) -> np.ndarray:
 
 
 def _normals(points: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Unit surface normals of a camera-frame point map `[T,H,W,3]`; 0 where a neighbour is invalid."""
+    """Unit surface normals of a camera-frame point map `[T,H,W,3]`.
+
+    0 where a neighbour is invalid.
+    """
     d_v = np.gradient(points, axis=1)
     d_u = np.gradient(points, axis=2)
     normal = np.cross(d_v, d_u)  # faces the camera for a fronto-parallel plane (x right, y down)

@@ -2,7 +2,7 @@
 
 The geometry teacher gives pose, depth (up to scale), confidence and features; the scale
 teacher gives metric depth, and the clip's metric-scale target is the least-squares fit of
-that metric depth to the geometry teacher's depth (geovr.teachers.scale: non-sky pixels,
+that metric depth to the geometry teacher's depth (geovr.geometry.scale: non-sky pixels,
 confidence >= its non-sky median). Used for every clip, with or without ground truth, so
 that the targets do not depend on which clips happen to have it.
 
@@ -21,8 +21,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from geovr.data.sampling import resize_depth
+from geovr.geometry.scale import fit_scale
 from geovr.teachers.base import ClipRejected, GroundTruth, Targets, Teacher
-from geovr.teachers.scale import fit_scale
+
+
+def pair_name(teacher: str, scale_teacher: str | None) -> str:
+    """The name targets record for `teacher` paired with `scale_teacher` ("vggt+da3-metric"),
+    the teacher's own name without one."""
+    return f"{teacher}+{scale_teacher}" if scale_teacher else teacher
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ class TeacherPair:
 
     def __init__(self, geometry: Teacher, scale: ScaleTeacher):
         self.geometry, self.scale = geometry, scale
-        self.name = f"{geometry.name}+{scale.name}"
+        self.name = pair_name(geometry.name, scale.name)
         self.layers = geometry.layers
 
     @property

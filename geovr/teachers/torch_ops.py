@@ -19,13 +19,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; any other name as given."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def inference(targets: Callable[..., Any]) -> Callable[..., Any]:
     """Decorates a teacher's `targets`: no autograd, and bf16 autocast when the teacher's
     `device` is CUDA (the backends' documented inference precision)."""

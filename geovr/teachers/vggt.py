@@ -6,7 +6,7 @@ adapter was written against its documented API and has never run here. Install i
     pip install "vggt @ git+https://github.com/facebookresearch/vggt"
     geovr distill --clips CLIPS --teacher vggt --weights facebook/VGGT-1B --out TARGETS
 
-Targets (GEOVR_METHOD.md):
+Targets (docs/method.md, "Teachers"):
 - features: aggregator outputs of blocks 4/11/17/23 (0-based), patch tokens from token index
   `patch_start_idx` (1 camera + 4 register tokens come first), the first 1024 channels (the
   frame-attention half of the 2048-d frame|global concatenation), 2x2 pooled, float16;
@@ -25,10 +25,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from geovr.devices import resolve_device
 from geovr.errors import GeoVRError
-from geovr.teachers.base import VGGT_LAYERS, ClipRejected, GroundTruth, Targets
-from geovr.teachers.pose import decode_pose, normalise_scene
-from geovr.teachers.scale import ScaleFit, fit_scale
+from geovr.geometry.pose import decode_pose, normalise_scene
+from geovr.geometry.scale import ScaleFit, fit_scale
+from geovr.teachers.base import (
+    TEACHER_INPUT_SIZE,
+    VGGT_FEATURE_DIM,
+    VGGT_LAYERS,
+    ClipRejected,
+    GroundTruth,
+    Targets,
+)
 from geovr.teachers.torch_ops import (
     ensure_finite,
     frames_to_tensor,
@@ -36,7 +44,6 @@ from geovr.teachers.torch_ops import (
     model_input_hw,
     pool_patch_tokens,
     resize_maps,
-    resolve_device,
 )
 
 INSTALL_HINT = 'pip install "vggt @ git+https://github.com/facebookresearch/vggt"'
@@ -51,9 +58,9 @@ class VGGTTeacher:
     def __init__(
         self,
         weights: str = "facebook/VGGT-1B",
-        input_size: int = 504,
+        input_size: int = TEACHER_INPUT_SIZE,
         layers: Sequence[int] = VGGT_LAYERS,
-        channels: int = 1024,
+        channels: int = VGGT_FEATURE_DIM,
         batch_size: int = 1,
         device: str = "cpu",
     ):

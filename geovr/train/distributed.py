@@ -49,7 +49,8 @@ def init_distributed() -> DistEnv:
         if local_rank >= torch.cuda.device_count():
             raise GeoVRError(
                 f"local rank {local_rank} has no GPU: {torch.cuda.device_count()} visible to "
-                f"{os.environ.get('LOCAL_WORLD_SIZE', '?')} ranks per node; request as many GPUs as "
+                f"{os.environ.get('LOCAL_WORLD_SIZE', '?')} ranks per node; "
+                "request as many GPUs as "
                 "gpus_per_node (GEOVR_TRAIN_GPUS when compiling the pipeline)"
             )
         torch.cuda.set_device(local_rank)

@@ -3,7 +3,9 @@
 Usage (any worker flag can be appended to the argument list)::
 
     from geovr.train.launch import launch
-    summary = launch(2, ["--task", "tests.train.tiny_task:TinyTask", "--out", "runs/t", "--steps", "5"])
+    summary = launch(
+        2, ["--task", "tests.train.tiny_task:TinyTask", "--out", "runs/t", "--steps", "5"]
+    )
 """
 
 from __future__ import annotations

@@ -158,7 +158,10 @@ def _check_finite(losses: dict[str, float], grad_norm: float, step: int) -> None
 
 
 def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dict[str, Any]:
-    """Train (resuming from ``out_dir/checkpoints`` if a complete checkpoint exists); return a summary."""
+    """Train and return a summary.
+
+    Resumes from ``out_dir/checkpoints`` if a complete checkpoint exists.
+    """
     out_dir = Path(out_dir)
     ckpt_root = out_dir / CHECKPOINTS_DIR
     if env.is_main:
@@ -174,13 +177,14 @@ def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dic
     dataset = task.dataset()
     order = data_order(task, dataset, cfg, env.world_size)
 
-    step, position = 0, 0
+    step, position, run_id = 0, 0, None
     resume = latest_checkpoint(ckpt_root)
     if resume is not None:
         extra = load_checkpoint(resume, model, optimizer, env)
         scheduler.load_state_dict(extra["scheduler"])
         step, position = extra["step"], extra["position"]
         set_rng_state(extra["rng"])
+        run_id = extra.get("mlflow_run_id")  # rank 0's; checkpoints before it have none
     start_step = step
 
     task_config = getattr(task, "config", None)
@@ -191,7 +195,13 @@ def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dic
     }
     tags = {"kfp_run_id": cfg.kfp_run_id} if cfg.kfp_run_id else None
     tracker = Tracker(
-        out_dir, cfg.tracking_uri, cfg.experiment, params, enabled=env.is_main, tags=tags
+        out_dir,
+        cfg.tracking_uri,
+        cfg.experiment,
+        params,
+        enabled=env.is_main,
+        tags=tags,
+        resume=(run_id, start_step) if run_id else None,
     )
     samples_per_step = cfg.batch_size * env.world_size * cfg.grad_accum
     losses: list[dict[str, float]] = []
@@ -253,6 +263,7 @@ def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dic
                 "step": step,
                 "position": position,
                 "rng": rng_state(),
+                "mlflow_run_id": tracker.run_id,  # so that a resume continues this run
             }
             save_checkpoint(ckpt_root, step, model, optimizer, extra, env, cfg.keep_last)
     bar.close()

@@ -27,10 +27,11 @@ from huggingface_hub.utils import validate_repo_id
 from geovr.artifacts import atomic_write_text, config_hash, make_meta, read_meta
 from geovr.config.presets import run_record
 from geovr.config.train import TrainConfig
+from geovr.data.leakage import training_clips
 from geovr.errors import GeoVRError
-from geovr.eval.leakage import training_clips
 from geovr.model.config import parse_objectives, teacher_feature_dim
 from geovr.stage_output import writes_output
+from geovr.teachers.base import VGGT_FEATURE_DIM
 from geovr.train.launch import launch
 from geovr.train.lifetime import EXIT_DIVERGED, EXIT_FAILED, Stopped
 from geovr.train.outputs import (
@@ -108,7 +109,7 @@ def task_options(
     if geometry and not targets:
         raise GeoVRError(f"objectives {','.join(geometry)} need teacher targets: pass --targets")
     read_meta(clips, "clipset")
-    dim = teacher_feature_dim(targets) if targets else 1024
+    dim = teacher_feature_dim(targets) if targets else VGGT_FEATURE_DIM
     return GeoVRTaskConfig(
         clips=clips, targets=targets, objectives=objectives, teacher_feature_dim=dim, **extra
     ).to_dict()
@@ -254,8 +255,8 @@ def run_training(
     on_cluster = cfg.launcher == "trainjob" or (cfg.launcher == "auto" and cfg.num_nodes > 1)
     if cfg.num_nodes > 1 and not on_cluster:
         raise GeoVRError(
-            "--launcher local runs on one node: use --launcher trainjob (or auto) for "
-            "--num-nodes > 1"
+            "--launcher local runs on one node: "
+            "use --launcher trainjob (or auto) for --num-nodes > 1"
         )
     if latest_checkpoint(out / CHECKPOINTS_DIR) is not None and not resume:
         raise GeoVRError(

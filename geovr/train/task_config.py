@@ -11,7 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from geovr.model.config import GeoVRConfig, HeadWidths
+from geovr.model.config import OBJECTIVES, GeoVRConfig, HeadWidths
+from geovr.teachers.base import VGGT_FEATURE_DIM
 
 
 @dataclass
@@ -28,15 +29,15 @@ class GeoVRTaskConfig:
     clips: str
     student: str
     targets: str | None = None
-    objectives: tuple[str, ...] = ("lm", "cam", "depth", "scale", "distill")
+    objectives: tuple[str, ...] = OBJECTIVES
     loss_weights: dict[str, float] = field(default_factory=dict)
-    teacher_feature_dim: int = 1024
+    teacher_feature_dim: int = VGGT_FEATURE_DIM
     head_widths: str = "paper"
     splits: tuple[str, ...] = ("train",)
     max_side: int | None = None
     freeze_vision: bool = True
     storage_options: dict[str, Any] = field(default_factory=dict)
-    checkpoint_meta: dict[str, Any] | None = None  # meta.json of the final checkpoint (contract 3)
+    checkpoint_meta: dict[str, Any] | None = None  # final checkpoint's meta.json (contracts s. 4)
     tiny_family: str | None = None
     tiny_seed: int = 0
     tiny_hidden: int = 128

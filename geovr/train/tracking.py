@@ -16,69 +16,43 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+
+from geovr.tracking import server_problem, start_stage_run
 
 BUFFER_NAME = "metrics_buffer.jsonl"
 
-# Fail fast instead of MLflow's default minutes of HTTP retries.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
 
-
-# an API route: MLflow exempts /health from its Host-header check and answers it even when
-# every API call would be refused (403 Invalid Host header), so a TCP or /health probe passes
-API_PROBE = "/api/2.0/mlflow/experiments/search"
-
-
-def server_problem(uri: str, timeout: float = 5.0) -> str | None:
-    """Why an http(s) tracking server cannot take our calls (refused connection, or an answer
-    such as "403 Invalid Host header"); None when its API answers or `uri` is not a server."""
-    if urlparse(uri).scheme not in ("http", "https"):
-        return None
-    from mlflow.utils.credentials import get_default_host_creds
-    from mlflow.utils.rest_utils import http_request
-
-    try:  # MLflow's own client request: the same auth, TLS and proxy settings as its calls
-        response = http_request(
-            get_default_host_creds(uri),
-            API_PROBE,
-            "GET",
-            max_retries=0,
-            timeout=timeout,
-            params={"max_results": 1},
-        )
-    except Exception as exc:  # connection refused, DNS, TLS: anything means no server
-        return f"cannot connect to {uri} ({type(exc).__name__})"
-    if response.ok:
-        return None
-    return f"{uri} answered {response.status_code} {response.text.strip()[:120]}"
-
-
-def start_stage_run(experiment: str, **start_run_kwargs: Any):
-    """`mlflow.start_run` for one stage of the pipeline (tracking URI already set).
-
-    Under KFP's MLflow plugin the step's environment names the pipeline's run and experiment
-    (MLFLOW_RUN_ID, MLFLOW_EXPERIMENT_ID): the stage's run is nested under that run, in its
-    experiment. MLflow itself would resume the pipeline's run from MLFLOW_RUN_ID instead, so
-    the variable is taken out of this process's environment. Otherwise: a run in `experiment`.
-    """
+def _resumed_run(run_id: str, step: int):
+    """The active run `run_id` again (tagged with the step it resumes from), or None when the
+    tracking server does not have it."""
     import mlflow
+    from mlflow.exceptions import MlflowException
 
-    parent = os.environ.pop("MLFLOW_RUN_ID", None)
-    if not parent:
-        mlflow.set_experiment(experiment)
-        return mlflow.start_run(**start_run_kwargs)
-    experiment_id = (
-        os.environ.get("MLFLOW_EXPERIMENT_ID") or mlflow.get_run(parent).info.experiment_id
-    )
-    return mlflow.start_run(experiment_id=experiment_id, parent_run_id=parent, **start_run_kwargs)
+    try:
+        mlflow.get_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        print(
+            f"WARNING: MLflow run {run_id} of the checkpoints is not on this tracking server; "
+            "logging the resumed training to a new run",
+            file=sys.stderr,
+            flush=True,
+        )
+        return None
+    os.environ.pop("MLFLOW_RUN_ID", None)  # the pipeline's run (start_stage_run says why)
+    mlflow.start_run(run_id=run_id, log_system_metrics=True)
+    mlflow.set_tag("resumed_from_step", str(step))
+    return mlflow.get_run(run_id)
 
 
 class Tracker:
     """Logs params and metrics to MLflow, or to the JSONL buffer when MLflow is unreachable.
 
     Construct it on every rank; only ``enabled=True`` (rank 0) does anything. Without a
-    ``tracking_uri`` everything goes to the buffer silently.
+    ``tracking_uri`` everything goes to the buffer silently. ``resume=(run_id, step)``
+    continues that run (a `--resume` from the checkpoint of `step`), or a new one, with a
+    warning, when this server does not have it (the tracking URI may change on resume).
     """
 
     def __init__(
@@ -89,6 +63,7 @@ class Tracker:
         params: dict[str, Any],
         enabled: bool,
         tags: dict[str, str] | None = None,
+        resume: tuple[str, int] | None = None,
     ) -> None:
         self.enabled = enabled
         self.buffer_path = Path(out_dir) / BUFFER_NAME
@@ -107,10 +82,14 @@ class Tracker:
             import mlflow
 
             mlflow.set_tracking_uri(tracking_uri)
-            # system metrics (CPU, memory, GPU) come from MLflow's own sampler thread
-            run = start_stage_run(experiment, tags=tags or None, log_system_metrics=True)
+            run = _resumed_run(*resume) if resume else None
+            if run is None:
+                # system metrics (CPU, memory, GPU) come from MLflow's own sampler thread
+                run = start_stage_run(experiment, tags=tags or None, log_system_metrics=True)
             self.run_id = run.info.run_id
-            mlflow.log_params(self.params)
+            # MLflow refuses to change a logged param: a resume may change only the ones that
+            # shape no weight (geovr.train.resume), so the run keeps the values it started with
+            mlflow.log_params({k: v for k, v in self.params.items() if k not in run.data.params})
             self._mlflow = mlflow
         except Exception as exc:  # any tracking failure must not stop training
             self._go_offline(exc)

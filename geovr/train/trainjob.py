@@ -1,7 +1,8 @@
 """Multi-node training as a Kubeflow Trainer v2 `TrainJob` (runtime `torch-distributed`).
 
     spec = TrainJobSpec(name=unique_name("geovr-train"), namespace="kubeflow-user", image=IMAGE,
-                        command=["torchrun", "-m", "geovr.train.worker", ...], num_nodes=4, gpus_per_node=8)
+                        command=["torchrun", "-m", "geovr.train.worker", ...],
+                        num_nodes=4, gpus_per_node=8)
     result = TrainJobLauncher().run(spec, timeout=24 * 3600)   # create, stream node-0 logs, wait
 
 The runtime injects PET_NNODES / PET_NPROC_PER_NODE / PET_NODE_RANK / PET_MASTER_ADDR /

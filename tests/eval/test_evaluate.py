@@ -21,8 +21,8 @@ from geovr.model import (
     load_student,
     save_student,
 )
+from geovr.model.clip_inputs import prompt
 from geovr.model.config import teacher_feature_dim
-from geovr.model.inputs import prompt
 from geovr.train.run import checkpoint_meta, task_options
 from tests.geovr_data import make_geovr_data
 

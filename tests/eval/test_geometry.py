@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geovr.eval import geometry as g
-from geovr.teachers.pose import encode_pose, intrinsics_from_fov, quat_from_rotmat, rotmat_from_quat
+from geovr.geometry.camera import intrinsics_from_fov
+from geovr.geometry.pose import encode_pose, quat_from_rotmat, rotmat_from_quat
 
 
 def rot_y(degrees: float) -> np.ndarray:
@@ -35,7 +36,10 @@ def random_cameras(rng: np.random.Generator, frames: int = 6) -> np.ndarray:
 
 
 def similarity(ext: np.ndarray, rot: np.ndarray, shift: np.ndarray, scale: float) -> np.ndarray:
-    """The same cameras in a world moved by X' = scale (rot X + shift): R' = R rot^T, t' = scale (t - R rot^T shift)."""
+    """The same cameras in a world moved by X' = scale (rot X + shift).
+
+    R' = R rot^T, t' = scale (t - R rot^T shift).
+    """
     new_rot = ext[:, :, :3] @ rot.T
     new_t = scale * (ext[:, :, 3] - new_rot @ shift)
     return np.concatenate([new_rot, new_t[:, :, None]], -1)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from geovr.eval.probes import ClipProbe, aggregate
-from geovr.teachers.pose import quat_from_rotmat
+from geovr.geometry.pose import quat_from_rotmat
 
 
 def _poses(n: int, step_deg: float) -> np.ndarray:

@@ -12,9 +12,11 @@ import re
 import numpy as np
 import pytest
 
+from geovr.data.vsi_tasks import QUESTION_TYPES, TASKS
 from geovr.eval.report import ReportExample, build_report
-from geovr.eval.vsi import QUESTION_TYPES, TASKS, score_predictions
-from geovr.teachers.pose import encode_pose, intrinsics_from_fov
+from geovr.eval.vsi import score_predictions
+from geovr.geometry.camera import intrinsics_from_fov
+from geovr.geometry.pose import encode_pose
 
 PNG_URI = "data:image/png;base64,"
 

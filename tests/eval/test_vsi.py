@@ -17,16 +17,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from geovr.data.vsi_tasks import QUESTION_TYPES, TASKS
+from geovr.data.vsibench import read_vsibench
 from geovr.errors import GeoVRError
-from geovr.eval.vsi import (
-    QUESTION_TYPES,
-    TASKS,
-    choice_accuracy,
-    extract_answer,
-    read_vsibench,
-    relative_accuracy,
-    score_predictions,
-)
+from geovr.eval.vsi import choice_accuracy, extract_answer, relative_accuracy, score_predictions
 
 
 @pytest.mark.parametrize(

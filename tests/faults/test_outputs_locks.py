@@ -21,7 +21,10 @@ from .test_outputs import vsibench_root
 
 DISTILL = ["distill", "--teacher", "oracle", "--no-progress"]
 # the real CLI with the test teacher that sleeps per clip registered
-SLOW_CLI = "import sys, tests.teachers.slow_teacher; from geovr.cli import main; sys.exit(main(sys.argv[1:]))"
+SLOW_CLI = (
+    "import sys, tests.teachers.slow_teacher; from geovr.cli import main; "
+    "sys.exit(main(sys.argv[1:]))"
+)
 REPO_ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
 
 

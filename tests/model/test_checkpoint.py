@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from geovr.model.checkpoint import CONFIG_FILE, HEADS_FILE, load_geovr, save_student
+from geovr.model.clip_inputs import encode_video_prompt, prepare_frames, prompt, resize_factor
 from geovr.model.geovr import GeoVRModel
-from geovr.model.inputs import encode_video_prompt, prepare_frames, prompt, resize_factor
 
 PLAIN_LOAD = r"""
 import sys
@@ -27,14 +27,16 @@ processor = AutoProcessor.from_pretrained(ckpt)
 video = np.load(f"{work}/video.npy")                     # frames already repeated x2
 text = open(f"{work}/prompt.txt").read()
 times = [t for t in (0.0, 0.5, 1.0) for _ in range(2)]
-inputs = processor(text=[text], videos=[video], video_metadata=[VideoMetadata(len(video), fps=1.0, frames_indices=times)],
+metadata = VideoMetadata(len(video), fps=1.0, frames_indices=times)
+inputs = processor(text=[text], videos=[video], video_metadata=[metadata],
                    do_sample_frames=False, do_resize=False, return_tensors="pt")
 inputs = {k: v for k, v in inputs.items() if torch.is_tensor(v)}
 if "second_per_grid_ts" in inputs:
     inputs["second_per_grid_ts"] = torch.tensor([0.5])
 with torch.no_grad():
     logits = model(**inputs).logits
-save_file({"logits": logits.contiguous(), "input_ids": inputs["input_ids"].contiguous()}, f"{work}/out.safetensors")
+outputs = {"logits": logits.contiguous(), "input_ids": inputs["input_ids"].contiguous()}
+save_file(outputs, f"{work}/out.safetensors")
 assert not [m for m in sys.modules if m == "geovr" or m.startswith("geovr.")], "geovr was imported"
 print(type(model).__name__, model.config.text_config.vocab_size)
 """

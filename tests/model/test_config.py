@@ -2,21 +2,18 @@
 
 import pytest
 
-from geovr.model.config import (
-    DEFAULT_LOSS_WEIGHTS,
-    GeoVRConfig,
-    HeadWidths,
-    map_layers,
-    parse_objectives,
-)
+from geovr.model.config import DEFAULT_LOSS_WEIGHTS, GeoVRConfig, HeadWidths, parse_objectives
+from geovr.teachers.base import map_layers
 
 
 def test_layer_mapping():
-    assert map_layers(28) == [6, 14, 21, 28]  # Qwen3-VL-2B: hidden_states[28] is the last layer
-    assert map_layers(36) == [8, 18, 27, 36]  # Qwen3-VL-4B; 7.5 rounds half up, not to even
-    assert map_layers(24) == [5, 12, 18, 24]
-    assert map_layers(4) == [1, 2, 3, 4]
-    assert map_layers(2) == [1, 1, 2, 2]  # never the embedding output
+    assert map_layers(28) == (6, 14, 21, 28)  # Qwen3-VL-2B: hidden_states[28] is the last layer
+    assert map_layers(36) == (8, 18, 27, 36)  # Qwen3-VL-4B; 7.5 rounds half up, not to even
+    assert map_layers(24) == (5, 12, 18, 24)  # hidden_states indices = VGGT's 0-based blocks + 1
+    assert map_layers(12) == (3, 6, 9, 12)  # a 12-block depth teacher's feature layers
+    assert map_layers(4) == (1, 2, 3, 4)
+    assert map_layers(2) == (1, 1, 2, 2)  # never the embedding output
+    assert map_layers(28, teacher_layers=(11,), teacher_depth=12) == (28,)
 
 
 def test_objectives_parse_and_validate():

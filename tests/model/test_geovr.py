@@ -166,13 +166,16 @@ def test_head_parameter_overhead():
     )
     paper = head_overhead(qwen3_vl_2b_config(), GeoVRConfig())
     print(
-        f"\ntiny Qwen3-VL: student {tiny['student'] / 1e6:.2f} M, heads+tokens {tiny['new_total'] / 1e6:.3f} M, "
+        f"\ntiny Qwen3-VL: student {tiny['student'] / 1e6:.2f} M, "
+        f"heads+tokens {tiny['new_total'] / 1e6:.3f} M, "
         f"ratio {tiny['ratio']:.2%}"
     )
     print(
-        f"Qwen3-VL-2B: student {paper['student'] / 1e9:.3f} B, heads+tokens {paper['new_total'] / 1e6:.2f} M "
+        f"Qwen3-VL-2B: student {paper['student'] / 1e9:.3f} B, "
+        f"heads+tokens {paper['new_total'] / 1e6:.2f} M "
         f"(cam {paper['head_cam'] / 1e6:.2f}, depth {paper['head_depth'] / 1e6:.2f}, "
-        f"scale {paper['head_scale'] / 1e6:.2f}, distill {paper['head_distill'] / 1e6:.2f}, tokens {paper['tokens']}), "
+        f"scale {paper['head_scale'] / 1e6:.2f}, distill {paper['head_distill'] / 1e6:.2f}, "
+        f"tokens {paper['tokens']}), "
         f"ratio {paper['ratio']:.2%}"
     )
     assert 2.0e9 < paper["student"] < 2.3e9  # Qwen3-VL-2B has 2.13 B parameters

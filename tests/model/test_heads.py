@@ -90,11 +90,13 @@ def test_depth_loss_by_hand():
 
 
 def test_depth_l1_keeps_errors_under_the_quantile():
-    # 100 one-pixel frames: no neighbouring pixels, so no gradient term; errors 0, 0.01, ..., 0.98, 50
+    # 100 one-pixel frames: no neighbouring pixels, so no gradient term;
+    # errors 0, 0.01, ..., 0.98, 50
     errors = torch.cat([torch.arange(99) / 100, torch.tensor([50.0])])
     target = torch.ones(100, 1, 1)
     pred = target + errors.view(100, 1, 1)
-    # 98% quantile (linear): position 0.98 * 99 = 97.02 -> 0.97 + 0.02 * 0.01 = 0.9702; kept 0 .. 0.97
+    # 98% quantile (linear): position 0.98 * 99 = 97.02 -> 0.97 + 0.02 * 0.01 = 0.9702;
+    # kept 0 .. 0.97
     assert depth_loss(pred, target).item() == pytest.approx(sum(i / 100 for i in range(98)) / 98)
 
 

@@ -3,7 +3,7 @@ that evaluation sends."""
 
 from __future__ import annotations
 
-from geovr.model.inputs import prompt
+from geovr.model.clip_inputs import prompt
 from geovr.model.prompt import vsi_question_text
 
 

@@ -6,7 +6,8 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from geovr.model.adapters import adapter_by_family, load_student
-from geovr.model.inputs import encode_video_prompt, make_example, prepare_frames, prompt
+from geovr.model.clip_inputs import encode_video_prompt, prepare_frames, prompt
+from geovr.model.inputs import make_example
 from geovr.model.tiny import SPECIAL_TOKENS, build_tiny_student, build_tokenizer
 from geovr.model.tokens import IGNORE
 
@@ -26,11 +27,14 @@ def test_chat_template(kit):
     qa = kit.QA[1]
     assert prompt(kit.processor("qwen3_vl"), qa) == (
         "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>"
-        "These are frames of a video.\nWhich of these objects (sofa, bed) is the closest to the tv?\nOptions:\nA. sofa\nB. bed\n"
-        "Answer with the option's letter from the given choices directly.<|im_end|>\n<|im_start|>assistant\n"
+        "These are frames of a video.\nWhich of these objects (sofa, bed) is the closest to the tv?"
+        "\nOptions:\nA. sofa\nB. bed\n"
+        "Answer with the option's letter from the given choices directly.<|im_end|>\n"
+        "<|im_start|>assistant\n"
     )
     assert prompt(kit.processor("qwen3_vl"), kit.QA[0]).endswith(
-        "Please answer the question using a single word or phrase.<|im_end|>\n<|im_start|>assistant\n"
+        "Please answer the question using a single word or phrase.<|im_end|>\n"
+        "<|im_start|>assistant\n"
     )
 
 

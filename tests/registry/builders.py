@@ -1,6 +1,6 @@
 """Tiny inputs for the registry tests, built offline in seconds: a random-init Qwen3-VL
 student with its processor (tokenizer built with the `tokenizers` library), the GeoVR files
-of contract 3, and evaluation `metrics.json` files (contract 4)."""
+of docs/contracts.md section 4, and evaluation `metrics.json` files (section 5)."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def _config(tokenizer: PreTrainedTokenizerFast) -> Qwen3VLConfig:
 
 
 def build_checkpoint(out: Path, seed: int = 0, **meta_extra: Any) -> Path:
-    """A complete tiny checkpoint directory at `out` (contract 3)."""
+    """A complete tiny checkpoint directory at `out` (docs/contracts.md section 4)."""
     torch.manual_seed(seed)
     tokenizer = _tokenizer()
     model = Qwen3VLForConditionalGeneration(_config(tokenizer))

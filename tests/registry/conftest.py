@@ -38,7 +38,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
-    """A complete tiny checkpoint (contract 3); read-only for the tests."""
+    """A complete tiny checkpoint (docs/contracts.md section 4); read-only for the tests."""
     return build_checkpoint(tmp_path_factory.mktemp("checkpoint") / "checkpoint")
 
 

@@ -5,6 +5,7 @@ version still possible; every entry says who, when, from, to and why."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -80,3 +81,38 @@ def test_rollback_walks_the_history_one_step_at_a_time(
     assert "beats champion 42" in history[2].why and "does not beat" in history[3].why
     assert all(e.who for e in history)
     assert all(dt.datetime.fromisoformat(e.when).tzinfo is not None for e in history)
+
+
+def test_an_explicit_promotion_of_a_leaky_version_needs_allow_leaky_and_is_recorded(
+    capsys, mlflow_server, tiny_checkpoint, model_name, tmp_path
+):
+    clean = write_metrics(tmp_path / "clean.json", 40.0, of=tiny_checkpoint)
+    leaky = write_metrics(tmp_path / "leaky.json", 60.0, of=tiny_checkpoint)
+    tree = json.loads(leaky.read_text())
+    leaky.write_text(json.dumps({**tree, "leakage": {"overlapping_clips": 3}}))
+    for metrics in (clean, leaky):  # v1 champion; v2 refused by the gate (leakage)
+        register_checkpoint(tiny_checkpoint, metrics, model_name, mlflow_server)
+    client = connect(mlflow_server)
+    assert _champion(client, model_name) == "1"
+
+    def promote_v2(*extra):
+        return run_cli(
+            capsys,
+            *("promote", "--model", model_name, "--version", "2"),
+            *("--tracking-uri", mlflow_server, *extra),
+        )
+
+    code, _, err = promote_v2()
+    assert (
+        code == 2 and "evaluated on 3 clip(s) it was trained on" in err and "--allow-leaky" in err
+    )
+    assert _champion(client, model_name) == "1"
+    assert len(read_history(client, model_name, "champion")) == 2  # v1 gate, v2 reject
+
+    code, summary, _ = promote_v2("--allow-leaky", "--reason", "demo build")
+    assert (code, summary["version"], summary["previous"]) == (0, "2", "1")
+    override = client.get_model_version(model_name, "2").tags["promotion.leaky_override"]
+    assert "demo build" in override and "3 training clip(s)" in override
+    last = read_history(client, model_name, "champion")[-1]
+    assert (last.action, last.version) == ("manual", "2") and "--allow-leaky" in last.why
+    assert "promotion.leaky_override" not in client.get_model_version(model_name, "1").tags

@@ -1,13 +1,22 @@
-"""The registered champion served by `mlflow models serve` answers a video FILE and a question
-exactly as `geovr evaluate` did, on the questions whose answers change when the video is
-replaced by black frames (so an ignored video would fail here)."""
+"""The registered champion served by `mlflow models serve` answers a video FILE, an s3:// and an
+http:// URL and a question exactly as `geovr evaluate` did, on the questions whose answers
+change when the video is replaced by black frames (so an ignored video would fail here); a bad
+request gets a 400 whose body is one line that repeats nothing of the request."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
+import http.server
 import json
 import os
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
 
+import boto3
 import pytest
 import requests
 from mlflow import MlflowClient
@@ -17,7 +26,7 @@ from geovr.registry import promote, register_checkpoint
 from geovr.train.run import run_training
 from tests.geovr_data import geovr
 
-from .servers import BIN, free_port, running
+from .servers import BIN, MOTO_START_S, aws_test_env, free_port, moto_cmd, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -33,6 +42,7 @@ TRAIN = dict(
     timeout=600,
 )
 SPLITS = ("train", "val", "test")
+BUCKET = "geovr-videos"
 
 
 @pytest.fixture(scope="module")
@@ -90,76 +100,165 @@ def _video_dependent(evaluations) -> list[dict]:
     return [row for row in evaluations["video"] if row["prediction"] != blank[row["id"]]]
 
 
-def test_served_champion_answers_a_video_file_as_evaluation_did(trained, tmp_path, monkeypatch):
+@contextlib.contextmanager
+def _http_files(directory: Path):
+    """A plain HTTP file server for `directory` on 127.0.0.1, stopped when the block ends."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str  # of `mlflow models serve`
+    videos: Path  # the clips' mp4 files, the one served video root with `unreadable`
+    unreadable: Path  # a served-root directory holding a file that is not a video
+    s3_endpoint: str
+    http_videos: str  # URL of `videos` on a plain HTTP server
+    questions: dict[str, dict]  # qa.jsonl by id
+    asked: list[dict]  # evaluate's predictions on the video-dependent questions
+
+    def ask(self, record: dict, **params) -> requests.Response:
+        body = {"inputs": [record], "params": {"max_new_tokens": 16, **params}}
+        return requests.post(f"{self.url}/invocations", json=body, timeout=120)
+
+    def record(self, row: dict, video: str) -> dict:
+        item = self.questions[row["id"]]
+        options = {"options": item["options"]} if item.get("options") else {}
+        return {"video": video, "question": item["question"], **options}
+
+
+@pytest.fixture(scope="module")
+def served(trained, tmp_path_factory):
+    """The trained student registered, promoted by hand, and served by `mlflow models serve`
+    with the venv of the image; its videos also on moto S3 and a plain HTTP server."""
     root, checkpoint, evaluations = trained
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    home = tmp_path_factory.mktemp("served")
+    uri = f"sqlite:///{home / 'mlflow.db'}"
     metrics = root / "video" / "metrics.json"
     registration = register_checkpoint(checkpoint, metrics, "geovr-served", tracking_uri=uri)
     # evaluated on the clips it was trained on (to have video-dependent questions), so the gate
     # rightly refuses it: promoted by hand, as an operator would
     assert not registration.decision.promote
-    promote(MlflowClient(uri), "geovr-served", registration.version, why="serving test")
-    qa = {q["id"]: q for q in map(json.loads, (root / "clips" / "qa.jsonl").open())}
+    promote(
+        MlflowClient(uri),
+        "geovr-served",
+        registration.version,
+        why="serving test",
+        allow_leaky=True,
+    )
     asked = _video_dependent(evaluations)
     assert len(asked) >= 3, "too few questions depend on the video to test anything"
+    videos = root / "data" / "videos"
+    unreadable = home / "unreadable"
+    unreadable.mkdir()
+    shutil.copy(metrics, unreadable / "metrics.mp4")
 
-    port = free_port()
+    aws = aws_test_env(home)
+    moto_port, port = free_port(), free_port()
+    s3_endpoint = f"http://127.0.0.1:{moto_port}"
     cmd = [
         str(BIN / "mlflow"),
-        "models",
-        "serve",
-        "-m",
-        "models:/geovr-served@champion",
-        "--env-manager",
-        "local",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(port),
+        *("models", "serve", "-m", "models:/geovr-served@champion", "--env-manager", "local"),
+        *("-h", "127.0.0.1", "-p", str(port)),
     ]
-    # `mlflow models serve` execs `uvicorn` by name: the venv's bin must be on PATH (as in the image)
+    # `mlflow models serve` execs `uvicorn` by name: the venv's bin must be on PATH
+    # (as in the image)
     env = {
+        **aws,
+        "AWS_ENDPOINT_URL": s3_endpoint,  # as the cluster's config sets it for MinIO
         "MLFLOW_TRACKING_URI": uri,
-        "NO_PROXY": "127.0.0.1",
-        "no_proxy": "127.0.0.1",
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "GEOVR_SERVED_VIDEO_ROOTS": os.pathsep.join([str(videos), str(unreadable)]),
     }
     url = f"http://127.0.0.1:{port}"
-    with running(cmd, f"{url}/ping", tmp_path / "serve.log", SERVE_START_S, env):
+    with (
+        running(
+            moto_cmd(moto_port), f"{s3_endpoint}/moto-api/", home / "moto.log", MOTO_START_S, aws
+        ),
+        _http_files(videos) as http_videos,
+        running(cmd, f"{url}/ping", home / "serve.log", SERVE_START_S, env),
+    ):
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=s3_endpoint,
+            aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"],
+            region_name=aws["AWS_DEFAULT_REGION"],
+        )
+        s3.create_bucket(Bucket=BUCKET)
+        for video in videos.glob("*.mp4"):
+            s3.upload_file(str(video), BUCKET, f"clips/{video.name}")
+        questions = {q["id"]: q for q in map(json.loads, (root / "clips" / "qa.jsonl").open())}
+        yield Served(url, videos, unreadable, s3_endpoint, http_videos, questions, asked)
 
-        def ask(record: dict, **params) -> requests.Response:
-            body = {"inputs": [record], "params": {"max_new_tokens": 16, **params}}
-            return requests.post(f"{url}/invocations", json=body, timeout=120)
 
-        agree = 0
-        for row in asked:
-            item = qa[row["id"]]
-            video = str(root / "data" / "videos" / f"{row['clip_id']}.mp4")
-            record = {"video": video, "question": item["question"]}
-            if item.get("options"):
-                record["options"] = item["options"]
-            response = ask(record)
-            assert response.status_code == 200, response.text
-            agree += response.json()["predictions"][0] == row["prediction"]
-        print(f"served vs evaluate on video-dependent questions: {agree} of {len(asked)}")
-        assert agree == len(asked)
+def test_served_champion_answers_a_video_file_as_evaluation_did(served):
+    agree = 0
+    for row in served.asked:
+        response = served.ask(served.record(row, str(served.videos / f"{row['clip_id']}.mp4")))
+        assert response.status_code == 200, response.text
+        agree += response.json()["predictions"][0] == row["prediction"]
+    print(f"served vs evaluate on video-dependent questions: {agree} of {len(served.asked)}")
+    assert agree == len(served.asked)
 
-        first = asked[0]
-        video_bytes = (root / "data" / "videos" / f"{first['clip_id']}.mp4").read_bytes()
-        b64 = {
-            "video_b64": base64.b64encode(video_bytes).decode(),
-            "question": qa[first["id"]]["question"],
-            "options": qa[first["id"]].get("options") or [],
-        }
-        response = ask(b64)
-        assert response.json()["predictions"][0] == first["prediction"]
+    first = served.asked[0]
+    video_bytes = (served.videos / f"{first['clip_id']}.mp4").read_bytes()
+    record = served.record(first, "")
+    del record["video"]
+    response = served.ask({**record, "video_b64": base64.b64encode(video_bytes).decode()})
+    assert response.json()["predictions"][0] == first["prediction"]
 
-        for bad, reason in (
-            ({"question": "How many?", "video": str(tmp_path / "none.mp4")}, "does not exist"),
-            ({"question": "How many?", "video_b64": "not base64!"}, "not base64"),
-            ({"question": "How many?", "video": str(metrics)}, "not a readable video"),
-        ):
-            response = ask(bad)
-            assert response.status_code == 400, response.text
-            message = response.json()["message"]
-            assert reason in message and "Traceback" not in response.text, message
+
+@pytest.mark.parametrize("where", ["s3", "http"])
+def test_a_video_url_is_answered_as_evaluation_did(served, where):
+    base = f"s3://{BUCKET}/clips" if where == "s3" else served.http_videos
+    for row in served.asked:
+        response = served.ask(served.record(row, f"{base}/{row['clip_id']}.mp4"))
+        assert response.status_code == 200, response.text
+        assert response.json()["predictions"][0] == row["prediction"], row["id"]
+
+
+def test_a_bad_request_gets_a_one_line_reason_that_repeats_nothing(served):
+    row = served.asked[0]
+    video = str(served.videos / f"{row['clip_id']}.mp4")
+    payload = "A" * 4000  # no error message may carry this
+    cases = [
+        ({"question": None, "video": video}, "each record needs a non-empty question"),
+        (
+            {"question": ["two", "strings"], "video": video},
+            "each record needs a non-empty question",
+        ),
+        ({"question": None, "prompt": payload}, "send a list of records, each with a question"),
+        ({"video": str(served.videos / "none.mp4")}, "does not exist"),
+        ({"video": str(served.unreadable / "metrics.mp4")}, "not a readable video"),
+        ({"video_b64": f"!{payload}"}, "video_b64 is not base64"),
+        ({"video": video, "options": "A. bed"}, "options must be a list of strings"),
+        ({"frames": [[[[0, 0, 0]]]], "timestamps": [payload]}, "timestamps must be a list"),
+        ({"frames": [[[[300, 0, 0]]]]}, "frames must be [F,H,W,3] values 0-255"),
+        ({"video": f"s3://{BUCKET}/clips/none.mp4"}, "does not exist"),
+        ({"video": f"ftp://127.0.0.1/{row['clip_id']}.mp4"}, "send a local path, s3:// or http"),
+        ({"video": f"simplecache::s3://{BUCKET}/x.mp4"}, "send a local path, s3:// or http"),
+        ({"video": "/etc/hostname"}, "outside the served video roots"),
+        ({"video": "file:///etc/hostname"}, "outside the served video roots"),
+        (
+            {"video": f"{served.videos}/../../{row['clip_id']}.mp4"},
+            "outside the served video roots",
+        ),
+    ]
+    for bad, reason in cases:
+        given = {"question": f"How many? {payload}", **bad}
+        record = {key: value for key, value in given.items() if value is not None}
+        response = served.ask(record)
+        assert response.status_code == 400, (bad, response.text[:500])
+        message = response.json()["message"]
+        assert reason in message, (reason, message)
+        assert "\n" not in message and payload[:100] not in message and len(message) < 400
+        assert "Traceback" not in response.text and payload[:100] not in response.text

@@ -17,7 +17,7 @@ import types
 import numpy as np
 import torch
 
-from geovr.teachers.pose import encode_pose
+from geovr.geometry.pose import encode_pose
 
 from .fake_packages.depth_anything_3.api import DepthAnything3
 

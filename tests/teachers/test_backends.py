@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from geovr.errors import GeoVRError
+from geovr.geometry.pose import average_point_distance, decode_pose
 from geovr.teachers.base import GroundTruth, build_teacher
-from geovr.teachers.pose import average_point_distance, decode_pose
 
 from .fake_packages.depth_anything_3.api import DepthAnything3
 from .fakes import install_da3, install_vggt

@@ -1,4 +1,7 @@
-"""The real Depth Anything architecture (random weights, from disk) end to end (teachers/hf_depth.py)."""
+"""The real Depth Anything architecture (random weights, from disk) end to end.
+
+Covers geovr/teachers/hf_depth.py.
+"""
 
 import shutil
 
@@ -8,7 +11,7 @@ import torch
 from transformers import DepthAnythingForDepthEstimation
 
 from geovr.errors import GeoVRError
-from geovr.teachers.base import GroundTruth, build_teacher, scaled_layers, teacher_hash
+from geovr.teachers.base import GroundTruth, build_teacher, teacher_hash
 from geovr.teachers.distill import distill
 from geovr.teachers.oracle import OracleTeacher
 from geovr.teachers.store import TargetStore
@@ -34,8 +37,7 @@ def gt_of(clip):
 
 
 def test_layers_map_vggt_4_11_17_23_onto_the_backbone_depth(teacher):
-    assert scaled_layers(24) == (5, 12, 18, 24)  # hidden_states indices = VGGT's 0-based blocks + 1
-    assert scaled_layers(12) == (3, 6, 9, 12)
+    # the tiny backbone has 4 blocks (the formula itself: tests/model/test_config.py)
     assert teacher.layers == ("1", "2", "3", "4")
 
 

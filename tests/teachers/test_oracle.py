@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from geovr.geometry.pose import decode_pose
 from geovr.teachers.base import ClipRejected, GroundTruth, Targets, build_teacher, teacher_hash
-from geovr.teachers.pose import decode_pose
 
 from .synth import make_clip
 

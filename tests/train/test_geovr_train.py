@@ -1,4 +1,7 @@
-"""`geovr train` on the tiny student, real 2-rank torchrun (gloo): .venv/bin/pytest -q tests/train/test_geovr_train.py"""
+"""`geovr train` on the tiny student, real 2-rank torchrun (gloo).
+
+.venv/bin/pytest -q tests/train/test_geovr_train.py
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from safetensors.torch import load_file
 from geovr.errors import GeoVRError
 from geovr.registry.inputs import read_checkpoint
 from geovr.train.run import run_training
+from tests.registry.servers import MLFLOW_START_S, free_port, mlflow_server_cmd, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -63,7 +67,7 @@ def test_two_ranks_train_all_objectives_and_write_the_checkpoint_contract(
     assert set(summary["final_losses"]) == {"lm", "cam", "depth", "scale", "distill", "total"}
     assert all(torch.isfinite(torch.tensor(v)) for v in summary["final_losses"].values())
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step-2", "step-3"]
-    info = read_checkpoint(tmp_path / "checkpoint")  # what the registry demands of contract 3
+    info = read_checkpoint(tmp_path / "checkpoint")  # what registration demands (contracts.md s. 4)
     assert (info.dvc_md5, info.git_rev, json.loads(info.teacher)["name"]) == (
         "abc.dir",
         "deadbeef",
@@ -116,18 +120,35 @@ def test_length_grouped_two_ranks_match_one_rank_with_double_batch(geovr_data, t
     assert one["losses"] != plain["losses"]  # the grouped order is another order
 
 
-def test_resume_after_losing_the_last_checkpoint_is_bit_exact(geovr_data, tmp_path):
+def test_resume_after_losing_the_last_checkpoint_is_bit_exact_in_the_same_mlflow_run(
+    geovr_data, tmp_path
+):
     straight, crashed = tmp_path / "straight", tmp_path / "crashed"
     _train(geovr_data, straight, 2, batch_size=1)
-    _train(geovr_data, crashed, 2, batch_size=1)
-    # a crash between the step-2 checkpoint and the end: only step-2 survives
-    for lost in (crashed / "checkpoints" / "step-3", crashed / "checkpoint"):
-        shutil.rmtree(lost)
-    (crashed / "summary.json").unlink()
-    with pytest.raises(GeoVRError, match="--resume"):
-        _train(geovr_data, crashed, 2, batch_size=1)
-    summary = _train(geovr_data, crashed, 2, batch_size=1, resume=True)
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    cmd = mlflow_server_cmd(port, tmp_path / "mlflow.db", str(tmp_path / "artifacts"))
+    with running(cmd, f"{uri}/health", tmp_path / "mlflow.log", MLFLOW_START_S):
+        first = _train(geovr_data, crashed, 2, batch_size=1, tracking_uri=uri, log_every=1)
+        # a crash between the step-2 checkpoint and the end: only step-2 survives
+        for lost in (crashed / "checkpoints" / "step-3", crashed / "checkpoint"):
+            shutil.rmtree(lost)
+        (crashed / "summary.json").unlink()
+        with pytest.raises(GeoVRError, match="--resume"):
+            _train(geovr_data, crashed, 2, batch_size=1, tracking_uri=uri)
+        summary = _train(
+            geovr_data, crashed, 2, batch_size=1, resume=True, tracking_uri=uri, log_every=1
+        )
+        client = MlflowClient(uri)
+        run = client.get_run(summary["mlflow_run_id"])
+        history = client.get_metric_history(run.info.run_id, "loss/total")
+        experiment_runs = client.search_runs([run.info.experiment_id])
     assert summary["resumed_from"] == 2 and summary["steps"] == 3
+    assert summary["mlflow_run_id"] == first["mlflow_run_id"]
+    assert [r.info.run_id for r in experiment_runs] == [run.info.run_id]  # no second run
+    assert run.data.tags["resumed_from_step"] == "2" and run.info.status == "FINISHED"
+    # step 3 twice: the crashed process logged it before its checkpoint was lost
+    assert sorted(m.step for m in history) == [1, 2, 3, 3]
     want, got = _weights(straight / "checkpoint"), _weights(crashed / "checkpoint")
     assert want.keys() == got.keys()
     for key in want:

@@ -1,4 +1,7 @@
-"""Real multi-process runs under torchrun (gloo on CPU): .venv/bin/pytest -q tests/train -m integration"""
+"""Real multi-process runs under torchrun (gloo on CPU).
+
+.venv/bin/pytest -q tests/train -m integration
+"""
 
 from __future__ import annotations
 
@@ -106,7 +109,8 @@ def test_kill_and_resume_is_bit_exact(tmp_path, parallelism):
     try:
         _wait_for(resumed / "checkpoints" / "step-3", proc)
     finally:
-        # like a node crash: SIGKILL the torchrun agent and every worker (they run in their own sessions)
+        # like a node crash: SIGKILL the torchrun agent and every worker
+        # (they run in their own sessions)
         agent = psutil.Process(proc.pid)
         for victim in [agent, *agent.children(recursive=True)]:
             with contextlib.suppress(psutil.NoSuchProcess):

@@ -3,7 +3,8 @@ caller's Host header (403 Invalid Host header) is reported, and training buffers
 
 import pytest
 
-from geovr.train.tracking import Tracker, read_buffer, server_problem
+from geovr.tracking import server_problem
+from geovr.train.tracking import Tracker, read_buffer
 from tests.registry.servers import MLFLOW_START_S, free_port, mlflow_server_cmd, running
 
 

@@ -229,7 +229,8 @@ def test_geovr_train_on_two_nodes_submits_the_worker_command_on_the_shared_volum
         kubeconfig.write_text(
             "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
             f"clusters: [{{name: k, cluster: {{server: '{api.url}'}}}}]\n"
-            "contexts: [{name: c, context: {cluster: k, user: u, namespace: team-a}}]\nusers: [{name: u, user: {}}]\n"
+            "contexts: [{name: c, context: {cluster: k, user: u, namespace: team-a}}]\n"
+            "users: [{name: u, user: {}}]\n"
         )
         monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
         for key in NODE_ENV_KEYS:  # endpoints the step passes on: none here, whatever ran before

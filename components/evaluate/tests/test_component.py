@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import pytest
 from kfp import dsl, local
+from mlflow import MlflowClient
 
 from components.evaluate.component import evaluate
 from geovr.model import GeoVRConfig, GeoVRModel, HeadWidths, build_tiny_student, save_student
@@ -51,6 +52,8 @@ def test_writes_evaluation_metrics_and_html(tmp_path, monkeypatch):
         GeoVRConfig(widths=HeadWidths.tiny(), teacher_feature_dim=teacher_feature_dim(targets)),
     )
     checkpoint = save_student(geo, tmp_path / "checkpoint", processor)
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking)  # the step's env, as on the cluster
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
     out = evaluate_only(
         checkpoint_uri=str(checkpoint), clips_uri=str(clips), targets_uri=str(targets)
@@ -60,3 +63,6 @@ def test_writes_evaluation_metrics_and_html(tmp_path, monkeypatch):
     assert out["metrics"].metadata["vsi_overall"] == scores["vsi"]["overall"]
     assert out["metrics"].metadata["depth_absrel"] == scores["probes"]["depth_absrel"]
     assert Path(out["report"].path).read_text().startswith("<!DOCTYPE html>")
+    # the evaluation run, which the register step links to the model version
+    run = MlflowClient(tracking).get_run(out["evaluation"].metadata["mlflow_run_id"])
+    assert run.data.metrics["vsi.overall"] == scores["vsi"]["overall"]

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from geovr.geometry.camera import intrinsics_from_fov
+
 # category -> (min size, max size) in metres as (width x, height y, depth z), and colour.
 CATEGORIES: dict[str, tuple[tuple[float, float, float], tuple[float, float, float], tuple[int, int, int]]] = {
     "chair": ((0.45, 0.8, 0.45), (0.6, 1.05, 0.6), (170, 90, 40)),
@@ -138,5 +140,5 @@ def sample_trajectory(rng: np.random.Generator, scene: Scene, n_frames: int) -> 
 
 
 def intrinsics(size: int, fov_deg: float = 70.0) -> np.ndarray:
-    focal = (size / 2) / np.tan(np.radians(fov_deg) / 2)
-    return np.array([[focal, 0, size / 2], [0, focal, size / 2], [0, 0, 1]])
+    """The square renders' pinhole camera `[3,3]`."""
+    return intrinsics_from_fov(fov_deg, (size, size), frames=1)[0]

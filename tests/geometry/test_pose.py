@@ -1,9 +1,9 @@
-"""Pose encoding, quaternions, first-frame transform and scene normalisation (teachers/pose.py)."""
+"""Pose encoding, quaternions, first-frame transform, scene normalisation (geometry/pose.py)."""
 
 import numpy as np
 import pytest
 
-from geovr.teachers.pose import (
+from geovr.geometry.pose import (
     average_point_distance,
     decode_pose,
     encode_pose,
@@ -12,8 +12,7 @@ from geovr.teachers.pose import (
     relative_to_first,
     rotmat_from_quat,
 )
-
-from .synth import make_clip
+from tests.teachers.synth import make_clip
 
 S = np.sqrt(0.5)
 RZ90 = np.array([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])  # +90 degrees about z

@@ -1,4 +1,4 @@
-"""Camera pose encoding of GEOVR_METHOD.md ("absT_quaR_FoV") and scene normalisation.
+"""Camera pose encoding (docs/method.md, "Pose encoding") and scene normalisation.
 
 Conventions (the same as VGGT's):
 - extrinsics are OpenCV camera-from-world `[R|t]` (x right, y down, z forward), `[T,3,4]`;
@@ -8,10 +8,12 @@ Conventions (the same as VGGT's):
   fov_h = 2 atan((H/2)/fy), fov_w = 2 atan((W/2)/fx), principal point at the image centre;
 - quaternions are unit and canonical (w >= 0): q and -q are the same rotation, and one sign
   keeps the L1 pose loss well defined;
-- pixel (u, v) has its centre at (u + 0.5, v + 0.5), so cx = W/2 is the image centre.
+- pixel (u, v) has its centre at (u + 0.5, v + 0.5), so cx = W/2 is the image centre
+  (geovr/geometry/camera.py).
 
     scene = normalise_scene(gt_depth, gt_intrinsics, gt_extrinsics)
-    scene.pose_enc, scene.depth, scene.scale      # targets; metric depth = scene.depth * scene.scale
+    scene.pose_enc, scene.depth, scene.scale      # targets
+    # metric depth = scene.depth * scene.scale
     extrinsics, intrinsics = decode_pose(scene.pose_enc, image_hw=(H, W))
 """
 
@@ -20,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from geovr.geometry.camera import focal_from_fov, fov_from_focal, unproject
 
 _EPS = 1e-12
 
@@ -78,26 +82,6 @@ def relative_to_first(extrinsics: np.ndarray) -> np.ndarray:
     return np.concatenate([rot, t[:, :, None]], axis=-1)
 
 
-def pixel_rays(intrinsics: np.ndarray, image_hw: tuple[int, int]) -> np.ndarray:
-    """Camera-frame rays with z = 1 through every pixel centre: `[T,H,W,3]`."""
-    height, width = image_hw
-    k = np.asarray(intrinsics, dtype=np.float64)
-    u = np.arange(width) + 0.5
-    v = np.arange(height) + 0.5
-    fx, fy = k[:, 0, 0, None, None], k[:, 1, 1, None, None]
-    cx, cy = k[:, 0, 2, None, None], k[:, 1, 2, None, None]
-    x = (u[None, None, :] - cx) / fx
-    y = (v[None, :, None] - cy) / fy
-    x, y = np.broadcast_arrays(x, y)
-    return np.stack([x, y, np.ones_like(x)], axis=-1)
-
-
-def unproject(depth: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
-    """z-depth `[T,H,W]` -> camera-frame points `[T,H,W,3]`."""
-    depth = np.asarray(depth, dtype=np.float64)
-    return pixel_rays(intrinsics, depth.shape[1:]) * depth[..., None]
-
-
 def to_first_frame(points_cam: np.ndarray, rel_extrinsics: np.ndarray) -> np.ndarray:
     """Camera-frame points `[T,H,W,3]` -> first-camera frame: X_0 = R^T (X_i - t)."""
     rot = rel_extrinsics[:, None, None, :, :3]
@@ -129,8 +113,8 @@ def encode_pose(
     ext = np.asarray(extrinsics, dtype=np.float64)
     k = np.asarray(intrinsics, dtype=np.float64)
     height, width = image_hw
-    fov_h = 2 * np.arctan((height / 2) / k[:, 1, 1])
-    fov_w = 2 * np.arctan((width / 2) / k[:, 0, 0])
+    fov_h = fov_from_focal(k[:, 1, 1], height)
+    fov_w = fov_from_focal(k[:, 0, 0], width)
     quat = quat_from_rotmat(ext[:, :, :3])
     return np.concatenate([ext[:, :, 3], quat, fov_h[:, None], fov_w[:, None]], -1).astype(
         np.float32
@@ -144,18 +128,10 @@ def decode_pose(pose_enc: np.ndarray, image_hw: tuple[int, int]) -> tuple[np.nda
     rot = rotmat_from_quat(enc[:, 3:7])
     extrinsics = np.concatenate([rot, enc[:, :3, None]], axis=-1)
     intrinsics = np.zeros((len(enc), 3, 3))
-    intrinsics[:, 0, 0] = (width / 2) / np.tan(enc[:, 8] / 2)
-    intrinsics[:, 1, 1] = (height / 2) / np.tan(enc[:, 7] / 2)
+    intrinsics[:, 0, 0] = focal_from_fov(enc[:, 8], width)
+    intrinsics[:, 1, 1] = focal_from_fov(enc[:, 7], height)
     intrinsics[:, 0, 2], intrinsics[:, 1, 2], intrinsics[:, 2, 2] = width / 2, height / 2, 1.0
     return extrinsics, intrinsics
-
-
-def intrinsics_from_fov(fov_deg: float, image_hw: tuple[int, int], frames: int) -> np.ndarray:
-    """Centred pinhole intrinsics `[T,3,3]` with horizontal FoV `fov_deg` and square pixels."""
-    height, width = image_hw
-    focal = (width / 2) / np.tan(np.deg2rad(fov_deg) / 2)
-    k = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1.0]])
-    return np.repeat(k[None], frames, axis=0)
 
 
 @dataclass(frozen=True)
@@ -171,7 +147,10 @@ class NormalisedScene:
 def normalise_scene(
     depth: np.ndarray, intrinsics: np.ndarray, extrinsics: np.ndarray
 ) -> NormalisedScene:
-    """Relative poses + depth at unit average point distance (raises ValueError if no valid depth)."""
+    """Relative poses + depth at unit average point distance.
+
+    Raises ValueError if no depth is valid.
+    """
     rel = relative_to_first(extrinsics)
     scale = average_point_distance(depth, intrinsics, rel)
     rel[:, :, 3] /= scale

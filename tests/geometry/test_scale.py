@@ -1,9 +1,9 @@
-"""Least-squares metric scale with the GEOVR_METHOD.md validity rules (teachers/scale.py)."""
+"""Least-squares metric scale with the validity rules of docs/method.md (geometry/scale.py)."""
 
 import numpy as np
 import pytest
 
-from geovr.teachers.scale import fit_scale, scale_fit_mask
+from geovr.geometry.scale import fit_scale, scale_fit_mask
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
 """Metric-scale target: the least-squares scalar that maps teacher depth to metric depth.
 
-    s = <m, d> / <d, d>     over the valid pixels (GEOVR_METHOD.md)
+    s = <m, d> / <d, d>     over the valid pixels (docs/method.md, "Metric scale")
 
 Valid pixels: not sky, teacher confidence >= its median over the clip's non-sky pixels (as
-DA3's own metric alignment does), metric depth > 0.01, teacher depth > 1e-3, both finite. The student predicts s; metric depth = teacher depth * s.
+DA3's own metric alignment does), metric depth > 0.01, teacher depth > 1e-3, both finite. The
+student predicts s; metric depth = teacher depth * s.
 
     fit = fit_scale(metric_depth, teacher_depth, conf=teacher_conf)
     fit.scale, fit.n_valid, fit.valid
