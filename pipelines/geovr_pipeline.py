@@ -22,6 +22,7 @@ from components.fetch_data.component import fetch_data
 from components.ingest.component import ingest
 from components.register.component import register
 from components.train.component import plan_launcher, train
+from geovr.config.presets import PAPER
 from pipelines.cluster import (
     TRAINJOB_LAUNCHER_STEP,
     on_gpu_nodes,
@@ -36,7 +37,7 @@ PIPELINE_NAME = "geovr"
 # (set 0 for CPU nodes). The training pod's default matches `gpus_per_node`'s, the ranks
 # torchrun starts; a run with more ranks than GPUs stops with a clear error.
 DISTILL_GPUS = int(os.environ.get("GEOVR_DISTILL_GPUS", "1"))
-TRAIN_GPUS = int(os.environ.get("GEOVR_TRAIN_GPUS", "8"))
+TRAIN_GPUS = int(os.environ.get("GEOVR_TRAIN_GPUS", str(PAPER.train.gpus_per_node)))
 
 
 class Outputs(NamedTuple):
@@ -55,42 +56,43 @@ def geovr_pipeline(
     data_repo: str,
     data_rev: str = "main",
     data_target: str = "data",
-    dvc_remote: str = "s3",
-    dvc_jobs: int = 8,
-    frames: int = 16,
-    sampling: str = "count",
-    sampling_fps: float = 2.0,
-    min_frames: int = 4,
-    max_frames: int = 32,
-    max_side: int = 504,
-    min_valid_fraction: float = 0.5,
-    teacher: str = "oracle",
-    teacher_weights: str = "",
-    teacher_options: str = "",
-    scale_teacher: str = "",
-    scale_teacher_weights: str = "",
-    distill_tasks: int = 4,
-    student: str = "Qwen/Qwen3-VL-2B-Instruct",
-    objectives: str = "lm,cam,depth,scale,distill",
-    loss_weights: str = "cam=2.5,depth=1.0,scale=1.0,distill=1.0",
-    steps: int = 2000,
-    batch_size: int = 1,
-    grad_accum: int = 8,
-    lr_model: float = 2e-5,
-    lr_heads: float = 1e-4,
-    parallelism: str = "fsdp2",
-    num_nodes: int = 1,
-    gpus_per_node: int = 8,
-    cpu_ranks: int = 2,
-    launcher: str = "auto",
+    dvc_remote: str = PAPER.fetch.remote,
+    dvc_jobs: int = PAPER.fetch.jobs,
+    frames: int = PAPER.ingest.frames,
+    sampling: str = PAPER.ingest.sampling,
+    sampling_fps: float = PAPER.ingest.fps,
+    min_frames: int = PAPER.ingest.min_frames,
+    max_frames: int = PAPER.ingest.max_frames,
+    max_side: int = PAPER.ingest.max_side,
+    min_valid_fraction: float = PAPER.ingest.min_valid_fraction,
+    teacher: str = PAPER.distill.teacher,
+    teacher_weights: str = PAPER.distill.weights,
+    teacher_options: str = PAPER.distill.teacher_options,
+    scale_teacher: str = PAPER.distill.scale_teacher,
+    scale_teacher_weights: str = PAPER.distill.scale_weights,
+    distill_tasks: int = PAPER.distill.tasks,
+    student: str = PAPER.train.student,
+    objectives: str = PAPER.train.objectives,
+    loss_weights: str = PAPER.train.loss_weights,
+    steps: int = PAPER.train.steps,
+    batch_size: int = PAPER.train.batch_size,
+    grad_accum: int = PAPER.train.grad_accum,
+    lr_model: float = PAPER.train.lr_model,
+    lr_heads: float = PAPER.train.lr_heads,
+    parallelism: str = PAPER.train.parallelism,
+    num_nodes: int = PAPER.train.num_nodes,
+    gpus_per_node: int = PAPER.train.gpus_per_node,
+    cpu_ranks: int = PAPER.train.cpu_ranks,
+    launcher: str = PAPER.train.launcher,
     train_work_dir: str = "",
-    eval_splits: str = "val,test",
-    max_questions: int = 0,
+    eval_splits: str = PAPER.evaluate.splits,
+    max_questions: int = PAPER.evaluate.max_questions,
     tracking_uri: str = "",
-    model_name: str = "geovr-student",
-    promotion_policy: str = "",
+    model_name: str = PAPER.register.model_name,
+    promotion_policy: str = PAPER.register.policy,
 ) -> Outputs:
-    """Shown in the Kubeflow UI with these descriptions.
+    """Shown in the Kubeflow UI with these descriptions. The defaults are the `paper` preset's
+    (geovr/config/presets.py; pipelines/parameters.py says which field each parameter sets).
 
     Args:
         data_repo: git URL (or local path) of the repository whose data.dvc versions the videos.

@@ -4,7 +4,7 @@
 2. Put that data version in the DVC cache and the default remote, as a user would after
    `dvc add`, because the pipeline's first step fetches a committed DVC revision.
 3. Run `pipelines.geovr_pipeline` through `kfp.local` (SubprocessRunner, no Docker) with
-   the embedded-default parameters, artifacts under `runs/kfp/`, MLflow tracking and registry
+   the `embedded` preset's parameters, artifacts under `runs/kfp/`, MLflow tracking and registry
    in `mlflow.db` (sqlite) with artifacts in `mlartifacts/`, both at the repository root.
 """
 
@@ -13,29 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+from geovr.config.presets import EMBEDDED
 from geovr.data.versioning import data_version, dvc_cmd, ensure_data, run_command, synth_regenerator
-
-# Small on purpose: minutes on 2 CPU cores (2 gloo ranks, the tiny offline Qwen3-VL).
-EMBEDDED_DEFAULTS = {
-    "dvc_remote": "",  # the repo's default remote (.dvcstore)
-    "dvc_jobs": 4,
-    "frames": 8,
-    "max_side": 128,
-    "teacher": "oracle",
-    "distill_tasks": 2,
-    "student": "tiny",
-    "steps": 60,
-    "batch_size": 2,
-    "grad_accum": 1,
-    # a randomly initialised tiny student learns nothing at the paper's fine-tuning rates
-    "lr_model": 1e-3,
-    "lr_heads": 1e-3,
-    "parallelism": "ddp",
-    "num_nodes": 1,
-    "gpus_per_node": 0,
-    "cpu_ranks": 2,
-    "launcher": "local",
-}
+from pipelines.parameters import preset_parameters
 
 
 def prepare_data(repo: Path) -> dict:
@@ -54,10 +34,11 @@ def prepare_data(repo: Path) -> dict:
 
 
 def local_params(repo: Path, git_rev: str, overrides: dict | None = None) -> dict:
-    """The pipeline parameters of a local run: the embedded defaults, MLflow in `repo`/mlflow.db,
+    """The pipeline parameters of a local run: the `embedded` preset (small on purpose: minutes
+    on 2 CPU cores, 2 gloo ranks, the tiny offline Qwen3-VL), MLflow in `repo`/mlflow.db,
     `overrides`, and the data at `git_rev` of `repo`."""
     return {
-        **EMBEDDED_DEFAULTS,
+        **preset_parameters(EMBEDDED),
         "tracking_uri": f"sqlite:///{repo / 'mlflow.db'}",
         **(overrides or {}),
         "data_repo": str(repo),

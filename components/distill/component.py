@@ -10,6 +10,8 @@ Thin by design: standard-library imports at module level (kfp aside); the bodies
                        shard_range=shard_range, cache_dir="/mnt/geovr-cache/targets")
         task.set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(1)
     merged = distill_merge(parts=dsl.Collected(task.outputs["targets"]))
+
+The defaults are the `paper` preset's (geovr/config/presets.py; tests/config checks them).
 """
 
 from typing import NamedTuple
@@ -30,7 +32,7 @@ def distill(
     batch_size: int = 8,
     device: str = "auto",
     cache_dir: str = "",
-    scale_teacher: str = "",
+    scale_teacher: str = "da3-metric",
     scale_weights: str = "",
     teacher_options: str = "",
 ) -> NamedTuple("DistillOutputs", [("computed", int), ("reused", int), ("quarantined", int)]):

@@ -7,6 +7,8 @@ Thin by design: standard-library imports at module level (kfp aside); the body i
     from components.ingest.component import ingest
     task = ingest(data=fetch.outputs["data"], frames=16, max_side=504, min_valid_fraction=0.5)
     task.outputs["clips"], task.outputs["summary"]
+
+The defaults are the `paper` preset's (geovr/config/presets.py; tests/config checks them).
 """
 
 from kfp import dsl
@@ -24,7 +26,7 @@ def ingest(
     max_side: int = 504,
     min_valid_fraction: float = 0.5,
     clips_per_shard: int = 16,
-    sampling: str = "count",
+    sampling: str = "fps",
     fps: float = 2.0,
     min_frames: int = 4,
     max_frames: int = 32,
@@ -35,7 +37,7 @@ def ingest(
     "fps" the paper's `fps` frames per second within [`min_frames`, `max_frames`]."""
     import json
 
-    from geovr.data.ingest import IngestConfig
+    from geovr.config.ingest import IngestConfig
     from geovr.data.ingest import ingest as run_ingest
 
     cfg = IngestConfig(

@@ -18,6 +18,7 @@ import click
 
 from geovr.cli import emit
 from geovr.cli._params import Artifact, Device
+from geovr.cli._preset import config_option, preset_name, preset_option, resolved_config
 from geovr.errors import GeoVRError
 from geovr.teachers.base import scale_teacher_names, teacher_names
 
@@ -37,78 +38,63 @@ def _options(pairs: tuple[str, ...]) -> dict:
 
 
 @click.command("distill")
+@preset_option
 @click.option(
     "--clips",
     required=True,
     type=Artifact("clipset"),
     help="clip set directory (geovr ingest output)",
 )
-@click.option("--teacher", required=True, help=f"teacher name ({', '.join(teacher_names())})")
+@config_option(
+    "--teacher", field="distill.teacher", help=f"teacher name ({', '.join(teacher_names())})"
+)
 @click.option(
     "--out",
     required=True,
     help="targets directory; rerunning into it computes only what is missing",
 )
 @click.option("--shard-range", help="START:END slice of the clip set's shards (parallel fan-out)")
-@click.option("--weights", help="teacher weights: local directory or hub id")
-@click.option(
+@config_option("--weights", field="distill.weights")
+@config_option(
     "--scale-teacher",
+    field="distill.scale_teacher",
     help=f"metric-scale source paired with --teacher ({', '.join(scale_teacher_names())}); "
-    "default: ground-truth depth where the clip has it",
+    "empty: ground-truth depth where the clip has it",
 )
-@click.option("--scale-weights", help="scale teacher weights: local directory or hub id")
+@config_option("--scale-weights", field="distill.scale_weights")
+@config_option("--batch-size", field="distill.batch_size", type=click.IntRange(min=1))
+@config_option("--device", field="distill.device", type=Device())
+@config_option("--clips-per-shard", field="distill.clips_per_shard", type=click.IntRange(min=1))
 @click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
-    help="frames per forward",
-)
-@click.option(
-    "--device", type=Device(), default="auto", show_default=True, help="auto | cpu | cuda | cuda:N"
-)
-@click.option(
-    "--clips-per-shard",
-    type=click.IntRange(min=1),
-    default=16,
-    show_default=True,
-    help="clips per target shard (the unit of resume)",
-)
-@click.option(
-    "-o", "--teacher-option", "teacher_options", multiple=True, help="KEY=VALUE teacher option"
+    "-o",
+    "--teacher-option",
+    "teacher_option_pairs",
+    multiple=True,
+    help="KEY=VALUE teacher option (added to the preset's teacher_options)",
 )
 @click.option("--no-progress", is_flag=True, help="no progress bar on stderr")
-def distill(
-    clips,
-    teacher,
-    out,
-    shard_range,
-    weights,
-    scale_teacher,
-    scale_weights,
-    batch_size,
-    device,
-    clips_per_shard,
-    teacher_options,
-    no_progress,
-) -> None:
+def distill(clips, out, shard_range, teacher_option_pairs, no_progress, **_) -> None:
     """Teacher targets (pose, depth, metric scale, features) for every clip of a clip set."""
-    from geovr.teachers.distill import run_distill  # model teachers import torch: on use
+    from geovr.teachers.distill import options_from_json, run_distill  # model teachers: torch
 
+    ctx = click.get_current_context()
+    cfg = resolved_config(ctx).distill
+    options = {**options_from_json(cfg.teacher_options), **_options(teacher_option_pairs)}
     emit(
         run_distill(
             clips,
-            teacher,
+            cfg.teacher,
             out,
             shard_range=shard_range,
-            weights=weights,
-            batch_size=batch_size,
-            device=device,
-            clips_per_shard=clips_per_shard,
-            options=_options(teacher_options),
+            weights=cfg.weights or None,
+            batch_size=cfg.batch_size,
+            device=cfg.device,
+            clips_per_shard=cfg.clips_per_shard,
+            options=options,
             progress=not no_progress,
-            scale_teacher=scale_teacher,
-            scale_weights=scale_weights,
+            scale_teacher=cfg.scale_teacher or None,
+            scale_weights=cfg.scale_weights or None,
+            preset=preset_name(ctx),
         )
     )
 

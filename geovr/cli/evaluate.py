@@ -16,6 +16,7 @@ eval set id).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import click
@@ -29,9 +30,11 @@ from geovr.cli._params import (
     check_splits_present,
     check_targets_match,
 )
+from geovr.cli._preset import config_option, preset_name, preset_option, resolved_config
 
 
 @click.command("evaluate")
+@preset_option
 @click.option(
     "--checkpoint",
     required=True,
@@ -54,39 +57,27 @@ from geovr.cli._params import (
     required=True,
     help="evaluation directory: absent, empty or an earlier evaluation (replaced whole)",
 )
+@config_option("--splits", field="evaluate.splits", type=Splits())
 @click.option(
-    "--splits",
-    type=Splits(),
-    default="val,test",
-    show_default=True,
-    help="comma-separated clip-set splits",
-)
-@click.option(
-    "--max-questions", type=click.IntRange(min=1), help="answer at most this many questions"
-)
-@click.option("--max-new-tokens", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option(
-    "--max-side", type=click.IntRange(min=16), help="cap the frames' longest side (as in training)"
-)
-@click.option(
-    "--frames",
+    "--max-questions",
     type=click.IntRange(min=1),
-    help="uniform frame budget per clip (published tables: 16, 32, 64, 128; default: all stored)",
+    help="answer at most this many questions [default: the preset's; 0 there = all]",
 )
+@config_option("--max-new-tokens", field="evaluate.max_new_tokens", type=click.IntRange(min=1))
+@config_option("--max-side", field="evaluate.max_side", type=click.IntRange(min=16))
+@config_option("--frames", field="evaluate.frames", type=click.IntRange(min=1))
 @click.option(
     "--blind-baseline",
     is_flag=True,
     help="also answer without the video (VSI-Bench's vision-disabled baseline): vsi_blind",
 )
-@click.option(
-    "--device", type=Device(), default="auto", show_default=True, help="auto | cpu | cuda | cuda:N"
-)
+@config_option("--device", field="evaluate.device", type=Device())
 @click.option(
     "--tracking-uri",
     default=lambda: os.environ.get("MLFLOW_TRACKING_URI"),
     help="MLflow URI for metrics + report (default $MLFLOW_TRACKING_URI; none: files only)",
 )
-@click.option("--experiment", default="geovr-eval", show_default=True)
+@config_option("--experiment", field="evaluate.experiment")
 @click.option("--kfp-run-id", default="", help="tagged on the MLflow run")
 @click.option(
     "--blank-frames",
@@ -95,10 +86,27 @@ from geovr.cli._params import (
     "(not registrable)",
 )
 @click.option("--no-progress", is_flag=True, help="no progress bar on stderr")
-def evaluate(checkpoint, clips, targets, out, splits, no_progress, **options) -> None:
+def evaluate(
+    checkpoint,
+    clips,
+    targets,
+    out,
+    splits,
+    max_questions,
+    blind_baseline,
+    tracking_uri,
+    kfp_run_id,
+    blank_frames,
+    no_progress,
+    **_,
+) -> None:
     """Answer the evaluation questions, score them (VSI-Bench rules), probe the geometry heads."""
     from geovr.eval.evaluate import run_evaluation  # imports torch: only when this command runs
 
+    ctx = click.get_current_context()
+    cfg = resolved_config(ctx).evaluate
+    if max_questions is not None:
+        cfg = dataclasses.replace(cfg, max_questions=max_questions)
     check_splits_present(clips, splits)
     if targets:
         check_targets_match(clips, targets)
@@ -109,8 +117,18 @@ def evaluate(checkpoint, clips, targets, out, splits, no_progress, **options) ->
             out,
             targets=targets,
             splits=splits,
+            max_questions=cfg.max_questions or None,
+            max_new_tokens=cfg.max_new_tokens,
+            device=cfg.device,
+            max_side=cfg.max_side,
+            frames=cfg.frames,
+            blind_baseline=blind_baseline,
+            tracking_uri=tracking_uri,
+            experiment=cfg.experiment,
+            kfp_run_id=kfp_run_id,
             progress=not no_progress,
-            **options,
+            blank_frames=blank_frames,
+            preset=preset_name(ctx),
         )
     )
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import click
 
 from geovr.cli import emit
+from geovr.cli._preset import config_option, preset_option
 from geovr.errors import GeoVRError
 
 if TYPE_CHECKING:
@@ -39,12 +40,8 @@ connect_timeout_option = click.option(
     envvar="GEOVR_REGISTRY_RETRY_S",
     help="Seconds to retry an unreachable server, with exponential backoff (default 60).",
 )
-model_option = click.option(
-    "--model",
-    "model_name",
-    default="geovr-student",
-    show_default=True,
-    help="Registered model name.",
+model_option = config_option(
+    "--model", "model_name", field="register.model_name", help="Registered model name."
 )
 
 
@@ -68,6 +65,7 @@ def _retry(connect_timeout: float | None) -> RetryBudget:
 
 
 @click.command("register")
+@preset_option
 @click.option(
     "--checkpoint",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -82,13 +80,14 @@ def _retry(connect_timeout: float | None) -> RetryBudget:
 )
 @model_option
 @tracking_uri_option
-@click.option(
+@config_option(
     "--policy",
-    default=None,
-    help="Gate policy: a JSON file or inline JSON (fields primary, margin, floor, guarded).",
+    field="register.policy",
+    help="Gate policy: a JSON file or inline JSON (fields primary, margin, floor, guarded); "
+    "empty: the defaults.",
 )
-@click.option("--margin", type=float, default=None, help="Override the policy's margin.")
-@click.option("--floor", type=float, default=None, help="Override the policy's floor.")
+@config_option("--margin", field="register.margin", type=float)
+@config_option("--floor", field="register.floor", type=float)
 @click.option(
     "--eval-set",
     default=None,
@@ -97,14 +96,10 @@ def _retry(connect_timeout: float | None) -> RetryBudget:
 @click.option("--kfp-run-id", envvar="KFP_RUN_ID", default=None, help="Default: $KFP_RUN_ID.")
 @click.option("--train-run-id", default=None, help="MLflow run id of the training run.")
 @click.option("--eval-run-id", default=None, help="MLflow run id of the evaluation run.")
-@click.option(
-    "--experiment",
-    default="geovr-registry",
-    show_default=True,
-    help="MLflow experiment of the registration run.",
-)
+@config_option("--experiment", field="register.experiment")
 @connect_timeout_option
 def register_command(
+    preset: str,
     checkpoint: Path,
     metrics: Path,
     model_name: str,

@@ -11,6 +11,7 @@ The last stdout line is the JSON summary (checkpoint path, steps, final losses, 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import get_args
 
@@ -25,8 +26,14 @@ from geovr.cli._params import (
     check_splits_present,
     check_targets_match,
 )
+from geovr.cli._preset import config_option, preset_name, preset_option, resolved_config
+from geovr.config.train import (
+    GRADIENT_CHECKPOINTING_ABOVE,
+    AttnImplementation,
+    Parallelism,
+    Precision,
+)
 from geovr.model.config import parse_objectives
-from geovr.train.config import GRADIENT_CHECKPOINTING_ABOVE, AttnImplementation, TrainConfig
 from geovr.train.lifetime import EXIT_CODES_HELP
 from geovr.train.resume import SAFE_TO_CHANGE
 
@@ -45,6 +52,7 @@ def _switch(name: str, value: bool | None) -> dict[str, str]:
 
 
 @click.command("train", epilog=EXIT_CODES_HELP)
+@preset_option
 @click.option(
     "--clips",
     required=True,
@@ -66,94 +74,41 @@ def _switch(name: str, value: bool | None) -> dict[str, str]:
     show_default=True,
     help="torchrun ranks on this node",
 )
-@click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option(
-    "--objectives",
-    default="lm,cam,depth,scale,distill",
-    show_default=True,
-    callback=_objectives,
-    help="comma-separated subset of lm,cam,depth,scale,distill; `lm` alone is the SFT baseline",
-)
-@click.option(
-    "--loss-weights",
-    type=LossWeights(),
-    default="",
-    help="e.g. cam=2.5,depth=1,scale=1,distill=1 (the paper's defaults); each finite, >= 0",
-)
-@click.option(
-    "--student",
-    default="tiny",
-    show_default=True,
-    help="`tiny[:FAMILY[:HIDDENxLAYERS]]` (offline, random init; e.g. tiny:qwen3_vl:256x6), "
-    "a checkpoint directory or a hub id",
-)
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=2,
-    show_default=True,
-    help="per rank, per micro-step",
-)
-@click.option("--grad-accum", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option(
-    "--length-group-steps",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="sort each run of N steps' samples by token length (less padding); 0: off",
-)
-@click.option("--lr-model", type=FiniteFloat(min=0.0), default=2e-5, show_default=True)
-@click.option("--lr-heads", type=FiniteFloat(min=0.0), default=1e-4, show_default=True)
-@click.option(
-    "--parallelism", type=click.Choice(["ddp", "fsdp2"]), default="ddp", show_default=True
-)
-@click.option(
-    "--precision",
-    type=click.Choice(["auto", "fp32", "bf16"]),
-    default="auto",
-    show_default=True,
-    help="compute precision (weights always train in fp32): auto = bf16 autocast on GPU, "
-    "fp32 on CPU",
-)
-@click.option(
+@config_option("--steps", field="train.steps", type=click.IntRange(min=1))
+@config_option("--objectives", field="train.objectives", callback=_objectives)
+@config_option("--loss-weights", field="train.loss_weights", type=LossWeights())
+@config_option("--student", field="train.student")
+@config_option("--batch-size", field="train.batch_size", type=click.IntRange(min=1))
+@config_option("--grad-accum", field="train.grad_accum", type=click.IntRange(min=1))
+@config_option("--length-group-steps", field="train.length_group_steps", type=click.IntRange(min=0))
+@config_option("--lr-model", field="train.lr_model", type=FiniteFloat(min=0.0))
+@config_option("--lr-heads", field="train.lr_heads", type=FiniteFloat(min=0.0))
+@config_option("--parallelism", field="train.parallelism", type=click.Choice(get_args(Parallelism)))
+@config_option("--precision", field="train.precision", type=click.Choice(get_args(Precision)))
+@config_option(
     "--attn-implementation",
+    field="train.attn_implementation",
     type=click.Choice(get_args(AttnImplementation)),
-    default=TrainConfig.attn_implementation,
-    show_default=True,
-    help="the student's attention kernels (flash_attention_2 needs flash-attn installed)",
 )
 @click.option(
     "--gradient-checkpointing/--no-gradient-checkpointing",
     default=None,
     help="recompute decoder layers in backward "
-    f"[default: on for students over {GRADIENT_CHECKPOINTING_ABOVE:,} parameters]",
+    "[default: the preset's; auto: on for students over "
+    f"{GRADIENT_CHECKPOINTING_ABOVE:,} parameters]",
 )
-@click.option(
-    "--splits",
-    type=Splits(),
-    default="train",
-    show_default=True,
-    help="comma-separated clip-set splits to train on",
-)
-@click.option(
-    "--max-side", type=click.IntRange(min=16), help="cap the frames' longest side (pixels)"
-)
-@click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True)
-@click.option("--keep-last", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option(
-    "--num-workers",
-    type=click.IntRange(min=0),
-    default=2,
-    show_default=True,
-    help="data loader processes",
-)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@config_option("--splits", field="train.splits", type=Splits())
+@config_option("--max-side", field="train.max_side", type=click.IntRange(min=16))
+@config_option("--checkpoint-every", field="train.checkpoint_every", type=click.IntRange(min=1))
+@config_option("--keep-last", field="train.keep_last", type=click.IntRange(min=1))
+@config_option("--num-workers", field="train.num_workers", type=click.IntRange(min=0))
+@config_option("--seed", field="train.seed", type=click.IntRange(min=0))
 @click.option(
     "--tracking-uri",
     default=lambda: os.environ.get("MLFLOW_TRACKING_URI"),
     help="MLflow tracking URI (default $MLFLOW_TRACKING_URI; none: metrics go to the buffer file)",
 )
-@click.option("--experiment", default="geovr-train", show_default=True)
+@config_option("--experiment", field="train.experiment")
 @click.option("--kfp-run-id", default="", help="tagged on the MLflow run")
 @click.option(
     "--data-dvc-md5", default="", help="data version recorded in the checkpoint (DVC md5 of data/)"
@@ -172,16 +127,14 @@ def train(
     targets,
     out,
     nproc,
-    objectives,
-    loss_weights,
-    student,
     splits,
-    max_side,
     gradient_checkpointing,
+    tracking_uri,
+    kfp_run_id,
     resume,
     data_dvc_md5,
     data_git_rev,
-    **config,
+    **_,
 ) -> None:
     """GeoVR training (language + camera, depth, scale and feature distillation losses).
 
@@ -190,6 +143,14 @@ def train(
     """
     from geovr.train.run import run_training
 
+    ctx = click.get_current_context()
+    cfg = resolved_config(ctx).train
+    cfg = dataclasses.replace(
+        cfg,
+        tracking_uri=tracking_uri,
+        kfp_run_id=kfp_run_id,
+        **_switch("gradient_checkpointing", gradient_checkpointing),
+    )
     check_splits_present(clips, splits)
     if targets:
         check_targets_match(clips, targets)
@@ -198,15 +159,10 @@ def train(
         targets,
         out,
         nproc=nproc,
-        student=student,
-        objectives=objectives,
         resume=resume,
-        loss_weights=loss_weights,
-        max_side=max_side,
-        splits=splits,
-        **_switch("gradient_checkpointing", gradient_checkpointing),
         data_version={"dvc_md5": data_dvc_md5, "git_rev": data_git_rev},
-        **config,
+        preset=preset_name(ctx),
+        **cfg.to_dict(),
     )
     emit(summary)
 

@@ -8,7 +8,7 @@ directory and moved into place whole; the same inputs give the same bytes.
 
     geovr ingest --data data --out runs/clips --frames 16
     geovr ingest --data data --out runs/clips --sampling fps --fps 2 --min-frames 4 --max-frames 32
-    python -c "from geovr.data.ingest import IngestConfig, ingest; print(ingest('data', 'out', IngestConfig(frames=8)))"
+    python -c "from geovr.config import IngestConfig; from geovr.data.ingest import ingest; print(ingest('data', 'out', IngestConfig(frames=8)))"
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ from geovr.artifacts import (
     write_jsonl,
     write_meta,
 )
+from geovr.config.ingest import IngestConfig
+from geovr.config.presets import run_record
 from geovr.data.layout import ClipSource, Dataset, Rejection, content_hash, load_dataset
 from geovr.data.sampling import (
     fps_frame_count,
@@ -49,7 +51,6 @@ from geovr.data.sampling import (
 from geovr.data.shards import ShardWriter
 from geovr.data.validate import (
     Rejected,
-    VideoLimits,
     check_scene,
     check_video,
     load_ground_truth,
@@ -62,70 +63,12 @@ from geovr.stage_output import writes_output
 MANIFEST_FILE = "manifest.jsonl"
 QA_FILE = "qa.jsonl"
 QUARANTINE_FILE = "quarantine.jsonl"
-SAMPLING_RULES = ("count", "fps")
-FPS_FIELDS = ("fps", "min_frames", "max_frames")  # used by the "fps" rule only
-
-
-@dataclass(frozen=True)
-class IngestConfig:
-    """Everything that shapes the clip set (`workers` only changes the speed)."""
-
-    frames: int = 16  # frames sampled per clip by the "count" rule
-    max_side: int = 504  # longest stored side (GeoVR feeds VGGT 504 px, a multiple of 28)
-    min_valid_fraction: float = 0.5  # fail if fewer clips than this survive
-    clips_per_shard: int = 16
-    limits: VideoLimits = field(default_factory=VideoLimits)
-    workers: int = 2  # decoding processes; 1 = in this process
-    sampling: str = "count"  # "count": `frames` per clip; "fps": `fps` per second, clamped
-    fps: float = 2.0  # the paper's rule: 2 fps, 4 to 32 frames
-    min_frames: int = 4
-    max_frames: int = 32
-
-    def __post_init__(self) -> None:
-        # 0 and 0.0 must hash alike in meta.json (the CLI passes floats, Python callers ints).
-        object.__setattr__(self, "min_valid_fraction", float(self.min_valid_fraction))
-        if self.frames < 2:
-            raise GeoVRError(f"--frames must be >= 2 (poses are relative to the first frame), got {self.frames}")
-        if self.max_side < 16:
-            raise GeoVRError(f"--max-side must be >= 16, got {self.max_side}")
-        if not 0.0 <= self.min_valid_fraction <= 1.0:
-            raise GeoVRError(f"--min-valid-fraction must be in [0, 1], got {self.min_valid_fraction}")
-        if self.clips_per_shard < 1 or self.workers < 1:
-            raise GeoVRError("--clips-per-shard and --workers must be >= 1")
-        self._check_sampling()
-
-    def _check_sampling(self) -> None:
-        object.__setattr__(self, "fps", float(self.fps))  # 2 and 2.0 hash alike
-        if self.sampling not in SAMPLING_RULES:
-            raise GeoVRError(f"--sampling {self.sampling!r}: choose {' or '.join(SAMPLING_RULES)}")
-        if not 0 < self.fps < float("inf"):
-            raise GeoVRError(f"--fps must be a positive number, got {self.fps}")
-        if not 2 <= self.min_frames <= self.max_frames:
-            raise GeoVRError(f"need 2 <= --min-frames <= --max-frames, got {self.min_frames} "
-                             f"and {self.max_frames}")
-
-    def sampling_record(self) -> dict[str, Any]:
-        """The rule that picks a clip's frames, as its manifest row records it."""
-        if self.sampling == "count":
-            return {"rule": "count", "frames": self.frames}
-        return {"rule": "fps", **{name: getattr(self, name) for name in FPS_FIELDS}}
-
-    def frame_indices(self, n_frames: int, video_fps: float) -> list[int]:
-        count = self.frames
-        if self.sampling == "fps":
-            count = fps_frame_count(n_frames, video_fps, self.fps, self.min_frames, self.max_frames)
-        return sample_indices(n_frames, count)
-
-    def recorded(self) -> dict[str, Any]:
-        """The config as written to meta.json and hashed: without `workers`, so that the
-        output bytes do not depend on how many processes decoded them."""
-        config = asdict(self)
-        del config["workers"]
-        # Only the chosen rule's fields: a "count" clip set's config (and hash) is as before.
-        unused = FPS_FIELDS + ("sampling",) if self.sampling == "count" else ("frames",)
-        for name in unused:
-            del config[name]
-        return config
+def frame_indices(cfg: IngestConfig, n_frames: int, video_fps: float) -> list[int]:
+    """The frames `cfg`'s sampling rule takes from a video of `n_frames` at `video_fps`."""
+    count = cfg.frames
+    if cfg.sampling == "fps":
+        count = fps_frame_count(n_frames, video_fps, cfg.fps, cfg.min_frames, cfg.max_frames)
+    return sample_indices(n_frames, count)
 
 
 @dataclass
@@ -158,7 +101,7 @@ def _sample_clip(clip: ClipSource, cfg: IngestConfig, sha256: str) -> tuple[dict
     info = check_video(video.path, video.rel, cfg.limits, 2 if fps_rule else cfg.frames)
     if fps_rule and info.n_frames < cfg.min_frames:
         raise Rejected(video.rel, f"{info.n_frames} frames, fewer than --min-frames {cfg.min_frames}")
-    indices = cfg.frame_indices(info.n_frames, info.fps)
+    indices = frame_indices(cfg, info.n_frames, info.fps)
     gt = load_ground_truth(clip.gt.path, clip.gt.rel, info, indices) if clip.gt else None
     if clip.scene:
         check_scene(clip.scene.path, clip.scene.rel, clip.clip_id)
@@ -270,7 +213,8 @@ def _split_qa(dataset: Dataset, valid: set[str], rejected: set[str]) -> tuple[li
     return kept, dropped
 
 
-def write_clipset(staging: Path, dataset: Dataset, cfg: IngestConfig, progress: bool) -> tuple[Counts, str]:
+def write_clipset(staging: Path, dataset: Dataset, cfg: IngestConfig, progress: bool,
+                  preset: str = "") -> tuple[Counts, str]:
     """Write the whole clip set under `staging` (the caller moves it into place); returns
     the counts and the dataset content hash."""
     writer = ShardWriter(staging, cfg.clips_per_shard)
@@ -300,16 +244,19 @@ def write_clipset(staging: Path, dataset: Dataset, cfg: IngestConfig, progress: 
     write_jsonl(staging / QA_FILE, qa)
     write_jsonl(staging / QUARANTINE_FILE, [r.row() for r in rejections + qa_rejections])
     inputs = {"dataset": content_hash(hashes, dataset.clip_rejections)}
+    record = run_record(preset, "ingest", cfg)
+    del record["ingest"]["workers"]  # speed only: the bytes must not depend on it
     write_meta(staging, make_meta("clipset", "ingest", cfg.recorded(), inputs,
-                                  dataset_name=dataset.info.get("name"), counts=asdict(counts)))
+                                  dataset_name=dataset.info.get("name"), counts=asdict(counts),
+                                  run_config=record))
     return counts, inputs["dataset"]
 
 
 @writes_output("ingest", inputs=("data",), marker=False)
 def ingest(data: str | Path, out: str | Path, cfg: IngestConfig | None = None,
-           progress: bool = True) -> dict[str, Any]:
+           progress: bool = True, preset: str = "") -> dict[str, Any]:
     """Build the clip set of dataset `data` at `out` (replacing an older clip set there);
-    returns the summary. Raises GeoVRError, writing nothing, if fewer than
+    returns the summary. meta.json records `cfg` and the `preset` it was resolved from. Raises GeoVRError, writing nothing, if fewer than
     `cfg.min_valid_fraction` of the clips are valid."""
     cfg = cfg or IngestConfig()
     started = time.perf_counter()
@@ -318,7 +265,7 @@ def ingest(data: str | Path, out: str | Path, cfg: IngestConfig | None = None,
     if dataset.n_clips == 0:
         raise GeoVRError(f"{data}: no clips (no clips.jsonl lines, no videos/*.mp4)")
     with atomic_dir(out) as staging:
-        counts, dataset_hash = write_clipset(staging, dataset, cfg, progress)
+        counts, dataset_hash = write_clipset(staging, dataset, cfg, progress, preset)
         if failure := _too_few_valid(counts, dataset, cfg):
             report = write_failure_report(out, read_jsonl(staging / QUARANTINE_FILE))
             raise GeoVRError(f"{failure}; nothing written to {out}; every rejected input and its "

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from safetensors import SafetensorError, safe_open
 
+from geovr.config.ingest import VideoLimits
 from geovr.data.video import VideoError, VideoInfo, probe_video
 from geovr.errors import GeoVRError
 
@@ -35,22 +36,6 @@ class Rejected(Exception):
     def __init__(self, input: str, reason: str):
         super().__init__(reason)
         self.input = input
-
-
-@dataclass(frozen=True)
-class VideoLimits:
-    """What ingest accepts as a source video (the resolution limits are per side, in px)."""
-
-    min_side: int = 16
-    max_side: int = 4096
-    min_fps: float = 1.0
-    max_fps: float = 240.0
-    max_duration_s: float = 3600.0
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.min_side <= self.max_side:
-            raise GeoVRError(f"source side limits must satisfy 1 <= --min-input-side <= "
-                             f"--max-input-side, got {self.min_side} and {self.max_side}")
 
 
 @dataclass(frozen=True)

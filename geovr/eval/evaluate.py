@@ -35,6 +35,8 @@ from geovr.artifacts import (
     write_jsonl,
     write_meta,
 )
+from geovr.config.presets import run_record
+from geovr.config.stages import EvaluateConfig
 from geovr.data.leakage import leakage_report
 from geovr.data.shards import ShardReader
 from geovr.devices import resolve_device
@@ -123,6 +125,7 @@ def run_evaluation(
     kfp_run_id: str = "",
     progress: bool = True,
     blank_frames: bool = False,
+    preset: str = "",
 ) -> dict[str, Any]:
     """Evaluate `checkpoint` on the `splits` of the clip set; return the summary.
 
@@ -132,8 +135,22 @@ def run_evaluation(
     frames instead of the video (a diagnostic): such metrics say `"blank_frames": true`, have
     no probes, and the registry refuses them. A checkpoint without trained GeoVR heads (base
     model, SFT baseline) gets VSI scores and no probes. Probes always see every stored frame:
-    the teacher targets are per stored frame, whatever the answering budget."""
+    the teacher targets are per stored frame, whatever the answering budget. meta.json and the
+    MLflow run record these settings and the `preset` they were resolved from."""
     start = time.perf_counter()
+    record = run_record(
+        preset,
+        "evaluate",
+        EvaluateConfig(  # checks the settings before the model is loaded
+            splits=",".join(splits),
+            max_questions=max_questions or 0,
+            max_new_tokens=max_new_tokens,
+            max_side=max_side,
+            frames=frames,
+            device=device,
+            experiment=experiment,
+        ),
+    )
     if not (Path(checkpoint) / "config.json").is_file():
         raise ArtifactError(f"{checkpoint} is not a checkpoint directory (no config.json)")
     clips_meta = read_meta(clips, "clipset")
@@ -214,10 +231,13 @@ def run_evaluation(
                     "blind_baseline": blind_baseline,
                 },
                 inputs,
+                run_config=record,
             ),
         )
     tracking = (
-        log_evaluation(out, metrics, tracking_uri, experiment, kfp_run_id) if tracking_uri else None
+        log_evaluation(out, metrics, tracking_uri, experiment, kfp_run_id, record)
+        if tracking_uri
+        else None
     )
     return {
         "out": str(out),

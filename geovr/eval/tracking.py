@@ -16,9 +16,15 @@ from geovr.tracking import server_problem, start_stage_run
 
 
 def log_evaluation(
-    out: Path, metrics: dict[str, Any], tracking_uri: str, experiment: str, kfp_run_id: str = ""
+    out: Path,
+    metrics: dict[str, Any],
+    tracking_uri: str,
+    experiment: str,
+    kfp_run_id: str = "",
+    run_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One MLflow run with the metrics and files of `out`; {"online", "run_id" | "error"}."""
+    """One MLflow run with the metrics and files of `out`; {"online", "run_id" | "error"}.
+    `run_config` (geovr.config.presets.run_record) becomes params: `preset`, `config.<field>`."""
     if problem := server_problem(tracking_uri):
         print(f"WARNING: MLflow unavailable ({problem}); results stay in {out}", file=sys.stderr)
         return {"online": False, "error": problem}
@@ -36,6 +42,7 @@ def log_evaluation(
                     "blank_frames": metrics.get("blank_frames", False),
                     "benchmark": metrics.get("benchmark", ""),
                     "frame_budget": metrics.get("frame_budget", 0),
+                    **_config_params(run_config or {}),
                 }
             )
             for name in ("metrics.json", "report.html"):
@@ -44,3 +51,9 @@ def log_evaluation(
     except Exception as exc:  # tracking must not fail a finished evaluation
         print(f"WARNING: MLflow logging failed ({exc}); results stay in {out}", file=sys.stderr)
         return {"online": False, "error": str(exc)}
+
+
+def _config_params(run_config: dict[str, Any]) -> dict[str, Any]:
+    stage = run_config.get("evaluate", {})
+    preset = {"preset": run_config["preset"]} if "preset" in run_config else {}
+    return {**preset, **{f"config.{k}": v for k, v in stage.items()}}

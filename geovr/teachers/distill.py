@@ -42,6 +42,8 @@ from geovr.artifacts import (
     write_jsonl,
     write_meta,
 )
+from geovr.config.presets import run_record
+from geovr.config.stages import DistillConfig
 from geovr.data.shards import INDEX_FILE, ShardReader
 from geovr.errors import GeoVRError
 from geovr.stage_output import check_output, writes_output
@@ -155,8 +157,10 @@ def distill(
     shard_range: str | None = None,
     clips_per_shard: int = 16,
     progress: bool = True,
+    run_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Compute the missing targets of the selected clips into `out_dir`; returns the summary."""
+    """Compute the missing targets of the selected clips into `out_dir`; returns the summary.
+    `run_config` (geovr.config.presets.run_record) goes into meta.json as it is."""
     clip_meta, rows, reader = select_clips(clips_dir, shard_range)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -204,6 +208,7 @@ def distill(
             inputs,
             **_teacher_meta(teacher, thash),
             clips_without_scale=without_scale,
+            run_config=run_config or {},
         ),
     )
     summary = summarise(out, outcomes, computed=len(pending), seconds=seconds)
@@ -335,12 +340,22 @@ def run_distill(
     progress: bool = True,
     scale_teacher: str | None = None,
     scale_weights: str | None = None,
+    preset: str = "",
 ) -> dict[str, Any]:
     """Build the teacher by name and run the stage (what the CLI and the KFP component call).
     `device` "auto" is resolved by a teacher that runs a model; the oracle needs none.
-    `scale_teacher` names a metric-scale source paired with it (geovr.teachers.pair)."""
-    if scale_weights and not scale_teacher:
-        raise GeoVRError("--scale-weights needs --scale-teacher")
+    `scale_teacher` names a metric-scale source paired with it (geovr.teachers.pair).
+    meta.json records these settings and the `preset` they were resolved from."""
+    cfg = DistillConfig(  # checks the settings before any teacher is built
+        teacher=teacher,
+        weights=weights or "",
+        scale_teacher=scale_teacher or "",
+        scale_weights=scale_weights or "",
+        teacher_options=json.dumps(options or {}, sort_keys=True),
+        batch_size=batch_size,
+        device=device,
+        clips_per_shard=clips_per_shard,
+    )
     if teacher in teacher_names():  # (an unknown name is build_teacher's error)
         name = pair_name(teacher, scale_teacher)
         check_output(out, "distill", {"teacher": name}, [clips])  # before loading weights
@@ -351,7 +366,9 @@ def run_distill(
     if scale_teacher:
         scale_kwargs = {"device": device, **({"weights": scale_weights} if scale_weights else {})}
         model = TeacherPair(model, build_scale_teacher(scale_teacher, **scale_kwargs))
-    summary = distill(clips, model, out, shard_range, clips_per_shard, progress)
+    record = run_record(preset, "distill", cfg)
+    del record["distill"]["tasks"]  # the pipeline's fan-out, not a setting of this call
+    summary = distill(clips, model, out, shard_range, clips_per_shard, progress, record)
     return {
         **summary,
         "teacher": model.name,

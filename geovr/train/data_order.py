@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
-from geovr.train.config import TrainConfig
+from geovr.config.train import TrainConfig
 from geovr.train.distributed import DistEnv
 from geovr.train.interfaces import TrainTask
 

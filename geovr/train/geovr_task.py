@@ -17,10 +17,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from geovr.config.train import TrainConfig
 from geovr.model import GeoVRModel, collate, load_student, save_student
 from geovr.model.dataset import ClipQADataset
 from geovr.model.tokens import IGNORE
-from geovr.train.config import TrainConfig
 from geovr.train.outputs import CHECKPOINT_DIR
 from geovr.train.task_config import GeoVRTaskConfig
 

@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from geovr.train.config import TrainConfig
+from geovr.config.train import TrainConfig
 
 
 @runtime_checkable

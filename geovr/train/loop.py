@@ -26,8 +26,8 @@ from torch.distributed.tensor import DTensor
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from geovr.config.train import TrainConfig
 from geovr.train.checkpoint import load_checkpoint, save_checkpoint
-from geovr.train.config import TrainConfig
 from geovr.train.data_order import RankBatches, data_order
 from geovr.train.distributed import (
     DistEnv,

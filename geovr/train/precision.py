@@ -19,7 +19,7 @@ import contextlib
 
 import torch
 
-from geovr.train.config import TrainConfig
+from geovr.config.train import TrainConfig
 from geovr.train.distributed import DistEnv
 
 MASTER_DTYPE = torch.float32

@@ -30,8 +30,17 @@ SAFE_TO_CHANGE = (
     "gradient_checkpointing",
     "storage_options",
 )
-# Paths may move; the content hashes of the clip set and targets (inputs.*) are compared.
-_NOT_COMPARED = (*SAFE_TO_CHANGE, "clips", "targets", "checkpoint_meta", "tiny_seed")
+# Paths may move; the content hashes of the clip set and targets (inputs.*) are compared. How
+# the ranks are launched is not compared, the number of ranks it gives (`ranks`) is.
+LAUNCH_FIELDS = ("launcher", "num_nodes", "gpus_per_node", "cpu_ranks")
+_NOT_COMPARED = (
+    *SAFE_TO_CHANGE,
+    *LAUNCH_FIELDS,
+    "clips",
+    "targets",
+    "checkpoint_meta",
+    "tiny_seed",
+)
 
 
 def result_config(options: dict[str, Any]) -> dict[str, Any]:

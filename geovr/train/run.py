@@ -25,12 +25,13 @@ from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
 from geovr.artifacts import atomic_write_text, config_hash, make_meta, read_meta
+from geovr.config.presets import run_record
+from geovr.config.train import TrainConfig
 from geovr.data.leakage import training_clips
 from geovr.errors import GeoVRError
 from geovr.model.config import parse_objectives, teacher_feature_dim
 from geovr.stage_output import writes_output
 from geovr.teachers.base import VGGT_FEATURE_DIM
-from geovr.train.config import TrainConfig
 from geovr.train.launch import launch, resolve_launcher
 from geovr.train.lifetime import EXIT_DIVERGED, EXIT_FAILED, Stopped
 from geovr.train.outputs import (
@@ -231,28 +232,27 @@ def run_training(
     out: str | Path,
     *,
     nproc: int = 1,
-    student: str = TINY_PREFIX,
-    objectives: str | tuple[str, ...] = "lm,cam,depth,scale,distill",
     resume: bool = False,
-    loss_weights: dict[str, float] | None = None,
-    max_side: int | None = None,
-    splits: tuple[str, ...] = ("train",),
-    num_nodes: int = 1,
-    launcher: str = "auto",
     data_version: dict[str, str] | None = None,
     timeout: float | None = None,
     node_gpus: int | None = None,
     head_widths: str | None = None,
+    preset: str = "",
     **train_config: Any,
 ) -> dict[str, Any]:
     """Train under torchrun with `nproc` local ranks; return the summary (last line of the CLI).
+    `train_config`: fields of geovr.config.train.TrainConfig (the rest keep its defaults); the
+    checkpoint's meta.json records the resolved config and the `preset` it came from.
     A TrainJob's nodes request `node_gpus` GPUs each (None: one per rank; 0: CPU nodes).
     `head_widths` ("paper" / "tiny"): the heads' preset when not the student's default (a
     student trained from the tiny one and passed by path keeps tiny heads)."""
     out = Path(out)
-    cfg = TrainConfig(**train_config)
+    try:
+        cfg = TrainConfig(**train_config)
+    except ValueError as e:
+        raise GeoVRError(f"training config: {e}") from None
     check_attention(cfg.attn_implementation)
-    on_cluster = resolve_launcher(launcher, num_nodes) == "trainjob"
+    on_cluster = resolve_launcher(cfg.launcher, cfg.num_nodes) == "trainjob"
     if latest_checkpoint(out / CHECKPOINTS_DIR) is not None and not resume:
         raise GeoVRError(
             f"{out} already holds training checkpoints: pass --resume to continue, or a new --out"
@@ -261,16 +261,19 @@ def run_training(
         options = task_options(
             clips,
             targets,
-            parse_objectives(objectives),
-            **{**student_options(student, out, cfg.seed), **widths_option(head_widths)},
-            loss_weights=loss_weights or {},
-            max_side=max_side,
-            splits=tuple(splits),
+            parse_objectives(cfg.objectives),
+            **{**student_options(cfg.student, out, cfg.seed), **widths_option(head_widths)},
+            loss_weights=cfg.loss_weight_dict(),
+            max_side=cfg.max_side,
+            splits=tuple(cfg.splits.split(",")),
         )
     except ValueError as e:
         raise GeoVRError(str(e)) from e
-    options["checkpoint_meta"] = checkpoint_meta(options, cfg, student, data_version)
-    options["checkpoint_meta"]["ranks"] = nproc * num_nodes
+    options["checkpoint_meta"] = checkpoint_meta(options, cfg, cfg.student, data_version)
+    options["checkpoint_meta"]["ranks"] = nproc * cfg.num_nodes
+    record = run_record(preset, "train", cfg)
+    del record["train"]["tracking_uri"]  # where metrics went, as in config.train
+    options["checkpoint_meta"]["run_config"] = record
     if resume and latest_checkpoint(out / CHECKPOINTS_DIR) is not None:
         check_resume(out, options)
     out.mkdir(parents=True, exist_ok=True)  # only once every input has been accepted
@@ -279,7 +282,7 @@ def run_training(
     try:
         if on_cluster:
             gpus = nproc if node_gpus is None else node_gpus
-            summary = run_trainjob(out, cfg, num_nodes, nproc, gpus, timeout)
+            summary = run_trainjob(out, cfg, cfg.num_nodes, nproc, gpus, timeout)
         else:
             summary = launch(nproc, worker_args(out, cfg), timeout=timeout)
     except subprocess.CalledProcessError as e:

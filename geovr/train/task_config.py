@@ -58,6 +58,12 @@ class GeoVRTaskConfig:
 
     def tracking_params(self) -> dict[str, Any]:
         """MLflow params beside the config: the targets' teacher record (name, hash, and how many
-        clips have no metric scale, i.e. a masked scale loss)."""
-        teacher = (self.checkpoint_meta or {}).get("teacher")
-        return {f"teacher.{k}": v for k, v in teacher.items()} if isinstance(teacher, dict) else {}
+        clips have no metric scale, i.e. a masked scale loss) and the config's preset."""
+        meta = self.checkpoint_meta or {}
+        teacher = meta.get("teacher")
+        params = (
+            {f"teacher.{k}": v for k, v in teacher.items()} if isinstance(teacher, dict) else {}
+        )
+        if "run_config" in meta:  # the preset the run's config was resolved from
+            params["preset"] = meta["run_config"]["preset"]
+        return params

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import click
 
+from geovr.config.train import TrainConfig
 from geovr.errors import GeoVRError
-from geovr.train.config import TrainConfig
 from geovr.train.distributed import init_distributed, teardown
 from geovr.train.interfaces import resolve_task
 from geovr.train.lifetime import die_with_parent
@@ -31,7 +31,7 @@ def _config_options(func):
     hints = typing.get_type_hints(TrainConfig)
     for field in reversed(dataclasses.fields(TrainConfig)):
         hint = hints[field.name]
-        kind = hint if hint in (int, float) else str
+        kind = int if hint in (int, int | None) else float if hint is float else str
         flag = "--" + field.name.replace("_", "-")
         func = click.option(flag, field.name, type=kind, default=field.default, show_default=True)(
             func

@@ -17,7 +17,8 @@ from clip_builders import qa_row, write_clip, write_jsonl
 
 from geovr.artifacts import read_jsonl, read_meta
 from geovr.cli import main
-from geovr.data.ingest import IngestConfig, ingest
+from geovr.config.ingest import IngestConfig
+from geovr.data.ingest import ingest
 from geovr.data.sampling import fps_frame_count, sample_indices
 from geovr.errors import GeoVRError
 

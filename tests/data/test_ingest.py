@@ -28,7 +28,8 @@ from clip_builders import (
 
 from geovr.artifacts import read_jsonl, read_meta
 from geovr.cli import main
-from geovr.data.ingest import IngestConfig, ingest
+from geovr.config.ingest import IngestConfig
+from geovr.data.ingest import ingest
 from geovr.data.sampling import (
     resize_depth,
     resize_frames,
@@ -37,7 +38,8 @@ from geovr.data.sampling import (
     target_size,
 )
 from geovr.data.shards import ShardReader
-from geovr.data.validate import Rejected, VideoLimits, check_scene, video_problem
+from geovr.config.ingest import VideoLimits
+from geovr.data.validate import Rejected, check_scene, video_problem
 from geovr.data.video import VideoInfo, decode_frames
 from geovr.errors import GeoVRError
 

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from geovr.artifacts import checkpoint_fingerprint
+from geovr.config.train import TrainConfig
 from geovr.errors import GeoVRError
 from geovr.eval.evaluate import run_evaluation
 from geovr.model import (
@@ -22,7 +23,6 @@ from geovr.model import (
 )
 from geovr.model.clip_inputs import prompt
 from geovr.model.config import teacher_feature_dim
-from geovr.train.config import TrainConfig
 from geovr.train.run import checkpoint_meta, task_options
 from tests.geovr_data import make_geovr_data
 
@@ -128,6 +128,9 @@ def test_sft_checkpoint_has_no_probes_and_the_cli_prints_the_summary(data, tmp_p
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["probes"] == {} and summary["questions"] == 3
+    # the resolved settings and their preset (the CLI's default, embedded) are recorded
+    record = json.loads((tmp_path / "eval" / "meta.json").read_text())["run_config"]
+    assert record["preset"] == "embedded" and record["evaluate"]["max_questions"] == 3
 
 
 def test_no_question_in_the_splits_is_a_clear_error_and_writes_nothing(

@@ -18,7 +18,8 @@ import torch
 from mlflow.exceptions import MlflowException
 from transformers import AutoProcessor
 
-from geovr.data.ingest import IngestConfig, ingest
+from geovr.config.ingest import IngestConfig
+from geovr.data.ingest import ingest
 from geovr.data.shards import ShardReader
 from geovr.data.video import encode_video
 from geovr.model.checkpoint import save_student

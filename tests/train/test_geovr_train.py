@@ -54,9 +54,14 @@ def test_two_ranks_train_all_objectives_and_write_the_checkpoint_contract(
         gradient_checkpointing="on",
         data_version={"dvc_md5": "abc.dir", "git_rev": "deadbeef"},
         tracking_uri=tracking,
+        preset="embedded",
     )
     assert summary["world_size"] == 2 and summary["steps"] == 3
     params = MlflowClient(tracking_uri=tracking).get_run(summary["mlflow_run_id"]).data.params
+    assert (params["preset"], params["batch_size"]) == ("embedded", "1")  # the resolved config
+    meta = json.loads((tmp_path / "checkpoint" / "meta.json").read_text())
+    assert meta["run_config"]["preset"] == "embedded"
+    assert meta["run_config"]["train"]["parallelism"] == parallelism
     # the targets' teacher and its count of clips whose scale loss is masked, as run params
     assert (params["teacher.name"], params["teacher.clips_without_scale"]) == ("oracle", "0")
     assert set(summary["final_losses"]) == {"lm", "cam", "depth", "scale", "distill", "total"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from geovr.train.config import TrainConfig
+from geovr.config.train import TrainConfig
 from geovr.train.data_order import DataOrder, LengthGroupedOrder, RankBatches, data_order
 from geovr.train.distributed import DistEnv
 

@@ -10,9 +10,9 @@ import sys
 import pytest
 from transformers import Trainer
 
+from geovr.config.train import TrainConfig
 from geovr.errors import GeoVRError
 from geovr.model.tiny import build_tiny_student
-from geovr.train.config import TrainConfig
 from geovr.train.geovr_task import GeoVRTask
 from geovr.train.loop import build_optimizer
 from geovr.train.precision import master_weights

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+from geovr.config.train import TrainConfig
 from geovr.errors import GeoVRError
-from geovr.train.config import TrainConfig
 from geovr.train.data_order import DataOrder
 from geovr.train.geovr_task import GeoVRTask
 from geovr.train.interfaces import TrainTask, resolve_task

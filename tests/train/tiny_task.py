@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from geovr.train.config import TrainConfig
+from geovr.config.train import TrainConfig
 
 DIM, N_SAMPLES = 8, 64
 

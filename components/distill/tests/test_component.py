@@ -34,7 +34,11 @@ def distill_fan_out(clips_uri: str, cache_dir: str) -> Outputs:
     clips = dsl.importer(artifact_uri=clips_uri, artifact_class=dsl.Dataset)
     with dsl.ParallelFor(["0:1", "1:3"], parallelism=1) as shard_range:
         task = distill(
-            clips=clips.output, teacher="oracle", shard_range=shard_range, cache_dir=cache_dir
+            clips=clips.output,
+            teacher="oracle",
+            scale_teacher="",  # the ground truth's scale, not the paper's default DA3-metric
+            shard_range=shard_range,
+            cache_dir=cache_dir,
         )
         task.set_caching_options(False)
     merged = distill_merge(parts=dsl.Collected(task.outputs["targets"]))

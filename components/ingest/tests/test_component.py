@@ -33,6 +33,7 @@ def ingest_only(data_uri: str, min_valid_fraction: float) -> Outputs:
     data = dsl.importer(artifact_uri=data_uri, artifact_class=dsl.Dataset)
     task = ingest(
         data=data.output,
+        sampling="count",
         frames=6,
         max_side=32,
         min_valid_fraction=min_valid_fraction,

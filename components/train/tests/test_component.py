@@ -29,8 +29,12 @@ def train_only(clips_uri: str, targets_uri: str) -> dsl.Model:
     task = train(
         clips=clips.output,
         targets=targets.output,
+        student="tiny",  # not the paper's 2B default: offline, on CPU
         steps=2,
         batch_size=1,
+        grad_accum=1,
+        parallelism="ddp",
+        gpus_per_node=0,
         cpu_ranks=2,
         launcher="local",
         dvc_md5="md5.dir",
