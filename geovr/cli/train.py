@@ -101,6 +101,14 @@ def _switch(name: str, value: bool | None) -> dict[str, str]:
     show_default=True,
     help="sort each run of N steps' samples by token length (less padding); 0: off",
 )
+@click.option(
+    "--pack-tokens",
+    type=click.IntRange(min=0),
+    default=TrainConfig.pack_tokens,
+    show_default=True,
+    help="pack each micro-batch's clips into sequences of at most N tokens, attention kept "
+    "within each clip (no padding waste); 0: off",
+)
 @click.option("--lr-model", type=FiniteFloat(min=0.0), default=2e-5, show_default=True)
 @click.option("--lr-heads", type=FiniteFloat(min=0.0), default=1e-4, show_default=True)
 @click.option(
@@ -138,6 +146,13 @@ def _switch(name: str, value: bool | None) -> dict[str, str]:
 )
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option("--keep-last", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option(
+    "--log-every",
+    type=click.IntRange(min=1),
+    default=TrainConfig.log_every,
+    show_default=True,
+    help="log (and read the step's values on the host) every N steps",
+)
 @click.option(
     "--num-workers",
     type=click.IntRange(min=0),

@@ -39,6 +39,10 @@ class TrainConfig:
     grad_clip: float = 1.0
     seed: int = 0
     length_group_steps: int = 0  # > 0: each run of this many steps is sorted by token length
+    # > 0: the clips of a micro-batch are packed, in order, into sequences of at most this many
+    # tokens, attention kept within each clip (geovr.model.tokens): the same losses as padded
+    # rows without their padding; a budget of the micro-batch's total tokens gives one sequence
+    pack_tokens: int = 0
     parallelism: Parallelism = "ddp"
     precision: Precision = "auto"
     attn_implementation: AttnImplementation = "sdpa"
@@ -68,6 +72,8 @@ class TrainConfig:
             )
         if self.num_workers < 0:
             raise ValueError("num_workers must be >= 0")
+        if self.pack_tokens < 0:
+            raise ValueError("pack_tokens must be >= 0 (0: one clip per padded sequence)")
         if self.length_group_steps < 0:
             raise ValueError("length_group_steps must be >= 0 (0: no length grouping)")
         if self.schedule != "cosine":
