@@ -158,11 +158,9 @@ def test_an_unknown_tiny_family_is_refused_before_the_workers_start(geovr_data, 
     assert not tmp_path.joinpath("task.json").exists()
 
 
-def test_packed_training_matches_padded_splits_over_ranks_and_resumes_bit_exactly(
-    geovr_data, tmp_path
-):
+def test_packed_training_matches_padded_and_splits_over_ranks(geovr_data, tmp_path):
     """Packing each micro-batch into one sequence: the same step losses as padded rows, the
-    same as two ranks packing half the batch each, and a resumed packed run is bit-exact."""
+    same as two ranks packing half the batch each."""
     common = dict(objectives=DECOMPOSABLE, splits=("train", "val", "test"))
     _train(geovr_data, tmp_path / "padded", 1, batch_size=4, **common)
     _train(geovr_data, tmp_path / "packed", 1, batch_size=4, pack_tokens=100_000, **common)
@@ -176,14 +174,3 @@ def test_packed_training_matches_padded_splits_over_ranks_and_resumes_bit_exactl
         for step_got, step_want in zip(got["losses"], padded["losses"], strict=True):
             for key in step_want:
                 assert step_got[key] == pytest.approx(step_want[key], abs=1e-5), key
-
-    # a crash between the step-2 checkpoint and the end of the packed run, resumed in place
-    crashed = tmp_path / "packed"
-    want = _weights(crashed / "checkpoint")
-    for lost in (crashed / "checkpoints" / "step-3", crashed / "checkpoint"):
-        shutil.rmtree(lost)
-    (crashed / "summary.json").unlink()
-    _train(geovr_data, crashed, 1, batch_size=4, pack_tokens=100_000, resume=True, **common)
-    got = _weights(crashed / "checkpoint")
-    assert want.keys() == got.keys()
-    assert all(torch.equal(want[key], got[key]) for key in want)
