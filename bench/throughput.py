@@ -10,11 +10,14 @@ training step (all five objectives, tiny student, AdamW) runs side by side, step
 in alternation, on two streams of the same samples:
 
 - padded: the trainer's random order (DataOrder), each batch padded to its longest sequence;
-- grouped_N: the length-grouped order with `length_group_steps` N (8 and 24 steps here); the
-  run is a whole number of groups, so every side trains on exactly the same samples.
+- grouped_N: the length-grouped order with `length_group_steps` N (24 steps here); the
+  run is a whole number of groups, so every side trains on exactly the same samples;
+- packed: the padded side's batches, each packed into one sequence (`pack_tokens`), attention
+  kept inside each clip (geovr.model.packed_attention).
 
-Reported per side: the fraction of padded tokens, real (unpadded) tokens/s over the run, the
-median step time; and each side's real tokens/s over the padded side's.
+Reported per side: the fraction of padded tokens in the sequences the student runs (geometry
+tokens included), real (unpadded) tokens/s over the run, the median step time; and each
+side's real tokens/s over the padded side's.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ SECONDS = (2, 4, 6, 8, 10, 12, 14, 16)  # clip durations; 2 fps gives 4..32 fram
 VIDEO_FPS = 8
 FPS_RULE = IngestConfig(sampling="fps", fps=2, min_frames=4, max_frames=32, workers=2)
 ALL = ("lm", "cam", "depth", "scale", "distill")
+PACK_TOKENS = 1 << 20  # more than any batch here holds: one sequence per batch
 
 
 def mixed_length_data(root: Path, scenes: int, size: int, seconds=SECONDS) -> tuple[Path, Path]:
@@ -53,12 +57,13 @@ def mixed_length_data(root: Path, scenes: int, size: int, seconds=SECONDS) -> tu
     return clips, targets
 
 
-def _trainer(dim: int):
-    """The training step of a fresh tiny GeoVR model (the same seed on every side)."""
+def _trainer(dim: int, pack_tokens: int = 0):
+    """The training step of a fresh tiny GeoVR model (the same seed on every side), and the
+    model (its layout says how the student sees a batch)."""
     torch.manual_seed(0)
     student, _ = build_tiny_student("qwen3_vl")
     config = GeoVRConfig(objectives=ALL, widths=HeadWidths.tiny(), teacher_feature_dim=dim)
-    model = GeoVRModel(student, config).train()
+    model = GeoVRModel(student, config, pack_tokens=pack_tokens).train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
 
     def step(batch: dict[str, torch.Tensor]) -> None:
@@ -66,7 +71,7 @@ def _trainer(dim: int):
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    return step
+    return step, model
 
 
 def _batches(order: DataOrder, data: ClipQADataset, batch: int, steps: int, pad_id: int):
@@ -75,9 +80,10 @@ def _batches(order: DataOrder, data: ClipQADataset, batch: int, steps: int, pad_
     ]
 
 
-def _side(seconds: list[float], batches: list[dict[str, torch.Tensor]]) -> dict[str, float]:
-    real = sum(int(b["attention_mask"].sum()) for b in batches)
-    slots = sum(b["attention_mask"].numel() for b in batches)
+def _side(seconds: list[float], batches: list, model: GeoVRModel) -> dict[str, float]:
+    layouts = [model.layout(b) for b in batches]
+    real = sum(sum(layout.lengths) for layout in layouts)
+    slots = sum(layout.input_ids.numel() for layout in layouts)
     return {
         "padded_token_fraction": 1 - real / slots,
         "real_tokens_per_s": real / sum(seconds),
@@ -89,8 +95,8 @@ def _side(seconds: list[float], batches: list[dict[str, torch.Tensor]]) -> dict[
 def measure(
     clips: Path, targets: Path, batch: int, steps: int, group_steps: tuple[int, ...]
 ) -> dict:
-    """The padded side and one grouped side per `group_steps` (each dividing `steps`, so every
-    side trains on the same samples), step after step in alternation."""
+    """The padded side, one grouped side per `group_steps` (each dividing `steps`, so every
+    side trains on the same samples) and the packed side, step after step in alternation."""
     # one thread: on this shared 2-core machine two threads per process under load made the
     # same step 10-30x slower and its time meaningless (spinning OpenMP threads)
     torch.set_num_threads(1)
@@ -104,14 +110,16 @@ def measure(
     pad_id = processor.tokenizer.pad_token_id
     # collated up front: decoding is the loader workers' job, this times the training step
     batches = {k: _batches(o, data, batch, steps, pad_id) for k, o in orders.items()}
+    batches["packed"] = batches["padded"]
     trainers = {name: _trainer(dim) for name in orders}
-    for name, step in trainers.items():
+    trainers["packed"] = _trainer(dim, PACK_TOKENS)
+    for name, (step, _) in trainers.items():
         step(batches[name][0])  # warm-up, left out of the timing
-    seconds: dict[str, list[float]] = {name: [] for name in orders}
+    seconds: dict[str, list[float]] = {name: [] for name in trainers}
     for s in range(steps):
-        for name, step in trainers.items():
+        for name, (step, _) in trainers.items():
             seconds[name].append(timed(lambda: step(batches[name][s])))  # noqa: B023
-    sides = {name: _side(seconds[name], batches[name]) for name in orders}
+    sides = {name: _side(seconds[name], batches[name], trainers[name][1]) for name in trainers}
     padded_rate = sides["padded"]["real_tokens_per_s"]
     return {
         **sides,
@@ -136,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         result = measure(clips, targets, batch=2, steps=2, group_steps=(1, 2))
     else:
-        result = measure(clips, targets, batch=8, steps=24, group_steps=(8, 24))
+        result = measure(clips, targets, batch=8, steps=24, group_steps=(24,))
     result["mix"] = {
         "clip_seconds": list(seconds),
         "video_fps": VIDEO_FPS,

@@ -81,6 +81,7 @@ def _switch(name: str, value: bool | None) -> dict[str, str]:
 @config_option("--batch-size", field="train.batch_size", type=click.IntRange(min=1))
 @config_option("--grad-accum", field="train.grad_accum", type=click.IntRange(min=1))
 @config_option("--length-group-steps", field="train.length_group_steps", type=click.IntRange(min=0))
+@config_option("--pack-tokens", field="train.pack_tokens", type=click.IntRange(min=0))
 @config_option("--lr-model", field="train.lr_model", type=FiniteFloat(min=0.0))
 @config_option("--lr-heads", field="train.lr_heads", type=FiniteFloat(min=0.0))
 @config_option("--parallelism", field="train.parallelism", type=click.Choice(get_args(Parallelism)))
@@ -101,6 +102,7 @@ def _switch(name: str, value: bool | None) -> dict[str, str]:
 @config_option("--max-side", field="train.max_side", type=click.IntRange(min=16))
 @config_option("--checkpoint-every", field="train.checkpoint_every", type=click.IntRange(min=1))
 @config_option("--keep-last", field="train.keep_last", type=click.IntRange(min=1))
+@config_option("--log-every", field="train.log_every", type=click.IntRange(min=1))
 @config_option("--num-workers", field="train.num_workers", type=click.IntRange(min=0))
 @config_option("--seed", field="train.seed", type=click.IntRange(min=0))
 @click.option(

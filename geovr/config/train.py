@@ -76,6 +76,10 @@ class TrainConfig:
     """Seed of the data order, the tiny student and the heads' initialisation."""
     length_group_steps: int = 0
     """> 0: each run of this many steps' samples is sorted by token length (less padding)."""
+    pack_tokens: int = 0
+    """> 0: each micro-batch's clips are packed into sequences of at most this many tokens,
+    attention kept within each clip (geovr.model.tokens): the losses of the same clips in
+    padded rows, without the padding. 0: one clip per padded row."""
     parallelism: Parallelism = "ddp"
     """ddp or fsdp2."""
     precision: Precision = "auto"
@@ -94,7 +98,7 @@ class TrainConfig:
     keep_last: int = 2
     """Resumable checkpoints kept."""
     log_every: int = 1
-    """Steps between metric records."""
+    """Steps between metric records (and the host reads of the step's loss and grad norm)."""
     tracking_uri: str | None = None
     """MLflow tracking URI (None: $MLFLOW_TRACKING_URI; unreachable: the metrics buffer file)."""
     experiment: str = "geovr-train"
@@ -142,6 +146,8 @@ class TrainConfig:
             raise ValueError("num_workers must be >= 0")
         if self.gpus_per_node < 0:
             raise ValueError("gpus_per_node must be >= 0")
+        if self.pack_tokens < 0:
+            raise ValueError("pack_tokens must be >= 0 (0: one clip per padded row)")
         if self.length_group_steps < 0:
             raise ValueError("length_group_steps must be >= 0 (0: no length grouping)")
         if self.max_side is not None and self.max_side < 16:

@@ -10,6 +10,9 @@
 `batch` is the flat dict of tensors of geovr.model.inputs.collate (student inputs + `target_*`
 teacher targets; N = frames of the batch, B = clips). With objectives ("lm",) nothing
 is inserted, no head exists and the forward is the student's own forward: zero overhead.
+`GeoVRModel(student, config, pack_tokens=N)` packs consecutive clips of a batch into sequences
+of at most N tokens, attention kept within each clip (geovr.model.tokens,
+geovr.model.packed_attention): the same losses as unpacked, without the padding.
 Camera tokens are inserted only when "cam" is on, the scale token only when "scale" is on;
 "depth" and "distill" read the visual tokens' states and need no extra token.
 """
@@ -30,6 +33,7 @@ from geovr.model.heads.depth import DepthHead, depth_loss
 from geovr.model.heads.distill import DistillHead, distill_loss, resize_grid
 from geovr.model.heads.scale import ScaleHead, scale_loss
 from geovr.model.inputs import TARGET_PREFIX
+from geovr.model.packed_attention import use_packed_sdpa
 from geovr.model.tokens import GeometryLayout, insert_geometry_tokens
 from geovr.teachers.base import map_layers
 
@@ -43,11 +47,17 @@ class GeoVRModel(nn.Module):
         student: nn.Module,
         config: GeoVRConfig | None = None,
         adapter: StudentAdapter | None = None,
+        pack_tokens: int = 0,
     ):
         super().__init__()
+        if pack_tokens < 0:
+            raise ValueError("pack_tokens must be >= 0 (0: one clip per sequence, padded)")
         self.student = student
         self.config = config if config is not None else GeoVRConfig()
         self.adapter = adapter if adapter is not None else adapter_for(student)
+        self.pack_tokens = pack_tokens
+        if pack_tokens:
+            use_packed_sdpa(student, self.adapter.text_config(student))
         cfg, widths = self.config, self.config.widths
         hidden = self.adapter.hidden_size(student)
         self.n_layers = self.adapter.num_layers(student)
@@ -150,7 +160,8 @@ class GeoVRModel(nn.Module):
             for k, v in batch.items()
             if isinstance(v, torch.Tensor) and not k.startswith(HOST_SKIPPED)
         }
-        positions = adapter.rope_positions(student, host) if camera or scale else None
+        rearranged = camera or scale or self.pack_tokens > 0
+        positions = adapter.rope_positions(student, host) if rearranged else None
         layout = insert_geometry_tokens(
             host["input_ids"],
             host["attention_mask"],
@@ -164,6 +175,7 @@ class GeoVRModel(nn.Module):
             pad_token_id=getattr(adapter.text_config(student), "pad_token_id", None) or 0,
             camera=camera,
             scale=scale,
+            pack_tokens=self.pack_tokens,
         )
         return layout.to(batch["input_ids"].device)
 

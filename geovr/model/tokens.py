@@ -35,15 +35,18 @@ class GeometryLayout:
     """A batch ready for the student, and where GeoVR reads its hidden states."""
 
     input_ids: torch.Tensor  # [B, S]
-    attention_mask: torch.Tensor  # [B, S]
+    attention_mask: torch.Tensor | None  # [B, S]; None when packed (see position_ids)
     mm_token_type_ids: torch.Tensor  # [B, S]
     labels: torch.Tensor | None  # [B, S]
-    position_ids: torch.Tensor | None  # [3, B, S]; None = the model computes its own
+    # [3, B, S] M-RoPE ids; packed: [4, B, S], row 0 the text position within each sample;
+    # None = the model computes its own
+    position_ids: torch.Tensor | None
     kinds: torch.Tensor  # [B, S] ORIGINAL / CAMERA_FIRST / CAMERA / SCALE
     frame_index: torch.Tensor  # [N, gh*gw] flat (b * S + s) index of each frame's visual tokens
     grids: list[tuple[int, int, int]]  # per sample (F, gh, gw)
     camera_index: torch.Tensor | None  # [N] flat index of each frame's camera token
     scale_index: torch.Tensor | None  # [B] flat index of each sample's scale token
+    lengths: list[int]  # each sample's tokens (inserted ones included)
 
     @property
     def inserted(self) -> torch.Tensor:
@@ -112,17 +115,20 @@ def insert_geometry_tokens(
     pad_token_id: int,
     camera: bool,
     scale: bool,
+    pack_tokens: int = 0,
 ) -> GeometryLayout:
     """Insert camera/scale tokens (when asked) into a processed batch and locate every frame's
-    visual tokens. Without insertion the batch is returned unchanged (and `position_ids` None:
-    the model computes its own). With insertion, samples are re-padded on the right."""
+    visual tokens. Without insertion or packing the batch is returned unchanged (and
+    `position_ids` None: the model computes its own). With insertion, samples are re-padded on
+    the right; with `pack_tokens` > 0, consecutive samples share one sequence of at most that
+    many tokens, each keeping its own positions, and attention stays within each sample."""
     grids = frame_grids(video_grid_thw, merge)
     if len(grids) != input_ids.shape[0]:
         raise ValueError(
             f"{len(grids)} videos for {input_ids.shape[0]} samples: "
             "GeoVR needs one video per sample"
         )
-    if not (camera or scale):
+    if not (camera or scale or pack_tokens):
         seq = input_ids.shape[1]
         frame_index = torch.cat(
             [
@@ -141,10 +147,11 @@ def insert_geometry_tokens(
             grids,
             None,
             None,
+            attention_mask.sum(-1).tolist(),
         )
     if positions is None:
         raise ValueError(
-            "inserting geometry tokens needs the M-RoPE positions of the original batch"
+            "inserting geometry tokens or packing needs the M-RoPE positions of the original batch"
         )
     rows = []
     for b, grid in enumerate(grids):
@@ -173,11 +180,31 @@ def insert_geometry_tokens(
         pieces["pos"].append(pos[:, start:])
         pieces["kinds"].append(torch.zeros(len(ids) - start, dtype=torch.long))
         rows.append({k: torch.cat(v, dim=-1) if v else None for k, v in pieces.items()})
-    return _pad_rows(rows, grids, video_token_id, pad_token_id, input_ids.device)
+    return _pad_rows(rows, grids, video_token_id, pad_token_id, input_ids.device, pack_tokens)
 
 
-def _pad_rows(rows, grids, video_token_id, pad_token_id, device) -> GeometryLayout:
-    batch, seq = len(rows), max(r["ids"].numel() for r in rows)
+def _lines(lengths: list[int], pack_tokens: int) -> list[list[int]]:
+    """Which samples share a sequence: one each without packing; with a budget, consecutive
+    samples while their lengths fit it (next fit). The order is kept, because the student
+    scatters the videos' features over its video tokens in sequence order (a sample longer than
+    the budget gets a sequence of its own)."""
+    if not pack_tokens:
+        return [[i] for i in range(len(lengths))]
+    lines: list[list[int]] = []
+    used = pack_tokens + 1
+    for i, n in enumerate(lengths):
+        if used + n > pack_tokens:
+            lines.append([])
+            used = 0
+        lines[-1].append(i)
+        used += n
+    return lines
+
+
+def _pad_rows(rows, grids, video_token_id, pad_token_id, device, pack_tokens=0) -> GeometryLayout:
+    lengths = [r["ids"].numel() for r in rows]
+    lines = _lines(lengths, pack_tokens)
+    batch, seq = len(lines), max(sum(lengths[i] for i in line) for line in lines)
     ids = torch.full((batch, seq), pad_token_id, dtype=torch.long, device=device)
     mask = torch.zeros((batch, seq), dtype=torch.long, device=device)
     types = torch.zeros((batch, seq), dtype=rows[0]["types"].dtype, device=device)
@@ -187,28 +214,40 @@ def _pad_rows(rows, grids, video_token_id, pad_token_id, device) -> GeometryLayo
         else None
     )
     pos = torch.zeros((3, batch, seq), dtype=torch.long, device=device)
+    # text positions restart at every sample: how the student's attention tells packed samples
+    # apart; a sequence's tail padding continues its last sample (causal: nothing real sees it)
+    text = torch.zeros((batch, seq), dtype=torch.long, device=device)
     kinds = torch.zeros((batch, seq), dtype=torch.long, device=device)
-    for b, row in enumerate(rows):
-        n = row["ids"].numel()
-        ids[b, :n], mask[b, :n], types[b, :n] = row["ids"], 1, row["types"]
-        pos[:, b, :n], kinds[b, :n] = row["pos"], row["kinds"].to(device)
-        if labels is not None:
-            labels[b, :n] = row["labels"]
-    frame_index = torch.cat(
-        [frame_token_positions(ids[b], video_token_id, g) + b * seq for b, g in enumerate(grids)]
-    )
+    frame_index = []
+    for b, line in enumerate(lines):
+        at = 0
+        for i in line:
+            row, n = rows[i], lengths[i]
+            span = slice(at, at + n)
+            ids[b, span], mask[b, span], types[b, span] = row["ids"], 1, row["types"]
+            pos[:, b, span], kinds[b, span] = row["pos"], row["kinds"].to(device)
+            text[b, span] = torch.arange(n)
+            if labels is not None:
+                labels[b, span] = row["labels"]
+            frame_index.append(
+                frame_token_positions(row["ids"], video_token_id, grids[i]) + b * seq + at
+            )
+            at += n
+        text[b, at:] = text[b, at - 1] + 1 + torch.arange(seq - at)
     flat = kinds.flatten()
     camera = ((flat == CAMERA_FIRST) | (flat == CAMERA)).nonzero().squeeze(-1)
     scale = (flat == SCALE).nonzero().squeeze(-1)
+    packed = pack_tokens > 0
     return GeometryLayout(
         ids,
-        mask,
+        None if packed else mask,
         types,
         labels,
-        pos,
+        torch.cat([text[None], pos]) if packed else pos,
         kinds,
-        frame_index,
+        torch.cat(frame_index),
         grids,
         camera if camera.numel() else None,
         scale if scale.numel() else None,
+        lengths,
     )

@@ -74,7 +74,7 @@ class GeoVRTask:
         if cfg.wants_gradient_checkpointing(sum(p.numel() for p in student.parameters())):
             # recompute each decoder layer in backward: activation memory O(layers) -> O(1)
             student.activation_checkpointing_enable({"use_reentrant": False})
-        return GeoVRModel(student, self.config.geovr_config())
+        return GeoVRModel(student, self.config.geovr_config(), pack_tokens=cfg.pack_tokens)
 
     def param_groups(self, model: nn.Module) -> dict[str, list]:
         return model.param_groups()

@@ -3,6 +3,11 @@ the task's ``no_weight_decay``), warm-up + cosine, fp32 master weights (geovr.tr
 grad accumulation, grad clipping, a deterministic resumable data order, DCP checkpoints and
 MLflow tracking.
 
+A step whose loss terms or gradient norm are not finite never updates the weights: the fused
+AdamW skips it on the device (its ``found_inf``, the mechanism GradScaler uses), so the host
+reads the step's values only at log and checkpoint steps, not once per step (a GPU sync), and
+the run then stops naming the first such step, before any checkpoint is written.
+
 Called by :mod:`geovr.train.worker` on every rank of a torchrun job::
 
     env = init_distributed()
@@ -97,7 +102,7 @@ def build_optimizer(
                 param_groups.append(
                     {"params": params, "lr": lrs[name], "weight_decay": decay, "name": name}
                 )
-    optimizer = torch.optim.AdamW(param_groups)
+    optimizer = torch.optim.AdamW(param_groups, fused=True)  # fused: found_inf skips on device
     warmup = math.ceil(cfg.warmup_ratio * cfg.steps)
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(warmup, cfg.steps))
 
@@ -126,12 +131,17 @@ def _loss_normaliser(
     return {"num_items_in_batch": count.clamp(min=1) / (env.world_size * cfg.grad_accum)}
 
 
-def _mean_across_ranks(values: dict[str, torch.Tensor], env: DistEnv) -> dict[str, float]:
-    keys = sorted(values)
-    stacked = torch.stack([values[k].detach().float() for k in keys]).to(env.device)
+def _mean_across_ranks(values: dict[str, torch.Tensor], env: DistEnv) -> torch.Tensor:
+    """The values (keys sorted) averaged over ranks, left on the device."""
+    stacked = torch.stack([values[k].detach().float() for k in sorted(values)]).to(env.device)
     dist.all_reduce(stacked)
-    stacked /= env.world_size
-    return dict(zip(keys, stacked.tolist(), strict=True))
+    return stacked / env.world_size
+
+
+def _skip_if_not_finite(optimizer: torch.optim.Optimizer, values: torch.Tensor) -> None:
+    """Make the next ``optimizer.step()`` a no-op on the device when any of ``values`` (global:
+    the same on every rank) is NaN/inf, without reading them on the host."""
+    optimizer.found_inf = (~torch.isfinite(values).all()).float()
 
 
 def _save_final(
@@ -150,7 +160,8 @@ def _save_final(
 
 
 def _check_finite(losses: dict[str, float], grad_norm: float, step: int) -> None:
-    """Stop (every rank alike: the values are global) before NaN weights can be saved."""
+    """Stop (every rank alike: the values are global) before a checkpoint is written; the
+    step itself was skipped (`_skip_if_not_finite`)."""
     bad = {k: v for k, v in {**losses, "grad_norm": grad_norm}.items() if not math.isfinite(v)}
     if bad:
         terms = ", ".join(f"{k}={v}" for k, v in sorted(bad.items()))
@@ -212,8 +223,9 @@ def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dic
     loader = iter(
         batches(task, dataset, RankBatches(order, position, cfg.steps - step, cfg, env), cfg)
     )
+    pending: list[torch.Tensor] = []  # the global values of steps not yet read on the host
+    since = time.perf_counter()
     while step < cfg.steps:
-        tick = time.perf_counter()
         terms: dict[str, torch.Tensor] = {}
         tokens = torch.zeros((), device=env.device)
         # the step's micro-batches stay on the host until their turn: only the item count is
@@ -233,31 +245,39 @@ def train(task: TrainTask, cfg: TrainConfig, out_dir: Path, env: DistEnv) -> dic
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         if isinstance(grad_norm, DTensor):
             grad_norm = grad_norm.full_tensor()
+        values = torch.cat([_mean_across_ranks(terms, env), grad_norm.detach().reshape(1)])
+        _skip_if_not_finite(optimizer, values)
         lrs = {f"lr/{g['name']}": g["lr"] for g in optimizer.param_groups}
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
         position += samples_per_step
+        pending.append(values)
 
-        mean_terms = _mean_across_ranks(terms, env)
-        step_tokens = mean_terms.pop("tokens")
-        _check_finite(mean_terms, float(grad_norm), step)
-        losses.append(mean_terms)
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            seconds = max(time.perf_counter() - tick, 1e-9)
+        checkpointing = step % cfg.checkpoint_every == 0 or step == cfg.steps
+        if step % cfg.log_every == 0 or checkpointing:
+            read, first = torch.stack(pending).tolist(), step - len(pending) + 1
+            step_tokens = 0.0
+            for at, row in enumerate(read, start=first):
+                mean_terms = dict(zip(sorted(terms), row[:-1], strict=True))
+                step_tokens += mean_terms.pop("tokens")
+                _check_finite(mean_terms, row[-1], at)
+                losses.append(mean_terms)
+            seconds, since = max(time.perf_counter() - since, 1e-9), time.perf_counter()
             metrics = {f"loss/{k}": v for k, v in mean_terms.items()}
             metrics.update(lrs)
-            metrics["grad_norm"] = float(grad_norm)
-            metrics["samples_per_s"] = samples_per_step / seconds
+            metrics["grad_norm"] = row[-1]
+            metrics["samples_per_s"] = samples_per_step * len(read) / seconds
             if step_tokens:
                 metrics["tokens_per_s"] = step_tokens / seconds
             if env.device.type == "cuda":
                 metrics["gpu_peak_memory_gib"] = torch.cuda.max_memory_allocated(env.device) / 2**30
             tracker.log_metrics(metrics, step)
+            bar.set_postfix({k: f"{v:.3f}" for k, v in mean_terms.items()})
+            pending.clear()
         bar.update(1)
-        bar.set_postfix({k: f"{v:.3f}" for k, v in mean_terms.items()})
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+        if checkpointing:
             extra = {
                 "scheduler": scheduler.state_dict(),
                 "step": step,

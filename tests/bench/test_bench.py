@@ -60,11 +60,12 @@ def test_distributed_quick(results):
 
 def test_throughput_quick(tmp_path):
     result = throughput.main(["--quick", "--results", str(tmp_path)])
-    sides = [result[name] for name in ("padded", "grouped_1", "grouped_2")]
+    sides = [result[name] for name in ("padded", "grouped_1", "grouped_2", "packed")]
     for side in sides:
         assert _finite_positive(side["real_tokens_per_s"], side["step_s_median"])
         assert 0 <= side["padded_token_fraction"] < 1
     assert len({side["real_tokens"] for side in sides}) == 1  # the same samples on every side
+    assert result["packed"]["padded_token_fraction"] == 0  # one sequence a batch: no padding
     assert len(result["frames_per_clip"]) > 1  # clips of different lengths in one set
     assert _finite_positive(*result["tokens_per_s_ratio_over_padded"].values())
     assert (tmp_path / "throughput-quick.json").exists()

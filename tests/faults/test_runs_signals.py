@@ -97,7 +97,13 @@ def test_a_killed_launcher_leaves_no_worker_behind(geovr_data, tmp_path, victim)
     _assert_nothing_written_after(out)
 
 
-def test_a_loss_that_becomes_nan_stops_with_exit_4_and_saves_nothing(geovr_data, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("log_every", [1, 4])
+def test_a_loss_that_becomes_nan_stops_with_exit_4_and_saves_nothing(
+    geovr_data,  # noqa: F811
+    tmp_path,
+    log_every,
+):
+    """The values are read at log steps only; the first non-finite step is still the one named."""
     clips, targets = geovr_data
     out = tmp_path / "run"
     # finite, valid learning rates so large that the weights overflow after one step
@@ -117,6 +123,8 @@ def test_a_loss_that_becomes_nan_stops_with_exit_4_and_saves_nothing(geovr_data,
         "1e30",
         "--lr-heads",
         "1e30",
+        "--log-every",
+        str(log_every),
         cwd=tmp_path,
     )
     assert proc.returncode == 4, proc.stderr[-3000:]

@@ -175,3 +175,21 @@ def test_an_unknown_tiny_family_is_refused_before_the_workers_start(geovr_data, 
     with pytest.raises(GeoVRError, match="tiny families are"):
         _train(geovr_data, tmp_path, 1, student="tiny:no_such_family", objectives="lm")
     assert not tmp_path.joinpath("task.json").exists()
+
+
+def test_packed_training_matches_padded_and_splits_over_ranks(geovr_data, tmp_path):
+    """Packing each micro-batch into one sequence: the same step losses as padded rows, the
+    same as two ranks packing half the batch each."""
+    common = dict(objectives=DECOMPOSABLE, splits=("train", "val", "test"))
+    _train(geovr_data, tmp_path / "padded", 1, batch_size=4, **common)
+    _train(geovr_data, tmp_path / "packed", 1, batch_size=4, pack_tokens=100_000, **common)
+    _train(geovr_data, tmp_path / "two", 2, batch_size=2, pack_tokens=100_000, **common)
+    padded, packed, two = (
+        json.loads((tmp_path / name / "summary.json").read_text())
+        for name in ("padded", "packed", "two")
+    )
+    assert packed["config"]["pack_tokens"] == 100_000
+    for got in (packed, two):
+        for step_got, step_want in zip(got["losses"], padded["losses"], strict=True):
+            for key in step_want:
+                assert step_got[key] == pytest.approx(step_want[key], abs=1e-5), key

@@ -7,13 +7,14 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from geovr.config.train import TrainConfig
 from geovr.errors import GeoVRError
 from geovr.train.data_order import DataOrder
 from geovr.train.geovr_task import GeoVRTask
 from geovr.train.interfaces import TrainTask, resolve_task
-from geovr.train.loop import lr_lambda
+from geovr.train.loop import _skip_if_not_finite, build_optimizer, lr_lambda
 from geovr.train.outputs import latest_checkpoint, list_checkpoints
 from geovr.train.run import student_options
 from geovr.train.tracking import Tracker, read_buffer, replay_metrics
@@ -59,6 +60,36 @@ def test_lr_schedule():
     assert [f(s) for s in range(3)] == pytest.approx([1 / 3, 2 / 3, 1.0])
     assert f(8) == pytest.approx(0.5)
     assert f(13) == pytest.approx(0.0)
+
+
+class _TwoGroups:
+    def param_groups(self, model):
+        return {"heads": list(model[1].parameters()), "model": list(model[0].parameters())}
+
+
+def test_a_step_with_a_non_finite_value_changes_no_weight_and_no_optimizer_state():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    optimizer, _ = build_optimizer(_TwoGroups(), model, TrainConfig(steps=4))
+
+    def step(scale: float) -> None:
+        (model(torch.ones(2, 3)).sum() * scale).backward()
+        values = torch.stack([p.grad.norm() for p in model.parameters()])
+        _skip_if_not_finite(optimizer, values)  # on the device: no host read of the values
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step(1.0)
+    weights = [p.detach().clone() for p in model.parameters()]
+    state = [{k: v.clone() for k, v in optimizer.state[p].items()} for p in model.parameters()]
+    step(float("nan"))
+    for p, want, before in zip(model.parameters(), weights, state, strict=True):
+        assert torch.equal(p, want) and torch.isfinite(p).all()
+        assert all(torch.equal(optimizer.state[p][k], v) for k, v in before.items())
+    step(1.0)  # and a finite step after it trains again
+    assert any(
+        not torch.equal(p, want) for p, want in zip(model.parameters(), weights, strict=True)
+    )
 
 
 def test_list_checkpoints_ignores_tmp(tmp_path):

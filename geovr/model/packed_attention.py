@@ -1,0 +1,72 @@
+"""Attention kept inside each sample of a packed sequence, without a dense mask.
+
+Packed batches (geovr.model.tokens, `pack_tokens` > 0) carry no 2-D attention mask: the text
+row of their position ids restarts at 0 at every sample. transformers reads that restart
+itself: flash_attention_2 turns it into varlen `cu_seqlens`, and eager / sdpa build a
+block-diagonal [B, 1, S, S] mask. That mask makes sdpa compute every cross-sample block and
+throw it away, so a sequence of k samples costs about k times the attention of the same
+samples run apart. `PACKED_SDPA` (registered with transformers' AttentionInterface) runs
+PyTorch's causal sdpa on each sample's span instead: the cost of running them one by one,
+without their padding.
+
+It is set on the language model only (`use_packed_sdpa`); the vision tower keeps its own
+per-frame attention. The name is not written into a saved config.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+PACKED_SDPA = "geovr_packed_sdpa"
+
+
+def sample_spans(text_positions: torch.Tensor) -> list[tuple[int, int]]:
+    """(start, end) of each sample in one packed sequence: a new sample wherever the text
+    position does not follow the one before (the rule transformers applies to detect packing)."""
+    restarts = (torch.diff(text_positions) != 1).nonzero().squeeze(-1) + 1
+    starts = [0, *restarts.tolist()]
+    ends = [*starts[1:], text_positions.numel()]
+    return list(zip(starts, ends, strict=True))
+
+
+def packed_sdpa_attention(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    position_ids: torch.Tensor | None = None,
+    **kwargs,
+) -> tuple[torch.Tensor, None]:
+    """transformers' sdpa on each sample's span of each sequence ([B, H, S, D] in, [B, S, H, D]
+    out, like sdpa). With a mask or without text positions it is plain sdpa."""
+    if attention_mask is not None or position_ids is None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    rows = []
+    for b in range(query.shape[0]):
+        spans = [
+            sdpa_attention_forward(
+                module,
+                query[b : b + 1, :, start:end],
+                key[b : b + 1, :, start:end],
+                value[b : b + 1, :, start:end],
+                None,
+                **kwargs,
+            )[0]
+            for start, end in sample_spans(position_ids[b])
+        ]
+        rows.append(torch.cat(spans, dim=1))
+    return torch.cat(rows), None
+
+
+AttentionInterface.register(PACKED_SDPA, packed_sdpa_attention)
+
+
+def use_packed_sdpa(student: nn.Module, text_config) -> None:
+    """Switch the student's language model from sdpa to PACKED_SDPA (other choices stay:
+    flash_attention_2 packs by itself, eager builds the block mask)."""
+    if text_config._attn_implementation == "sdpa":
+        student.set_attn_implementation({"text_config": PACKED_SDPA})
