@@ -36,6 +36,38 @@ VARIANTS = {
 }
 
 
+def train_variant(
+    clips: Path,
+    targets: Path | None,
+    objectives: tuple[str, ...],
+    seed: int,
+    steps: int,
+    batch: int,
+    lr: float,
+    student: str,
+    out: Path,
+    **train_options,
+) -> dict:
+    """The real `geovr train` of one variant on the train split, one rank, into `out`."""
+    return run_training(
+        str(clips),
+        str(targets) if targets is not None else None,
+        out,
+        nproc=1,
+        student=student,
+        objectives=objectives,
+        steps=steps,
+        batch_size=batch,
+        lr_model=lr,
+        lr_heads=lr,
+        seed=seed,
+        num_workers=1,
+        checkpoint_every=10_000,
+        timeout=3600,
+        **train_options,
+    )
+
+
 def run_one(
     clips: Path,
     targets: Path,
@@ -51,21 +83,16 @@ def run_one(
 ) -> dict:
     """Train one variant on the train split and score it; `train_options` go to run_training."""
     with tempfile.TemporaryDirectory() as tmp:
-        train = run_training(
-            str(clips),
-            str(targets),
+        train = train_variant(
+            clips,
+            targets,
+            objectives,
+            seed,
+            steps,
+            batch,
+            lr,
+            student,
             Path(tmp) / "train",
-            nproc=1,
-            student=student,
-            objectives=objectives,
-            steps=steps,
-            batch_size=batch,
-            lr_model=lr,
-            lr_heads=lr,
-            seed=seed,
-            num_workers=1,
-            checkpoint_every=10_000,
-            timeout=3600,
             **train_options,
         )
         scored = score_checkpoint(
