@@ -69,36 +69,15 @@ def train_variant(
 
 
 def run_one(
-    clips: Path,
-    targets: Path,
-    objectives: tuple[str, ...],
-    seed: int,
-    steps: int,
-    batch: int,
-    lr: float,
-    student: str,
-    keep_predictions: Path,
-    blank_frames: bool = False,
-    **train_options,
+    clips: Path, targets: Path, keep_predictions: Path, blank_frames: bool = False, **train
 ) -> dict:
-    """Train one variant on the train split and score it; `train_options` go to run_training."""
+    """Train one variant on the train split (`train` goes to train_variant) and score it."""
     with tempfile.TemporaryDirectory() as tmp:
-        train = train_variant(
-            clips,
-            targets,
-            objectives,
-            seed,
-            steps,
-            batch,
-            lr,
-            student,
-            Path(tmp) / "train",
-            **train_options,
-        )
+        trained = train_variant(clips, targets, out=Path(tmp) / "train", **train)
         scored = score_checkpoint(
-            train["checkpoint"], clips, targets, Path(tmp), keep_predictions, blank_frames
+            trained["checkpoint"], clips, targets, Path(tmp), keep_predictions, blank_frames
         )
-    return {**scored, "final_losses": train["final_losses"]}
+    return {**scored, "final_losses": trained["final_losses"]}
 
 
 def score_checkpoint(
@@ -182,14 +161,14 @@ def main(argv: list[str] | None = None) -> dict:
             run_one(
                 clips,
                 targets,
-                VARIANTS[name],
-                seed,
-                args.steps,
-                args.batch,
-                args.lr,
-                args.student,
                 kept / f"{name}-seed{seed}.jsonl",
                 blank_frames=args.blank_frames,
+                objectives=VARIANTS[name],
+                seed=seed,
+                steps=args.steps,
+                batch=args.batch,
+                lr=args.lr,
+                student=args.student,
             )
             for seed in args.seeds
         ]
