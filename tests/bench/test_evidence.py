@@ -89,4 +89,4 @@ def test_evidence_quick_writes_every_run_and_interval(tmp_path):
             low, high = interval["ci95"]
             assert math.isfinite(interval["delta"]) and low <= high
     kept = sorted(p.name for p in (tmp_path / "evidence-quick-runs" / "geovr-seed1").iterdir())
-    assert kept == ["representations.json", "scores.json", "score", "train"]
+    assert kept == ["representations.json", "score", "scores.json", "train"]
