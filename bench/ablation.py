@@ -37,42 +37,48 @@ VARIANTS = {
 }
 
 
-def run_one(
+def train_variant(
     clips: Path,
-    targets: Path,
+    targets: Path | None,
     objectives: tuple[str, ...],
     seed: int,
     steps: int,
     batch: int,
     lr: float,
     student: str,
-    keep_predictions: Path,
-    blank_frames: bool = False,
+    out: Path,
     **train_options,
 ) -> dict:
-    """Train one variant on the train split and score it; `train_options` go to run_training."""
+    """The real `geovr train` of one variant on the train split, one rank, into `out`."""
+    return run_training(
+        str(clips),
+        str(targets) if targets is not None else None,
+        out,
+        nproc=1,
+        student=student,
+        objectives=objectives,
+        steps=steps,
+        batch_size=batch,
+        lr_model=lr,
+        lr_heads=lr,
+        seed=seed,
+        num_workers=1,
+        checkpoint_every=10_000,
+        timeout=3600,
+        **train_options,
+    )
+
+
+def run_one(
+    clips: Path, targets: Path, keep_predictions: Path, blank_frames: bool = False, **train
+) -> dict:
+    """Train one variant on the train split (`train` goes to train_variant) and score it."""
     with tempfile.TemporaryDirectory() as tmp:
-        train = run_training(
-            str(clips),
-            str(targets),
-            Path(tmp) / "train",
-            nproc=1,
-            student=student,
-            objectives=objectives,
-            steps=steps,
-            batch_size=batch,
-            lr_model=lr,
-            lr_heads=lr,
-            seed=seed,
-            num_workers=1,
-            checkpoint_every=10_000,
-            timeout=3600,
-            **train_options,
-        )
+        trained = train_variant(clips, targets, out=Path(tmp) / "train", **train)
         scored = score_checkpoint(
-            train["checkpoint"], clips, targets, Path(tmp), keep_predictions, blank_frames
+            trained["checkpoint"], clips, targets, Path(tmp), keep_predictions, blank_frames
         )
-    return {**scored, "final_losses": train["final_losses"]}
+    return {**scored, "final_losses": trained["final_losses"]}
 
 
 def score_checkpoint(
@@ -157,14 +163,14 @@ def main(argv: list[str] | None = None) -> dict:
             run_one(
                 clips,
                 targets,
-                VARIANTS[name],
-                seed,
-                args.steps,
-                args.batch,
-                args.lr,
-                args.student,
                 kept / f"{name}-seed{seed}.jsonl",
                 blank_frames=args.blank_frames,
+                objectives=VARIANTS[name],
+                seed=seed,
+                steps=args.steps,
+                batch=args.batch,
+                lr=args.lr,
+                student=args.student,
             )
             for seed in args.seeds
         ]

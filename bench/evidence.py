@@ -10,23 +10,28 @@ learned (FORMAT_CRITERION). (2) Fine-tune SFT-only and GeoVR from that same base
 train questions: same data, order, steps and schedule. (3) Score both on the held-out scenes and
 pair their answers by question and seed: GeoVR minus SFT, overall (VSI's mean over tasks) and
 per task, with bootstrap 95% intervals over seeds and questions (`paired_bootstrap`).
+(4) Probe every student (base, SFT, GeoVR) frozen: linear probes of its visual-token states
+to per-patch log depth and relative camera motion, fitted on the train scenes and scored
+(R^2) on the held-out ones; GeoVR minus SFT paired by seed and clip (bench/evidence_probes.py).
+Each run's checkpoint, scores and probes are kept in runs/bench/evidence-runs/ and reused by a
+rerun of the same setup.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import tempfile
+import shutil
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from bench.ablation import VARIANTS, run_one, score_checkpoint
+from bench.ablation import VARIANTS, score_checkpoint, train_variant
 from bench.common import add_results_option, bench_data, result_stem, write_result
+from bench.evidence_probes import kept_probes, probe_summary
 from geovr.data.vsi_tasks import CHOICE_TASKS, NUMERIC_TASKS, REL_DIRECTION, REL_DIRECTION_LEVELS
 from geovr.eval.vsi import extract_answer, score_row, to_number
-from geovr.train.run import run_training
 
 # what the synthetic generator asks that needs no metric geometry: presence/counting, order
 BASE_TASKS = ("object_counting", "obj_appearance_order")
@@ -126,28 +131,23 @@ def answer_formats(predictions: Path) -> dict:
     }
 
 
-def train_base(args: argparse.Namespace, seed: int, work: Path) -> str:
-    """The warm-start base of one seed: language loss only, on BASE_TASKS questions."""
-    clips, _, _ = bench_data(
-        args.scenes, args.frames, question_types=BASE_TASKS, cache=args.results
-    )
-    summary = run_training(
-        str(clips),
-        None,
-        work / "base",
-        nproc=1,
-        student=args.student,
-        objectives=("lm",),
-        steps=args.base_steps,
-        batch_size=args.batch,
-        lr_model=args.lr,
-        lr_heads=args.lr,
-        seed=seed,
-        num_workers=1,
-        checkpoint_every=10_000,
-        timeout=3600,
-    )
-    return summary["checkpoint"]
+def kept_run(where: Path, setup: dict, answers: Path, scored: tuple[Path, Path], **train) -> dict:
+    """One run trained (`train` goes to train_variant) into where/train and scored on the
+    held-out `scored` (clips, targets), its answers in `answers`, its scores in
+    where/scores.json. A finished run of the same setup is reused, so a long experiment
+    continues where it stopped; anything else in `where` (this experiment's own directory) is
+    an unfinished or other-setup run, redone."""
+    done = where / "scores.json"
+    if done.is_file() and answers.is_file() and json.loads(done.read_text())["setup"] == setup:
+        return json.loads(done.read_text())
+    if where.exists():
+        shutil.rmtree(where)
+    trained = train_variant(out=where / "train", **train)
+    scores = score_checkpoint(trained["checkpoint"], *scored, where / "score", answers)
+    scores["final_losses"] = trained["final_losses"]
+    kept = {"setup": setup, "checkpoint": trained["checkpoint"], "scores": scores}
+    done.write_text(json.dumps(kept, indent=1))
+    return kept
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -171,39 +171,61 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
     clips, targets, _ = bench_data(args.scenes, args.frames, cache=args.results)
-    kept = args.results / f"{result_stem('evidence', args.quick)}-predictions"
+    base_clips, _, _ = bench_data(
+        args.scenes, args.frames, question_types=BASE_TASKS, cache=args.results
+    )
+    stem = result_stem("evidence", args.quick)
+    kept, runs_dir = args.results / f"{stem}-predictions", args.results / f"{stem}-runs"
+    setup = {
+        k: (str(v) if isinstance(v, Path) else v)
+        for k, v in vars(args).items()
+        if k not in ("seeds", "results")
+    }
     # a base trained from the tiny student keeps its tiny heads when passed by path
-    widths = "tiny" if args.student.startswith("tiny") else None
+    widths = {"head_widths": "tiny"} if args.student.startswith("tiny") else {}
     runs: dict[str, list[dict]] = {"base": [], "sft": [], "geovr": []}
-    formats = []
+    probes: dict[str, list[dict]] = {"base": [], "sft": [], "geovr": []}
     for seed in args.seeds:
-        with tempfile.TemporaryDirectory() as tmp:  # the base checkpoint lives for its seed
-            base = train_base(args, seed, Path(tmp))
-            answers = kept / f"base-seed{seed}.jsonl"
-            runs["base"].append(score_checkpoint(base, clips, targets, Path(tmp), answers))
-            formats.append(answer_formats(answers))
-            for name in ("sft", "geovr"):
-                runs[name].append(
-                    run_one(
-                        clips,
-                        targets,
-                        VARIANTS[name],
-                        seed,
-                        args.steps,
-                        args.batch,
-                        args.lr,
-                        base,
-                        kept / f"{name}-seed{seed}.jsonl",
-                        head_widths=widths,
-                    )
-                )
-    setup = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+        fit = {"seed": seed, "batch": args.batch, "lr": args.lr}
+        base = kept_run(
+            runs_dir / f"base-seed{seed}",
+            {**setup, "base_tasks": list(BASE_TASKS)},
+            kept / f"base-seed{seed}.jsonl",
+            (clips, targets),
+            clips=base_clips,
+            targets=None,
+            objectives=("lm",),
+            steps=args.base_steps,
+            student=args.student,
+            **fit,
+        )
+        done = {"base": base}
+        for name in ("sft", "geovr"):
+            done[name] = kept_run(
+                runs_dir / f"{name}-seed{seed}",
+                {**setup, "base_losses": base["scores"]["final_losses"]},
+                kept / f"{name}-seed{seed}.jsonl",
+                (clips, targets),
+                clips=clips,
+                targets=targets,
+                objectives=VARIANTS[name],
+                steps=args.steps,
+                student=base["checkpoint"],
+                **fit,
+                **widths,
+            )
+        for name, run in done.items():
+            runs[name].append(run["scores"])
+            where = runs_dir / f"{name}-seed{seed}"
+            probes[name].append(kept_probes(where, run["setup"], run["checkpoint"], clips))
+    formats = [answer_formats(kept / f"base-seed{s}.jsonl") for s in args.seeds]
     result = {
-        "setup": {**setup, "base_tasks": list(BASE_TASKS)},
+        "setup": {**setup, "seeds": args.seeds, "base_tasks": list(BASE_TASKS)},
         "base_formats": formats,
         "formats_learned": all(f["met"] for f in formats),
         "vsi_overall": {name: [r["vsi_overall"] for r in rs] for name, rs in runs.items()},
         "geovr_minus_sft": paired_deltas(kept, args.seeds),
+        "representations": probe_summary(probes),
         "runs": runs,
     }
     write_result("evidence", result, quick=args.quick, results=args.results)

@@ -210,7 +210,10 @@ class GeoVRModel(nn.Module):
         layout: GeometryLayout,
         with_logits: bool,
         num_items: torch.Tensor | None = None,
+        hidden_layers: list[int] | None = None,
     ):
+        """The student's forward on the layout; hidden states are kept at the heads' layers
+        (or at `hidden_layers`, e.g. for probing a model without heads)."""
         kwargs: dict[str, Any] = {k: batch[k] for k in MODEL_INPUTS if batch.get(k) is not None}
         kwargs.update(
             input_ids=layout.input_ids,
@@ -226,7 +229,9 @@ class GeoVRModel(nn.Module):
                 kwargs["num_items_in_batch"] = num_items
         elif not with_logits:
             kwargs["logits_to_keep"] = 1
-        if self.config.geometry:
+        if hidden_layers is not None:
+            kwargs["output_hidden_states"] = sorted(hidden_layers)
+        elif self.config.geometry:
             kwargs["output_hidden_states"] = sorted({*self.layers, self.n_layers})
         with self._geometry_embeddings(layout):
             return self.student(**kwargs)
@@ -361,6 +366,17 @@ class GeoVRModel(nn.Module):
             }
         preds["frames"] = [g[0] for g in layout.grids]
         return preds
+
+    @torch.no_grad()
+    def visual_states(self, batch: Mapping[str, Any], layers: list[int]) -> list[torch.Tensor]:
+        """Each frame's visual-token hidden states [N, gh, gw, C] at hidden-state index each of
+        `layers` (0: the language model's input, the vision tower's merged tokens), with the
+        inputs the student answers from (no geometry token inserted)."""
+        layout = self.layout(batch, with_labels=False)
+        if bool(layout.inserted.any()):
+            raise ValueError("visual_states reads the plain student: load it with objectives lm")
+        out = self.run_student(batch, layout, with_logits=False, hidden_layers=layers)
+        return [self._frame_grids(out.hidden_states[layer], layout) for layer in layers]
 
     def generate(self, **inputs: Any):
         """The plain student's generate: no geometry token, no head (zero overhead)."""

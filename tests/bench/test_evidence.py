@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from bench import evidence
+from bench import evidence, evidence_probes
+from geovr.eval import linear_probes
 
 
 def test_bootstrap_of_two_questions_spans_their_deltas():
@@ -37,6 +38,21 @@ def test_bootstrap_weighs_tasks_as_vsi_does_not_questions():
     assert evidence.paired_bootstrap(deltas, levels, overall=False)["delta"] == 2.0
 
 
+def test_probe_bootstrap_pairs_clips_and_seeds():
+    # GeoVR predicts every held-out clip exactly (R^2 1), SFT predicts the mean (R^2 0): every
+    # resample of seeds and clips gives 1, so the interval is [1, 1]
+    rng = np.random.default_rng(0)
+    target = rng.normal(size=(40, 1))
+    clips = np.repeat(np.arange(8), 5)
+    exact = linear_probes.r2_sums(target, target, clips)
+    mean = linear_probes.r2_sums(np.full_like(target, target.mean()), target, clips)
+    result = evidence_probes.paired_r2_bootstrap([mean, mean], [exact, exact], replicates=50)
+    assert result["delta"] == pytest.approx(1.0)
+    assert result["ci95"] == pytest.approx([1.0, 1.0], abs=0.25) and result["excludes_zero"]
+    same = evidence_probes.paired_r2_bootstrap([exact] * 3, [exact] * 3, replicates=50)
+    assert same == {"delta": 0.0, "ci95": [0.0, 0.0], "excludes_zero": False}
+
+
 @pytest.mark.slow
 @pytest.mark.integration
 def test_evidence_quick_writes_every_run_and_interval(tmp_path):
@@ -61,3 +77,16 @@ def test_evidence_quick_writes_every_run_and_interval(tmp_path):
         assert 0 <= formats["numeric_parse_rate"] <= 1 and isinstance(formats["met"], bool)
     assert result["runs"]["base"][0]["probes"] == {}  # the base has no GeoVR head
     assert "depth_absrel" in result["runs"]["geovr"][0]["probes"]
+    found = result["representations"]
+    assert 0 in found["layers"] and found["supervised"] and 0 not in found["supervised"]
+    for variant in ("base", "sft", "geovr"):
+        for layer in found["layers"]:
+            for target in ("depth", "motion_direction", "motion_angle"):
+                r2 = found["r2"][variant][str(layer)][target]
+                assert len(r2["seeds"]) == 2 and all(math.isfinite(v) for v in r2["seeds"])
+    for per_target in found["geovr_minus_sft"].values():
+        for interval in per_target.values():
+            low, high = interval["ci95"]
+            assert math.isfinite(interval["delta"]) and low <= high
+    kept = sorted(p.name for p in (tmp_path / "evidence-quick-runs" / "geovr-seed1").iterdir())
+    assert kept == ["representations.json", "score", "scores.json", "train"]

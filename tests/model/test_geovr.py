@@ -210,3 +210,21 @@ def test_head_parameter_overhead():
     assert 2.0e9 < paper["student"] < 2.3e9  # Qwen3-VL-2B has 2.13 B parameters
     assert paper["tokens"] == 3 * 2048
     assert paper["ratio"] < 0.03 and tiny["ratio"] < 0.2
+
+
+def test_visual_states_are_the_plain_students_states_at_its_video_tokens(kit):
+    # what the representation probes read: frame by frame, in the token grid's order
+    student = kit.student("qwen3_vl")
+    geo = GeoVRModel(student, kit.config("lm")).eval()
+    batch = kit.batch("qwen3_vl", with_targets=False)
+    states = geo.visual_states(batch, [0, 2])
+    frames = 2 * kit.N_FRAMES
+    assert [tuple(s.shape) for s in states] == [(frames, 2, 3, 128)] * 2
+    with torch.no_grad():
+        plain = student(**_inputs(batch), output_hidden_states=True).hidden_states
+    video = batch["input_ids"] == student.config.video_token_id
+    for layer, found in zip([0, 2], states, strict=True):
+        expected = plain[layer][video].view(frames, 2, 3, -1)
+        torch.testing.assert_close(found, expected, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="objectives lm"):
+        GeoVRModel(student, kit.config()).visual_states(kit.batch("qwen3_vl"), [0])
