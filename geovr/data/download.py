@@ -73,15 +73,24 @@ def checkout_revision(
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{out.name}.get.", dir=out.parent) as tmp:
         work = Path(tmp)
-        run_remote(dvc_cmd("get", src, f"{target}.dvc", "--rev", rev, "-o", work / "pointer"), timeout=timeout)
+        run_remote(
+            dvc_cmd("get", src, f"{target}.dvc", "--rev", rev, "-o", work / "pointer"),
+            timeout=timeout,
+        )
         recorded = _recorded(_parse_pointer((work / "pointer").read_text(), f"{target}.dvc@{rev}"))
         summary = {"rev": rev, "git_rev": _resolve_rev(src, rev), "out": str(out), **recorded}
         if out.is_dir() and dir_md5(out) == recorded["dvc_md5"]:
             return {**summary, "action": "none", "seconds": round(time.perf_counter() - start, 2)}
         _check_replaceable(out)
-        cmd = dvc_cmd("get", src, target, "--rev", rev, "-o", work / "data", *_transfer_opts(jobs, remote))
+        cmd = dvc_cmd(
+            "get", src, target, "--rev", rev, "-o", work / "data", *_transfer_opts(jobs, remote)
+        )
         # --remote-config takes a list, so it must come last.
-        cmd += ["--remote-config", *(f"{k}={v}" for k, v in remote_config.items())] if remote_config else []
+        cmd += (
+            ["--remote-config", *(f"{k}={v}" for k, v in remote_config.items())]
+            if remote_config
+            else []
+        )
         run_remote(cmd, timeout=timeout)
         got = _manifest(work / "data")
         if got[0] != recorded["dvc_md5"]:
@@ -106,6 +115,12 @@ def _check_replaceable(out: Path) -> None:
         record = json.loads(_download_record(out).read_text())
     except (OSError, ValueError):
         record = {}
-    if not out.is_dir() or record.get("stage") != "data get" or dir_md5(out) != record.get("dvc_md5"):
-        raise GeoVRError(f"--out {out} is not empty and is not an unmodified `geovr data get` "
-                         "download; refusing to replace it: choose an absent or empty directory")
+    if (
+        not out.is_dir()
+        or record.get("stage") != "data get"
+        or dir_md5(out) != record.get("dvc_md5")
+    ):
+        raise GeoVRError(
+            f"--out {out} is not empty and is not an unmodified `geovr data get` "
+            "download; refusing to replace it: choose an absent or empty directory"
+        )

@@ -1,14 +1,16 @@
 """The ingest stage: dataset directory (contracts section 1) -> clip set (section 2).
 
 Every clip's video is checked (validate.py), its frames are sampled uniformly (a fixed count,
-or the paper's 2 fps within 4..32 frames) and resized (sampling.py), its ground truth is checked and brought to the same frames and size; good
+or the paper's 2 fps within 4..32 frames) and resized (sampling.py), its ground truth is checked
+and brought to the same frames and size; good
 clips go to shards + manifest.jsonl, every rejected input to quarantine.jsonl with its
 reason, and the QA of the valid clips to qa.jsonl. The clip set is built in a temporary
 directory and moved into place whole; the same inputs give the same bytes.
 
     geovr ingest --data data --out runs/clips --frames 16
     geovr ingest --data data --out runs/clips --sampling fps --fps 2 --min-frames 4 --max-frames 32
-    python -c "from geovr.config import IngestConfig; from geovr.data.ingest import ingest; print(ingest('data', 'out', IngestConfig(frames=8)))"
+    python -c "from geovr.config import IngestConfig; from geovr.data.ingest import ingest; \
+        print(ingest('data', 'out', IngestConfig(frames=8)))"
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ from geovr.stage_output import writes_output
 MANIFEST_FILE = "manifest.jsonl"
 QA_FILE = "qa.jsonl"
 QUARANTINE_FILE = "quarantine.jsonl"
+
+
 def frame_indices(cfg: IngestConfig, n_frames: int, video_fps: float) -> list[int]:
     """The frames `cfg`'s sampling rule takes from a video of `n_frames` at `video_fps`."""
     count = cfg.frames
@@ -100,7 +104,9 @@ def _sample_clip(clip: ClipSource, cfg: IngestConfig, sha256: str) -> tuple[dict
     fps_rule = cfg.sampling == "fps"
     info = check_video(video.path, video.rel, cfg.limits, 2 if fps_rule else cfg.frames)
     if fps_rule and info.n_frames < cfg.min_frames:
-        raise Rejected(video.rel, f"{info.n_frames} frames, fewer than --min-frames {cfg.min_frames}")
+        raise Rejected(
+            video.rel, f"{info.n_frames} frames, fewer than --min-frames {cfg.min_frames}"
+        )
     indices = frame_indices(cfg, info.n_frames, info.fps)
     gt = load_ground_truth(clip.gt.path, clip.gt.rel, info, indices) if clip.gt else None
     if clip.scene:
@@ -110,8 +116,11 @@ def _sample_clip(clip: ClipSource, cfg: IngestConfig, sha256: str) -> tuple[dict
     except VideoError as e:
         raise Rejected(video.rel, video_error_reason(e, video.path, video.rel)) from e
     if frames.shape[1:3] != (info.height, info.width):
-        raise Rejected(video.rel, f"decoded frames are {frames.shape[2]}x{frames.shape[1]}, "
-                                  f"the header says {info.width}x{info.height}")
+        raise Rejected(
+            video.rel,
+            f"decoded frames are {frames.shape[2]}x{frames.shape[1]}, "
+            f"the header says {info.width}x{info.height}",
+        )
     size = target_size(info.width, info.height, cfg.max_side)
     arrays = {"frames": resize_frames(frames, size)}
     if gt is not None:
@@ -119,12 +128,21 @@ def _sample_clip(clip: ClipSource, cfg: IngestConfig, sha256: str) -> tuple[dict
         arrays["intrinsics"] = scale_intrinsics(gt.intrinsics, (info.width, info.height), size)
         arrays["extrinsics"] = gt.extrinsics
     row = {
-        "clip_id": clip.clip_id, "split": clip.split, "source": clip.source, "sha256": sha256,
-        "fps": round(info.fps, 6), "n_frames": info.n_frames, "frame_indices": indices,
+        "clip_id": clip.clip_id,
+        "split": clip.split,
+        "source": clip.source,
+        "sha256": sha256,
+        "fps": round(info.fps, 6),
+        "n_frames": info.n_frames,
+        "frame_indices": indices,
         # Nominal presentation times (index / fps): exact for the constant-rate videos
         # this pipeline writes and reads, and independent of container timestamp quirks.
-        "timestamps": [round(i / info.fps, 6) for i in indices], "sampling": cfg.sampling_record(),
-        "width": size[0], "height": size[1], "src_width": info.width, "src_height": info.height,
+        "timestamps": [round(i / info.fps, 6) for i in indices],
+        "sampling": cfg.sampling_record(),
+        "width": size[0],
+        "height": size[1],
+        "src_width": info.width,
+        "src_height": info.height,
         "has_gt": gt is not None,
     }
     return arrays, row
@@ -137,7 +155,9 @@ def process_clip(clip: ClipSource, cfg: IngestConfig) -> ClipOutcome:
         hashes = {f.rel: sha256_file(f.path) for f in files}
     except OSError as e:
         reason = f"cannot read {e.filename}: {e.strerror}"
-        return ClipOutcome(clip.clip_id, {}, rejection=Rejection(clip.video.rel, clip.clip_id, reason))
+        return ClipOutcome(
+            clip.clip_id, {}, rejection=Rejection(clip.video.rel, clip.clip_id, reason)
+        )
     try:
         arrays, row = _sample_clip(clip, cfg, hashes[clip.video.rel])
     except Rejected as e:
@@ -145,8 +165,10 @@ def process_clip(clip: ClipSource, cfg: IngestConfig) -> ClipOutcome:
     return ClipOutcome(clip.clip_id, hashes, row=row, arrays=arrays)
 
 
-DECODER_KILLED = ("the decoding process was killed while reading this clip, and again on its "
-                  "retry (SIGKILL, as the out-of-memory killer sends)")
+DECODER_KILLED = (
+    "the decoding process was killed while reading this clip, and again on its "
+    "retry (SIGKILL, as the out-of-memory killer sends)"
+)
 
 
 def _spawn_pool(workers: int) -> ProcessPoolExecutor:
@@ -161,8 +183,9 @@ def _isolated(clip: ClipSource, cfg: IngestConfig) -> ClipOutcome:
         try:
             return pool.submit(process_clip, clip, cfg).result()
         except BrokenProcessPool:
-            return ClipOutcome(clip.clip_id, {}, rejection=Rejection(clip.video.rel, clip.clip_id,
-                                                                     DECODER_KILLED))
+            return ClipOutcome(
+                clip.clip_id, {}, rejection=Rejection(clip.video.rel, clip.clip_id, DECODER_KILLED)
+            )
 
 
 def _pooled(clips: deque[ClipSource], cfg: IngestConfig, workers: int) -> Iterator[ClipOutcome]:
@@ -199,7 +222,9 @@ def _outcomes(clips: list[ClipSource], cfg: IngestConfig) -> Iterator[ClipOutcom
         yield from _pooled(queue, cfg, workers)
 
 
-def _split_qa(dataset: Dataset, valid: set[str], rejected: set[str]) -> tuple[list[dict], list[Rejection]]:
+def _split_qa(
+    dataset: Dataset, valid: set[str], rejected: set[str]
+) -> tuple[list[dict], list[Rejection]]:
     """QA rows of valid clips (with `scene_name` set), and a rejection for every other row."""
     kept: list[dict] = []
     dropped = list(dataset.qa_rejections)
@@ -213,23 +238,28 @@ def _split_qa(dataset: Dataset, valid: set[str], rejected: set[str]) -> tuple[li
     return kept, dropped
 
 
-def write_clipset(staging: Path, dataset: Dataset, cfg: IngestConfig, progress: bool,
-                  preset: str = "") -> tuple[Counts, str]:
+def write_clipset(
+    staging: Path, dataset: Dataset, cfg: IngestConfig, progress: bool, preset: str = ""
+) -> tuple[Counts, str]:
     """Write the whole clip set under `staging` (the caller moves it into place); returns
     the counts and the dataset content hash."""
     writer = ShardWriter(staging, cfg.clips_per_shard)
     rows: list[dict] = []
     rejections = list(dataset.clip_rejections)
     hashes = dict(dataset.file_hashes)
-    with tqdm(total=len(dataset.clips), desc="ingest", unit="clip", file=sys.stderr,
-              disable=not progress) as bar:
+    with tqdm(
+        total=len(dataset.clips), desc="ingest", unit="clip", file=sys.stderr, disable=not progress
+    ) as bar:
         for outcome in _outcomes(dataset.clips, cfg):
             hashes.update(outcome.hashes)
             if outcome.rejection is not None:
                 rejections.append(outcome.rejection)
             else:
-                writer.add(outcome.clip_id, outcome.arrays,
-                           {"clip_id": outcome.clip_id, "sha256": outcome.row["sha256"]})
+                writer.add(
+                    outcome.clip_id,
+                    outcome.arrays,
+                    {"clip_id": outcome.clip_id, "sha256": outcome.row["sha256"]},
+                )
                 rows.append(outcome.row)
             bar.update()
             bar.set_postfix(quarantined=len(rejections), refresh=False)
@@ -238,25 +268,46 @@ def write_clipset(staging: Path, dataset: Dataset, cfg: IngestConfig, progress: 
         row["shard"] = index[row["clip_id"]]["shard"]
     valid = {row["clip_id"] for row in rows}
     qa, qa_rejections = _split_qa(dataset, valid, {r.clip_id for r in rejections if r.clip_id})
-    counts = Counts(dataset.n_clips, len(rows), len(rejections), len(qa), len(qa_rejections),
-                    len({row["shard"] for row in rows}))
+    counts = Counts(
+        dataset.n_clips,
+        len(rows),
+        len(rejections),
+        len(qa),
+        len(qa_rejections),
+        len({row["shard"] for row in rows}),
+    )
     write_jsonl(staging / MANIFEST_FILE, rows)
     write_jsonl(staging / QA_FILE, qa)
     write_jsonl(staging / QUARANTINE_FILE, [r.row() for r in rejections + qa_rejections])
     inputs = {"dataset": content_hash(hashes, dataset.clip_rejections)}
     record = run_record(preset, "ingest", cfg)
     del record["ingest"]["workers"]  # speed only: the bytes must not depend on it
-    write_meta(staging, make_meta("clipset", "ingest", cfg.recorded(), inputs,
-                                  dataset_name=dataset.info.get("name"), counts=asdict(counts),
-                                  run_config=record))
+    write_meta(
+        staging,
+        make_meta(
+            "clipset",
+            "ingest",
+            cfg.recorded(),
+            inputs,
+            dataset_name=dataset.info.get("name"),
+            counts=asdict(counts),
+            run_config=record,
+        ),
+    )
     return counts, inputs["dataset"]
 
 
 @writes_output("ingest", inputs=("data",), marker=False)
-def ingest(data: str | Path, out: str | Path, cfg: IngestConfig | None = None,
-           progress: bool = True, preset: str = "") -> dict[str, Any]:
+def ingest(
+    data: str | Path,
+    out: str | Path,
+    cfg: IngestConfig | None = None,
+    progress: bool = True,
+    preset: str = "",
+) -> dict[str, Any]:
     """Build the clip set of dataset `data` at `out` (replacing an older clip set there);
-    returns the summary. meta.json records `cfg` and the `preset` it was resolved from. Raises GeoVRError, writing nothing, if fewer than
+    returns the summary. meta.json records `cfg` and the `preset` it was resolved from.
+    Raises GeoVRError, writing nothing, if fewer than
     `cfg.min_valid_fraction` of the clips are valid."""
     cfg = cfg or IngestConfig()
     started = time.perf_counter()
@@ -268,11 +319,19 @@ def ingest(data: str | Path, out: str | Path, cfg: IngestConfig | None = None,
         counts, dataset_hash = write_clipset(staging, dataset, cfg, progress, preset)
         if failure := _too_few_valid(counts, dataset, cfg):
             report = write_failure_report(out, read_jsonl(staging / QUARANTINE_FILE))
-            raise GeoVRError(f"{failure}; nothing written to {out}; every rejected input and its "
-                             f"reason is in {report} (first: {_first_reason(staging)})")
+            raise GeoVRError(
+                f"{failure}; nothing written to {out}; every rejected input and its "
+                f"reason is in {report} (first: {_first_reason(staging)})"
+            )
         written = sum(p.stat().st_size for p in staging.rglob("*") if p.is_file())
-    return {"stage": "ingest", "out": str(out), **asdict(counts), "bytes_written": written,
-            "seconds": round(time.perf_counter() - started, 3), "dataset_hash": dataset_hash}
+    return {
+        "stage": "ingest",
+        "out": str(out),
+        **asdict(counts),
+        "bytes_written": written,
+        "seconds": round(time.perf_counter() - started, 3),
+        "dataset_hash": dataset_hash,
+    }
 
 
 def write_failure_report(out: Path, rows: list[dict]) -> Path:
@@ -295,8 +354,10 @@ def _too_few_valid(counts: Counts, dataset: Dataset, cfg: IngestConfig) -> str |
     given and not one of them of the schema (an evaluation set with nothing to ask)."""
     fraction = counts.valid / counts.clips_in
     if fraction < cfg.min_valid_fraction:
-        return (f"only {counts.valid} of {counts.clips_in} clips are valid ({fraction:.0%} < "
-                f"--min-valid-fraction {cfg.min_valid_fraction:g})")
+        return (
+            f"only {counts.valid} of {counts.clips_in} clips are valid ({fraction:.0%} < "
+            f"--min-valid-fraction {cfg.min_valid_fraction:g})"
+        )
     if dataset.qa_rejections and not dataset.qa:
         return f"none of the {len(dataset.qa_rejections)} questions of qa.jsonl is valid"
     return None

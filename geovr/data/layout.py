@@ -96,11 +96,17 @@ def resolve_inside(root: Path, rel: Any, what: str) -> DataFile:
     if not isinstance(rel, str) or not rel:
         raise PathRejected(f"{what} path must be a non-empty string, got {rel!r}")
     if PurePosixPath(rel).is_absolute() or re.match(r"[A-Za-z]:[\\/]", rel):
-        raise PathRejected(f"{what} path {rel!r} is absolute; paths must be relative to the data root")
+        raise PathRejected(
+            f"{what} path {rel!r} is absolute; paths must be relative to the data root"
+        )
     candidate = root / rel
     resolved = candidate.resolve()
     if not resolved.is_relative_to(root):
-        how = "escapes" if ".." in PurePosixPath(rel).parts else "resolves through a symlink to outside"
+        how = (
+            "escapes"
+            if ".." in PurePosixPath(rel).parts
+            else "resolves through a symlink to outside"
+        )
         raise PathRejected(f"{what} path {rel!r} {how} the data root")
     if not resolved.exists():
         raise PathRejected(f"{what} file {rel!r} is missing")
@@ -155,8 +161,14 @@ def _clip_from_line(root: Path, line: Any) -> ClipSource:
         raise PathRejected(f"split {split!r} is not one of {', '.join(SPLITS)}")
     source = line.get("source") or "unknown"
     video = resolve_inside(root, line.get("video"), "video")
-    return ClipSource(clip_id, split, str(source), video,
-                      _optional_file(root, line, "gt"), _optional_file(root, line, "scene"))
+    return ClipSource(
+        clip_id,
+        split,
+        str(source),
+        video,
+        _optional_file(root, line, "gt"),
+        _optional_file(root, line, "scene"),
+    )
 
 
 def _clips_from_jsonl(root: Path) -> tuple[list[ClipSource], list[Rejection]]:
@@ -193,7 +205,13 @@ def _clips_from_videos(root: Path) -> tuple[list[ClipSource], list[Rejection]]:
         rel = f"videos/{path.name}"
         clip_id = path.stem
         if not CLIP_ID_RE.fullmatch(clip_id):
-            rejections.append(Rejection(rel, None, f"clip_id {clip_id!r} (the file name) is not 1-80 characters of [A-Za-z0-9._-]"))
+            rejections.append(
+                Rejection(
+                    rel,
+                    None,
+                    f"clip_id {clip_id!r} (the file name) is not 1-80 characters of [A-Za-z0-9._-]",
+                )
+            )
             continue
         line = {"clip_id": clip_id, "video": rel}
         for key, folder, suffix in (("gt", "gt", ".safetensors"), ("scene", "scenes", ".json")):
@@ -231,8 +249,12 @@ def _qa_rejection(where: str, row: Any, reason: str) -> Rejection:
     if not isinstance(row, dict):
         return Rejection(where, None, reason)
     clip, question_id = row.get("scene_name", row.get("clip_id")), row.get("id")
-    return Rejection(where, clip if isinstance(clip, str) else None, reason,
-                     question_id if isinstance(question_id, str | int) else None)
+    return Rejection(
+        where,
+        clip if isinstance(clip, str) else None,
+        reason,
+        question_id if isinstance(question_id, str | int) else None,
+    )
 
 
 def _qa_problem(row: Any, seen: set[Any]) -> str | None:
@@ -259,8 +281,11 @@ def load_dataset(root: str | Path) -> Dataset:
     has_index = (root / CLIPS_FILE).is_file()
     clips, clip_rejections = _clips_from_jsonl(root) if has_index else _clips_from_videos(root)
     qa, qa_rejections = _qa_rows(root)
-    hashes = {name: sha256_file(root / name) for name in (DATASET_FILE, CLIPS_FILE, QA_FILE)
-              if (root / name).is_file()}
+    hashes = {
+        name: sha256_file(root / name)
+        for name in (DATASET_FILE, CLIPS_FILE, QA_FILE)
+        if (root / name).is_file()
+    }
     return Dataset(root, info, clips, clip_rejections, qa, qa_rejections, hashes)
 
 

@@ -29,8 +29,9 @@ def sample_indices(n_frames: int, count: int) -> list[int]:
     return [(2 * i * span + steps) // (2 * steps) for i in range(count)]
 
 
-def fps_frame_count(n_frames: int, video_fps: float, fps: float, min_frames: int,
-                    max_frames: int) -> int:
+def fps_frame_count(
+    n_frames: int, video_fps: float, fps: float, min_frames: int, max_frames: int
+) -> int:
     """The paper's frame count: `fps` frames per second of the clip (round half up), clamped to
     [min_frames, max_frames] and to the frames the clip has. They are then spread like
     `sample_indices` (both ends kept), so the interval is about 1 / fps, wider when the clip

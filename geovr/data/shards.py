@@ -74,7 +74,9 @@ class ShardWriter:
         self._shard_no = 0
         (self.root / SHARD_DIR).mkdir(parents=True, exist_ok=True)
 
-    def add(self, key: str, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any] | None = None) -> None:
+    def add(
+        self, key: str, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any] | None = None
+    ) -> None:
         if key in self.index or any(k == key for k, _ in self._pending):
             raise ValueError(f"duplicate key {key!r}")
         self._pending.append((key, encode_record(arrays, metadata)))
@@ -85,7 +87,10 @@ class ShardWriter:
         if not self._pending:
             return
         name = f"{SHARD_DIR}/{self.prefix}-{self._shard_no:05d}.tar"
-        with atomic_open(self.root / name, "wb") as f, tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        with (
+            atomic_open(self.root / name, "wb") as f,
+            tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar,
+        ):
             for key, blob in self._pending:
                 info = tarfile.TarInfo(f"{key}.safetensors")
                 info.size, info.mtime, info.mode = len(blob), 0, 0o644
@@ -103,7 +108,8 @@ class ShardWriter:
 
 
 class ShardReader:
-    """Random access (`get`) and streaming (`iter_shard`) over a sharded artifact, local or remote."""
+    """Random access (`get`) and streaming (`iter_shard`) over a sharded artifact, local or
+    remote."""
 
     def __init__(self, root: str | Path, **storage_options: Any):
         self.root = str(root).rstrip("/")
@@ -112,7 +118,9 @@ class ShardReader:
             with fsspec.open(f"{self.root}/{INDEX_FILE}", "r", **storage_options) as f:
                 self.index: dict[str, dict[str, Any]] = json.load(f)
         except FileNotFoundError as e:
-            raise ArtifactError(f"{self.root}: {INDEX_FILE} missing (not a sharded artifact, or half-written)") from e
+            raise ArtifactError(
+                f"{self.root}: {INDEX_FILE} missing (not a sharded artifact, or half-written)"
+            ) from e
         # index.json is data: a shard path in it must not point outside the artifact
         self._shard_paths = {
             shard: inside(self.root, shard, f"{self.root}/{INDEX_FILE}: shard")
@@ -141,7 +149,10 @@ class ShardReader:
     def iter_shard(self, shard: str) -> Iterator[tuple[str, dict[str, np.ndarray], dict[str, str]]]:
         """Stream one shard front to back (one sequential read, no seeks)."""
         path = inside(self.root, shard, "shard")
-        with fsspec.open(path, "rb", **self.storage_options) as f, tarfile.open(fileobj=f, mode="r|") as tar:
+        with (
+            fsspec.open(path, "rb", **self.storage_options) as f,
+            tarfile.open(fileobj=f, mode="r|") as tar,
+        ):
             for member in tar:
                 blob = tar.extractfile(member).read()
                 arrays, metadata = decode_record(blob)

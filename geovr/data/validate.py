@@ -17,7 +17,6 @@ from safetensors import SafetensorError, safe_open
 
 from geovr.config.ingest import VideoLimits
 from geovr.data.video import VideoError, VideoInfo, probe_video
-from geovr.errors import GeoVRError
 
 GT_SHAPES = {"depth": ("T", "H", "W"), "intrinsics": ("T", 3, 3), "extrinsics": ("T", 3, 4)}
 ROTATION_TOL = 1e-3  # |R R^T - I| max; float32 poses written by real tools are ~1e-6 off
@@ -25,8 +24,12 @@ DEPTH_CHUNK = 32  # frames of depth checked at a time: bounds memory on long, la
 
 # File signatures read before FFmpeg, so that the common wrong inputs get a precise reason
 # instead of FFmpeg's generic "Invalid data found when processing input".
-_IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "a PNG image", b"\xff\xd8\xff": "a JPEG image",
-                b"GIF8": "a GIF image", b"BM": "a BMP image"}
+_IMAGE_MAGIC = {
+    b"\x89PNG\r\n\x1a\n": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"BM": "a BMP image",
+}
 _MP4_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
 
 
@@ -74,7 +77,11 @@ def check_video(path: Path, rel: str, limits: VideoLimits, frames: int) -> Video
         if e.__cause__ is None:  # a check of probe_video itself, e.g. "no video stream"
             raise Rejected(rel, video_error_reason(e, path, rel)) from e
         with path.open("rb") as f:
-            what = "truncated or corrupt mp4" if f.read(8)[4:8] in _MP4_BOXES else "not a readable video"
+            what = (
+                "truncated or corrupt mp4"
+                if f.read(8)[4:8] in _MP4_BOXES
+                else "not a readable video"
+            )
         detail = getattr(e.__cause__, "strerror", None) or type(e.__cause__).__name__
         raise Rejected(rel, f"{what} (FFmpeg: {detail})") from e
     if reason := video_problem(info, limits, frames):
@@ -102,8 +109,10 @@ def video_problem(info: VideoInfo, limits: VideoLimits, frames: int) -> str | No
         return f"frame rate {info.fps:g} fps outside [{limits.min_fps:g}, {limits.max_fps:g}]"
     sides = (info.width, info.height)
     if min(sides) < limits.min_side or max(sides) > limits.max_side:
-        return (f"resolution {info.width}x{info.height} outside the limits "
-                f"({limits.min_side}..{limits.max_side} px per side)")
+        return (
+            f"resolution {info.width}x{info.height} outside the limits "
+            f"({limits.min_side}..{limits.max_side} px per side)"
+        )
     if info.duration_s > limits.max_duration_s:
         return f"duration {info.duration_s:.0f} s longer than {limits.max_duration_s:g} s"
     return None
@@ -133,7 +142,9 @@ def _read_depth(f, indices: list[int], n_frames: int) -> np.ndarray:
         for problem, bad in (("NaN/inf", ~np.isfinite(chunk)), ("negative", chunk < 0)):
             frames = np.flatnonzero(bad.reshape(len(chunk), -1).any(axis=1))
             if frames.size:
-                raise ValueError(f"depth has {problem} values (first at frame {start + int(frames[0])})")
+                raise ValueError(
+                    f"depth has {problem} values (first at frame {start + int(frames[0])})"
+                )
         for offset, frame in enumerate(chunk):
             if start + offset in wanted:
                 kept[wanted[start + offset]] = frame
@@ -150,7 +161,9 @@ def _check_cameras(intrinsics: np.ndarray, extrinsics: np.ndarray) -> None:
     error = np.abs(rot @ rot.transpose(0, 2, 1) - np.eye(3)).max(axis=(1, 2))
     bad = np.flatnonzero((error > ROTATION_TOL) | (np.linalg.det(rot) <= 0))
     if bad.size:
-        raise ValueError(f"extrinsics rotation is not orthonormal with det +1 at frame {int(bad[0])}")
+        raise ValueError(
+            f"extrinsics rotation is not orthonormal with det +1 at frame {int(bad[0])}"
+        )
 
 
 def load_ground_truth(path: Path, rel: str, info: VideoInfo, indices: list[int]) -> GroundTruth:

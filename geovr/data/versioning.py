@@ -45,9 +45,19 @@ RETRY_ATTEMPTS = 3
 RETRY_WAIT = 2.0  # s; backoff 2, 4, ... capped at 60
 SYNTH_FLAGS = ("scenes", "frames", "size", "seed")  # `geovr data synth` options a recipe may set
 _TRANSIENT = (
-    "could not connect", "failed to connect", "connection", "timed out", "timeout",
-    "temporar", "throttl", "slow down", "slowdown", "service unavailable", "reset by peer",
-    "broken pipe", "too many requests",
+    "could not connect",
+    "failed to connect",
+    "connection",
+    "timed out",
+    "timeout",
+    "temporar",
+    "throttl",
+    "slow down",
+    "slowdown",
+    "service unavailable",
+    "reset by peer",
+    "broken pipe",
+    "too many requests",
 )
 
 Regenerate = Callable[[Path, Mapping[str, Any]], None]
@@ -73,7 +83,9 @@ def _tail(text: str, lines: int = 12) -> str:
     return " | ".join(line for line in text.strip().splitlines()[-lines:] if line.strip())
 
 
-def run_command(cmd: Sequence[str], cwd: str | Path | None = None, timeout: float = LOCAL_TIMEOUT) -> str:
+def run_command(
+    cmd: Sequence[str], cwd: str | Path | None = None, timeout: float = LOCAL_TIMEOUT
+) -> str:
     """Run `cmd`, return its stdout; raise CommandError with the stderr tail on failure."""
     shown = " ".join(map(str, cmd))
     # Analytics would try the network from every DVC call; the config may not say so.
@@ -94,7 +106,9 @@ def run_command(cmd: Sequence[str], cwd: str | Path | None = None, timeout: floa
     return proc.stdout
 
 
-def run_remote(cmd: Sequence[str], cwd: str | Path | None = None, timeout: float = REMOTE_TIMEOUT) -> str:
+def run_remote(
+    cmd: Sequence[str], cwd: str | Path | None = None, timeout: float = REMOTE_TIMEOUT
+) -> str:
     """`run_command` for commands that talk to a remote: transient failures are retried."""
     retrying = Retrying(
         stop=stop_after_attempt(RETRY_ATTEMPTS),
@@ -125,7 +139,9 @@ def _build_tree(path: Path, ignore_root: Path | None = None):
     ignore = DvcIgnoreFilter(fs, str((ignore_root or path.parent).resolve()))
     # The ODB directory only names the in-memory staging area; dry_run writes nothing to it.
     with tempfile.TemporaryDirectory(prefix="geovr-md5-") as odb_dir:
-        _, meta, obj = build(HashFileDB(fs, odb_dir), str(path), fs, "md5", dry_run=True, ignore=ignore)
+        _, meta, obj = build(
+            HashFileDB(fs, odb_dir), str(path), fs, "md5", dry_run=True, ignore=ignore
+        )
     if obj.fs is not None and obj.fs.protocol == "memory":
         obj.fs.rm_file(obj.path)  # the staged .dir listing would stay in a process-wide memfs
     return meta, obj
@@ -156,7 +172,8 @@ def read_pointer(repo_root: str | Path, target: str = "data") -> dict[str, Any]:
     path = Path(repo_root) / f"{target}.dvc"
     if not path.is_file():
         raise DataVersionError(
-            f"{path} not found: create the dataset (`geovr data synth --out {target} ...`), then `geovr data track --target {target}`"
+            f"{path} not found: create the dataset (`geovr data synth --out {target} ...`), "
+            f"then `geovr data track --target {target}`"
         )
     return _parse_pointer(path.read_text(), str(path))
 
@@ -183,7 +200,12 @@ def _cached_manifest(repo_root: Path, md5: str) -> dict[str, str] | None:
     return {entry["relpath"]: entry["md5"] for entry in json.loads(obj.read_text())}
 
 
-def _mismatch(what: str, got: tuple[str, dict[str, str], int], recorded: Mapping[str, Any], known: dict[str, str] | None) -> str:
+def _mismatch(
+    what: str,
+    got: tuple[str, dict[str, str], int],
+    recorded: Mapping[str, Any],
+    known: dict[str, str] | None,
+) -> str:
     """A message that says which version differs from which, and where."""
     md5, files, size = got
     msg = (
@@ -196,7 +218,9 @@ def _mismatch(what: str, got: tuple[str, dict[str, str], int], recorded: Mapping
     return msg
 
 
-def data_version(repo_root: str | Path = ".", target: str = "data", check_workspace: bool = False) -> dict[str, Any]:
+def data_version(
+    repo_root: str | Path = ".", target: str = "data", check_workspace: bool = False
+) -> dict[str, Any]:
     """The data version a run uses: `<target>.dvc`'s md5 and the git commit holding it.
 
     `dirty` is true when `<target>.dvc` differs from HEAD (or there is no commit), i.e. the md5
@@ -212,7 +236,9 @@ def data_version(repo_root: str | Path = ".", target: str = "data", check_worksp
         version.update(git_rev=None, dirty=True)  # not a git repo, or no commit yet
     if check_workspace:
         workspace = root / target
-        version["workspace_matches"] = workspace.exists() and dir_md5(workspace, root) == version["dvc_md5"]
+        version["workspace_matches"] = (
+            workspace.exists() and dir_md5(workspace, root) == version["dvc_md5"]
+        )
     return version
 
 
@@ -223,7 +249,10 @@ def synth_regenerator(timeout: float = LOCAL_TIMEOUT) -> Regenerate:
         flags = [arg for key in SYNTH_FLAGS if key in params for arg in (f"--{key}", params[key])]
         if not flags:
             raise DataVersionError(f"recipe {dict(params)} sets none of {', '.join(SYNTH_FLAGS)}")
-        run_command([sys.executable, "-m", "geovr", "data", "synth", "--out", out_dir, *flags], timeout=timeout)
+        run_command(
+            [sys.executable, "-m", "geovr", "data", "synth", "--out", out_dir, *flags],
+            timeout=timeout,
+        )
 
     return regenerate
 
@@ -231,7 +260,9 @@ def synth_regenerator(timeout: float = LOCAL_TIMEOUT) -> Regenerate:
 def _dataset_recipe(repo_root: str | Path, target: str) -> dict[str, Any] | None:
     """`generator` of `<target>/dataset.json`: what `geovr data synth` wrote into its output."""
     dataset_json = Path(repo_root) / target / "dataset.json"
-    recipe = json.loads(dataset_json.read_text()).get("generator") if dataset_json.is_file() else None
+    recipe = (
+        json.loads(dataset_json.read_text()).get("generator") if dataset_json.is_file() else None
+    )
     return dict(recipe) if recipe else None
 
 
@@ -261,7 +292,13 @@ def _swap_dir(new: Path, dest: Path) -> None:
         os.replace(new, dest)
 
 
-def _regenerate_verified(root: Path, target: str, recorded: Mapping[str, Any], regenerate: Regenerate, params: Mapping[str, Any]) -> None:
+def _regenerate_verified(
+    root: Path,
+    target: str,
+    recorded: Mapping[str, Any],
+    regenerate: Regenerate,
+    params: Mapping[str, Any],
+) -> None:
     """Generate into a hidden sibling, verify its md5, only then move it to `<target>/`."""
     dest = root / target
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -282,9 +319,13 @@ def _regenerate_verified(root: Path, target: str, recorded: Mapping[str, Any], r
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _pull(root: Path, target: str, jobs: int | None, remote: str | None, force: bool, timeout: float) -> str | None:
+def _pull(
+    root: Path, target: str, jobs: int | None, remote: str | None, force: bool, timeout: float
+) -> str | None:
     """`dvc pull` the target; None on success, else the reason it failed."""
-    cmd = dvc_cmd("pull", f"{target}.dvc", *_transfer_opts(jobs, remote), *(["--force"] if force else []))
+    cmd = dvc_cmd(
+        "pull", f"{target}.dvc", *_transfer_opts(jobs, remote), *(["--force"] if force else [])
+    )
     try:
         run_remote(cmd, cwd=root, timeout=timeout)
     except CommandError as e:
@@ -302,7 +343,8 @@ def ensure_data(
     force: bool = False,
     timeout: float = REMOTE_TIMEOUT,
 ) -> dict[str, Any]:
-    """Make `<target>/` match `<target>.dvc`; return what was done (`action`: none|pulled|regenerated).
+    """Make `<target>/` match `<target>.dvc`; return what was done (`action`:
+    none|pulled|regenerated).
 
     Already matching: nothing. Else `dvc pull` (retried when transient, `timeout` per attempt);
     if that fails and `regenerate` is given, regenerate from `params` (default: the recorded
@@ -331,7 +373,9 @@ def ensure_data(
             raise DataVersionError(_mismatch(f"pulled {target}/", got, recorded, None))
         return {**summary, "action": "pulled"}
     if regenerate is None:
-        raise DataVersionError(f"could not pull {target}/ and no regeneration was asked for: {pull_error}")
+        raise DataVersionError(
+            f"could not pull {target}/ and no regeneration was asked for: {pull_error}"
+        )
     log.warning("pull failed, regenerating %s/: %s", target, pull_error)
     params = params or find_recipe(root, target)
     if not params:
@@ -345,7 +389,12 @@ def ensure_data(
     return {**summary, "action": "regenerated", "params": dict(params), "pull_error": pull_error}
 
 
-def track_data(repo_root: str | Path = ".", target: str = "data", params: Mapping[str, Any] | None = None, timeout: float = REMOTE_TIMEOUT) -> dict[str, Any]:
+def track_data(
+    repo_root: str | Path = ".",
+    target: str = "data",
+    params: Mapping[str, Any] | None = None,
+    timeout: float = REMOTE_TIMEOUT,
+) -> dict[str, Any]:
     """`dvc add <target>` and record the generator recipe, with the md5 it generated, as
     `meta.generator` / `meta.generated_md5` in the pointer, so `ensure_data` can regenerate on
     a fresh clone. The recipe defaults to `generator` in `<target>/dataset.json`; data without

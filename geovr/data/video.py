@@ -61,8 +61,12 @@ def encode_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 8, crf:
         context.thread_count = 1
         context.flags |= av.codec.context.Flags.bitexact
         if codec == "libx264":
-            context.options = {"crf": str(crf), "preset": "medium", "threads": "1",
-                               "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0"}
+            context.options = {
+                "crf": str(crf),
+                "preset": "medium",
+                "threads": "1",
+                "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0",
+            }
         else:
             context.bit_rate = 4_000_000
         for image in frames:
@@ -73,7 +77,8 @@ def encode_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 8, crf:
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
-    """Open the file and read its stream header; counts frames by demuxing if the header lacks it."""
+    """Open the file and read its stream header; counts frames by demuxing if the header lacks
+    it."""
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:

@@ -7,7 +7,8 @@ benchmark with the same code as the synthetic one.
     geovr data import-vsibench --root /data/VSI-Bench --out /data/vsibench-geovr
     geovr data import-vsibench --root /data/VSI-Bench --debiased --out /data/vsibench-debiased
     geovr ingest --data /data/vsibench-geovr --out runs/vsi-clips --frames 32
-    geovr evaluate --checkpoint runs/train/checkpoint --clips runs/vsi-clips --splits test --out runs/vsi-eval
+    geovr evaluate --checkpoint runs/train/checkpoint --clips runs/vsi-clips --splits test \
+        --out runs/vsi-eval
 
 `out` must be absent, empty or an earlier import (geovr.stage_output). Videos are
 hard-linked into `out/videos/` (copied across file systems): ingest only reads files inside
@@ -90,7 +91,8 @@ def _find_table(root: Path, debiased: bool = False) -> Path:
         tables = [p for p in tables if p.suffix == ".parquet"] or tables
     if len(tables) != 1:
         raise GeoVRError(
-            f"{root}: expected exactly one question table (*.parquet|*.jsonl|*.csv), found {len(tables)}"
+            f"{root}: expected exactly one question table (*.parquet|*.jsonl|*.csv), "
+            f"found {len(tables)}"
         )
     return tables[0]
 

@@ -34,7 +34,9 @@ def frames_for(seed: int, n_frames: int, size: tuple[int, int] = SIZE) -> np.nda
     return out
 
 
-def ground_truth(n_frames: int, size: tuple[int, int] = SIZE, seed: int = 0) -> dict[str, np.ndarray]:
+def ground_truth(
+    n_frames: int, size: tuple[int, int] = SIZE, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Depth, centred intrinsics and a camera turning about the vertical axis."""
     width, height = size
     rng = np.random.default_rng(seed)
@@ -46,22 +48,40 @@ def ground_truth(n_frames: int, size: tuple[int, int] = SIZE, seed: int = 0) -> 
         a = 0.05 * t
         rot = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
         extrinsics.append(np.concatenate([rot, [[0.1 * t], [0.0], [0.02 * t]]], axis=1))
-    return {"depth": depth, "intrinsics": np.repeat(k[None], n_frames, 0),
-            "extrinsics": np.stack(extrinsics).astype(np.float32)}
+    return {
+        "depth": depth,
+        "intrinsics": np.repeat(k[None], n_frames, 0),
+        "extrinsics": np.stack(extrinsics).astype(np.float32),
+    }
 
 
-def write_clip(root: Path, clip_id: str, n_frames: int = 8, size: tuple[int, int] = SIZE,
-               seed: int = 0, gt: bool = True, split: str | None = "train") -> dict:
+def write_clip(
+    root: Path,
+    clip_id: str,
+    n_frames: int = 8,
+    size: tuple[int, int] = SIZE,
+    seed: int = 0,
+    gt: bool = True,
+    split: str | None = "train",
+) -> dict:
     """Write videos/<id>.mp4 (+ gt, scene); return its clips.jsonl line."""
     (root / "videos").mkdir(parents=True, exist_ok=True)
     encode_video(root / "videos" / f"{clip_id}.mp4", frames_for(seed, n_frames, size))
-    line = {"clip_id": clip_id, "video": f"videos/{clip_id}.mp4", "split": split,
-            "gt": None, "scene": None, "source": "test"}
+    line = {
+        "clip_id": clip_id,
+        "video": f"videos/{clip_id}.mp4",
+        "split": split,
+        "gt": None,
+        "scene": None,
+        "source": "test",
+    }
     if gt:
         write_gt(root, clip_id, ground_truth(n_frames, size, seed))
         line["gt"] = f"gt/{clip_id}.safetensors"
     (root / "scenes").mkdir(exist_ok=True)
-    (root / "scenes" / f"{clip_id}.json").write_text(json.dumps({"clip_id": clip_id, "objects": []}))
+    (root / "scenes" / f"{clip_id}.json").write_text(
+        json.dumps({"clip_id": clip_id, "objects": []})
+    )
     line["scene"] = f"scenes/{clip_id}.json"
     return line
 
@@ -72,16 +92,23 @@ def write_gt(root: Path, clip_id: str, arrays: dict[str, np.ndarray]) -> None:
 
 
 def qa_row(i: int, clip_id: str) -> dict:
-    return {"id": f"q{i}", "scene_name": clip_id, "question_type": "object_counting",
-            "question": "How many chairs are in the room?", "options": None, "ground_truth": "2"}
+    return {
+        "id": f"q{i}",
+        "scene_name": clip_id,
+        "question_type": "object_counting",
+        "question": "How many chairs are in the room?",
+        "options": None,
+        "ground_truth": "2",
+    }
 
 
 def write_jsonl(path: Path, rows: list) -> None:
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
 
 
-def make_dataset(root: Path, n_clips: int = 4, frames: int = 8, size: tuple[int, int] = SIZE,
-                 gt: bool = True) -> Path:
+def make_dataset(
+    root: Path, n_clips: int = 4, frames: int = 8, size: tuple[int, int] = SIZE, gt: bool = True
+) -> Path:
     """n_clips good clips c0..c{n-1} with ground truth, a scene each and one question each."""
     root.mkdir(parents=True)
     (root / "dataset.json").write_text(json.dumps({"schema": "geovr.dataset/1", "name": "tiny"}))
@@ -108,10 +135,14 @@ def add_corrupt_inputs(root: Path, frames: int = 8) -> dict[str, str]:
     write_gt(root, "nan", nan_gt)
     write_clip(root, "short_gt", n_frames=frames, seed=6)
     write_gt(root, "short_gt", ground_truth(frames - 1, seed=6))
-    lines = [{"clip_id": name, "video": f"videos/{name}.mp4", "split": "val"}
-             for name in ("empty", "truncated", "text", "png", "single", "tiny")]
-    lines += [{"clip_id": name, "video": f"videos/{name}.mp4", "gt": f"gt/{name}.safetensors"}
-              for name in ("nan", "short_gt")]
+    lines = [
+        {"clip_id": name, "video": f"videos/{name}.mp4", "split": "val"}
+        for name in ("empty", "truncated", "text", "png", "single", "tiny")
+    ]
+    lines += [
+        {"clip_id": name, "video": f"videos/{name}.mp4", "gt": f"gt/{name}.safetensors"}
+        for name in ("nan", "short_gt")
+    ]
     lines.append({"clip_id": "escape", "video": "../outside.mp4"})
     (root.parent / "outside.mp4").write_bytes(good)
     with (root / "clips.jsonl").open("a") as f:
@@ -129,10 +160,16 @@ def add_corrupt_inputs(root: Path, frames: int = 8) -> dict[str, str]:
         "gt/nan.safetensors": "depth has NaN/inf values (first at frame 3)",
         "gt/short_gt.safetensors": f"depth has {frames - 1} frames, the video has {frames}",
         f"clips.jsonl:{n_lines}": "video path '../outside.mp4' escapes the data root",
-        f"qa.jsonl:{len((root / 'qa.jsonl').read_text().splitlines())}": "question names unknown clip 'ghost'",
+        f"qa.jsonl:{len((root / 'qa.jsonl').read_text().splitlines())}": (
+            "question names unknown clip 'ghost'"
+        ),
     }
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
     """{relative path: bytes} of every file under root."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }

@@ -54,7 +54,9 @@ def moto_server(tmp_path_factory) -> str:
     url = f"http://127.0.0.1:{(port := free_port())}"
     binary = Path(sys.executable).with_name("moto_server")
     with log.open("wb") as sink:
-        proc = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)], stdout=sink, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [binary, "-H", "127.0.0.1", "-p", str(port)], stdout=sink, stderr=subprocess.STDOUT
+        )
         try:
             _wait_ready(url, proc, log)
             yield url
@@ -76,7 +78,11 @@ class MotoS3:
 
     def storage_options(self) -> dict[str, Any]:
         """fsspec/s3fs options (what ShardReader takes)."""
-        return {"key": self.key, "secret": self.secret, "client_kwargs": {"endpoint_url": self.endpoint_url}}
+        return {
+            "key": self.key,
+            "secret": self.secret,
+            "client_kwargs": {"endpoint_url": self.endpoint_url},
+        }
 
 
 @pytest.fixture
@@ -100,7 +106,9 @@ def moto_s3(moto_server, monkeypatch, tmp_path) -> MotoS3:
 
 def run(cmd: list[Any], cwd: Path, timeout: float = 120) -> str:
     """Run a command in a test repo; fail the test with its output if it fails."""
-    proc = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
     assert proc.returncode == 0, f"{cmd} failed: {proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
@@ -136,16 +144,26 @@ def write_dummy_dataset(out: Path, params: dict[str, Any]) -> None:
     for `geovr data synth`; usable as `ensure_data`'s `regenerate`)."""
     out.mkdir(parents=True)
     (out / "videos").mkdir()
-    (out / "dataset.json").write_text(json.dumps({"schema": "geovr.dataset/1", "name": "dummy", "generator": params}, sort_keys=True))
+    (out / "dataset.json").write_text(
+        json.dumps(
+            {"schema": "geovr.dataset/1", "name": "dummy", "generator": params}, sort_keys=True
+        )
+    )
     clips = []
     for i in range(params["scenes"]):
         clip_id = f"scene_{i:04d}"
         rng = random.Random(f"{params['seed']}:{clip_id}:{params['frames']}:{params['size']}")
         (out / "videos" / f"{clip_id}.mp4").write_bytes(rng.randbytes(params.get("kib", 2) * 1024))
-        clips.append(json.dumps({"clip_id": clip_id, "video": f"videos/{clip_id}.mp4", "split": "train"}))
+        clips.append(
+            json.dumps({"clip_id": clip_id, "video": f"videos/{clip_id}.mp4", "split": "train"})
+        )
     (out / "clips.jsonl").write_text("\n".join(clips) + "\n")
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
     """{relative path: bytes} of every file under root (for byte-for-byte comparisons)."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }

@@ -67,12 +67,29 @@ def test_count_rule_is_recorded_and_keeps_its_config(dataset, tmp_path):
     rows = read_jsonl(tmp_path / "clips" / "manifest.jsonl")
     assert all(r["sampling"] == {"rule": "count", "frames": 3} for r in rows) and len(rows) == 4
     assert set(read_meta(tmp_path / "clips", "clipset")["config"]) == {
-        "frames", "max_side", "min_valid_fraction", "clips_per_shard", "limits"}  # as before
+        "frames",
+        "max_side",
+        "min_valid_fraction",
+        "clips_per_shard",
+        "limits",
+    }  # as before
 
 
 def test_cli_fps_options_and_their_one_line_errors(dataset, tmp_path, capsys):
-    args = ["ingest", "--data", str(dataset), "--out", str(tmp_path / "c"), "--max-side", "32",
-            "--workers", "1", "--no-progress", "--sampling", "fps"]
+    args = [
+        "ingest",
+        "--data",
+        str(dataset),
+        "--out",
+        str(tmp_path / "c"),
+        "--max-side",
+        "32",
+        "--workers",
+        "1",
+        "--no-progress",
+        "--sampling",
+        "fps",
+    ]
     assert main([*args, "--max-frames", "6"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["valid"] == 3
     rows = read_jsonl(tmp_path / "c" / "manifest.jsonl")
@@ -111,10 +128,24 @@ def test_a_batch_of_clips_with_different_frame_counts_trains(dataset, tmp_path):
     cfg = IngestConfig(sampling="fps", fps=2, min_frames=4, max_frames=8, max_side=32, workers=1)
     clips, targets = tmp_path / "clips", tmp_path / "targets"
     ingest(dataset, clips, cfg, progress=False)
-    assert sorted(len(r["frame_indices"]) for r in read_jsonl(clips / "manifest.jsonl")) == [4, 6, 8]
+    assert sorted(len(r["frame_indices"]) for r in read_jsonl(clips / "manifest.jsonl")) == [
+        4,
+        6,
+        8,
+    ]
     assert run_distill(str(clips), "oracle", str(targets), progress=False)["quarantined"] == 0
-    summary = run_training(str(clips), str(targets), tmp_path / "train", nproc=1, steps=1,
-                           batch_size=3, lr_model=1e-3, lr_heads=1e-3, num_workers=0, timeout=600)
+    summary = run_training(
+        str(clips),
+        str(targets),
+        tmp_path / "train",
+        nproc=1,
+        steps=1,
+        batch_size=3,
+        lr_model=1e-3,
+        lr_heads=1e-3,
+        num_workers=0,
+        timeout=600,
+    )
     assert summary["steps"] == 1
     assert set(summary["final_losses"]) == {"lm", "cam", "depth", "scale", "distill", "total"}
     assert all(math.isfinite(v) for v in summary["final_losses"].values())

@@ -21,7 +21,13 @@ from geovr.errors import GeoVRError
 def root(tmp_path):
     """A dataset whose files exist (contents irrelevant to the layout)."""
     root = tmp_path / "data"
-    for rel in ("videos/a.mp4", "videos/b.mp4", "videos/c.mp4", "gt/a.safetensors", "scenes/a.json"):
+    for rel in (
+        "videos/a.mp4",
+        "videos/b.mp4",
+        "videos/c.mp4",
+        "gt/a.safetensors",
+        "scenes/a.json",
+    ):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(rel.encode())
     return root
@@ -32,11 +38,20 @@ def reasons(rejections):
 
 
 def test_clips_jsonl_entries_and_defaults(root):
-    write_jsonl(root / "clips.jsonl", [
-        {"clip_id": "a", "video": "videos/a.mp4", "split": "val", "gt": "gt/a.safetensors",
-         "scene": "scenes/a.json", "source": "synthetic"},
-        {"clip_id": "b", "video": "videos/b.mp4"},
-    ])
+    write_jsonl(
+        root / "clips.jsonl",
+        [
+            {
+                "clip_id": "a",
+                "video": "videos/a.mp4",
+                "split": "val",
+                "gt": "gt/a.safetensors",
+                "scene": "scenes/a.json",
+                "source": "synthetic",
+            },
+            {"clip_id": "b", "video": "videos/b.mp4"},
+        ],
+    )
     ds = load_dataset(root)
     a, b = ds.clips
     assert (a.clip_id, a.split, a.source) == ("a", "val", "synthetic")
@@ -65,28 +80,33 @@ def test_bad_entries_go_to_quarantine_with_their_reason(root, tmp_path):
     (tmp_path / "secret.mp4").write_bytes(b"outside")
     os.symlink(tmp_path / "secret.mp4", root / "videos" / "link_out.mp4")
     os.symlink(root / "videos" / "a.mp4", root / "videos" / "link_in.mp4")
-    write_jsonl(root / "clips.jsonl", [
-        {"clip_id": "a", "video": "videos/a.mp4"},
-        {"clip_id": "a", "video": "videos/b.mp4"},                        # 2 duplicate id
-        {"clip_id": "up", "video": "../secret.mp4"},                      # 3 escapes
-        {"clip_id": "abs", "video": str(tmp_path / "secret.mp4")},       # 4 absolute
-        {"clip_id": "sym", "video": "videos/link_out.mp4"},               # 5 symlink out
-        {"clip_id": "gone", "video": "videos/gone.mp4"},                  # 6 missing
-        {"clip_id": "nogt", "video": "videos/c.mp4", "gt": "gt/nogt.safetensors"},  # 7
-        {"clip_id": "bad/id", "video": "videos/c.mp4"},                   # 8
-        "{not json",                                                      # 9
-        {"clip_id": "dir", "video": "videos"},                            # 10
-        {"clip_id": "split", "video": "videos/c.mp4", "split": "holdout"},  # 11
-        {"clip_id": "ok_link", "video": "videos/link_in.mp4"},           # 12 symlink inside: fine
-        {"clip_id": "novideo"},                                           # 13
-    ])
+    write_jsonl(
+        root / "clips.jsonl",
+        [
+            {"clip_id": "a", "video": "videos/a.mp4"},
+            {"clip_id": "a", "video": "videos/b.mp4"},  # 2 duplicate id
+            {"clip_id": "up", "video": "../secret.mp4"},  # 3 escapes
+            {"clip_id": "abs", "video": str(tmp_path / "secret.mp4")},  # 4 absolute
+            {"clip_id": "sym", "video": "videos/link_out.mp4"},  # 5 symlink out
+            {"clip_id": "gone", "video": "videos/gone.mp4"},  # 6 missing
+            {"clip_id": "nogt", "video": "videos/c.mp4", "gt": "gt/nogt.safetensors"},  # 7
+            {"clip_id": "bad/id", "video": "videos/c.mp4"},  # 8
+            "{not json",  # 9
+            {"clip_id": "dir", "video": "videos"},  # 10
+            {"clip_id": "split", "video": "videos/c.mp4", "split": "holdout"},  # 11
+            {"clip_id": "ok_link", "video": "videos/link_in.mp4"},  # 12 symlink inside: fine
+            {"clip_id": "novideo"},  # 13
+        ],
+    )
     ds = load_dataset(root)
     assert [c.clip_id for c in ds.clips] == ["a", "ok_link"]
     assert reasons(ds.clip_rejections) == {
         "clips.jsonl:2": "duplicate clip_id (first defined at clips.jsonl:1)",
         "clips.jsonl:3": "video path '../secret.mp4' escapes the data root",
-        "clips.jsonl:4": f"video path '{tmp_path / 'secret.mp4'}' is absolute; paths must be relative to the data root",
-        "clips.jsonl:5": "video path 'videos/link_out.mp4' resolves through a symlink to outside the data root",
+        "clips.jsonl:4": f"video path '{tmp_path / 'secret.mp4'}' is absolute; "
+        "paths must be relative to the data root",
+        "clips.jsonl:5": "video path 'videos/link_out.mp4' resolves through a symlink "
+        "to outside the data root",
         "clips.jsonl:6": "video file 'videos/gone.mp4' is missing",
         "clips.jsonl:7": "gt file 'gt/nogt.safetensors' is missing",
         "clips.jsonl:8": "clip_id 'bad/id' is not 1-80 characters of [A-Za-z0-9._-]",
@@ -104,18 +124,26 @@ def test_symlinked_video_outside_is_rejected_without_clips_jsonl(root, tmp_path)
     ds = load_dataset(root)
     assert [c.clip_id for c in ds.clips] == ["a", "b", "c"]
     assert reasons(ds.clip_rejections) == {
-        "videos/evil.mp4": "video path 'videos/evil.mp4' resolves through a symlink to outside the data root"}
+        "videos/evil.mp4": "video path 'videos/evil.mp4' resolves through a symlink "
+        "to outside the data root"
+    }
 
 
 def test_qa_schema_checks(root):
-    write_jsonl(root / "qa.jsonl", [
-        qa_row(1, "a"),
-        {**qa_row(1, "b")},                          # 2 duplicate id
-        {k: v for k, v in qa_row(3, "a").items() if k != "question"},  # 3
-        {**qa_row(4, "a"), "options": "A. chair"},  # 4
-        "[1, 2]",                                    # 5
-        {**{k: v for k, v in qa_row(6, "x").items() if k != "scene_name"}, "clip_id": "b"},  # alias
-    ])
+    write_jsonl(
+        root / "qa.jsonl",
+        [
+            qa_row(1, "a"),
+            {**qa_row(1, "b")},  # 2 duplicate id
+            {k: v for k, v in qa_row(3, "a").items() if k != "question"},  # 3
+            {**qa_row(4, "a"), "options": "A. chair"},  # 4
+            "[1, 2]",  # 5
+            {
+                **{k: v for k, v in qa_row(6, "x").items() if k != "scene_name"},
+                "clip_id": "b",
+            },  # alias
+        ],
+    )
     ds = load_dataset(root)
     assert [where for where, _ in ds.qa] == ["qa.jsonl:1", "qa.jsonl:6"]
     assert reasons(ds.qa_rejections) == {

@@ -56,9 +56,14 @@ def test_dvc_push_pull_roundtrip_through_s3(s3_repo, moto_s3):
     pulled = time.perf_counter()
     assert tree_bytes(s3_repo / "data") == original
     megabytes = sum(map(len, original.values())) / 2**20
-    print(f"\n{megabytes:.0f} MiB in {len(original)} files: push {pushed - start:.2f} s, pull {pulled - pushed:.2f} s")
+    print(
+        f"\n{megabytes:.0f} MiB in {len(original)} files: "
+        f"push {pushed - start:.2f} s, pull {pulled - pushed:.2f} s"
+    )
     fs = s3fs.S3FileSystem(**moto_s3.storage_options())
-    assert len(fs.find(f"{moto_s3.bucket}/dvc/files/md5")) == len(original) + 1  # + the .dir listing
+    assert (
+        len(fs.find(f"{moto_s3.bucket}/dvc/files/md5")) == len(original) + 1
+    )  # + the .dir listing
 
 
 def test_ensure_pulls_from_s3_then_regenerates_when_bucket_empty(s3_repo, moto_s3):
@@ -82,7 +87,11 @@ def test_checkout_revision_from_s3_with_remote_config(s3_repo, moto_s3, tmp_path
     shutil.rmtree(s3_repo / ".dvc" / "cache")
     (s3_repo / ".dvc" / "config.local").unlink()  # the endpoint must come from the call
     summary = download.checkout_revision(
-        s3_repo, rev, tmp_path / "v", remote="s3", remote_config={"endpointurl": moto_s3.endpoint_url}
+        s3_repo,
+        rev,
+        tmp_path / "v",
+        remote="s3",
+        remote_config={"endpointurl": moto_s3.endpoint_url},
     )
     assert summary["action"] == "downloaded" and summary["git_rev"] == rev
     assert tree_bytes(tmp_path / "v") == expected
@@ -96,8 +105,12 @@ def test_unreachable_s3_is_retried_then_reported(s3_repo, monkeypatch):
     monkeypatch.setattr(versioning, "RETRY_WAIT", 0)
     attempts = []
     real = versioning.run_command
-    monkeypatch.setattr(versioning, "run_command", lambda *a, **k: attempts.append(a[0]) or real(*a, **k))
-    with pytest.raises(DataVersionError, match=r"could not pull data/.*Could not connect to the endpoint URL"):
+    monkeypatch.setattr(
+        versioning, "run_command", lambda *a, **k: attempts.append(a[0]) or real(*a, **k)
+    )
+    with pytest.raises(
+        DataVersionError, match=r"could not pull data/.*Could not connect to the endpoint URL"
+    ):
         versioning.ensure_data(s3_repo, remote="s3")
     assert len(attempts) == versioning.RETRY_ATTEMPTS
 
@@ -107,7 +120,10 @@ def test_shard_reader_reads_s3_like_local(moto_s3, tmp_path):
     local = tmp_path / "clips"
     writer = ShardWriter(local, clips_per_shard=3)
     for i in range(7):
-        arrays = {"frames": rng.integers(0, 255, (4, 8, 8, 3), dtype=np.uint8), "depth": rng.random((4, 8, 8), dtype=np.float32)}
+        arrays = {
+            "frames": rng.integers(0, 255, (4, 8, 8, 3), dtype=np.uint8),
+            "depth": rng.random((4, 8, 8), dtype=np.float32),
+        }
         writer.add(f"clip_{i}", arrays, {"fps": "8", "i": str(i)})
     writer.close()
     _assert_index_matches_tar_headers(local)
@@ -134,7 +150,11 @@ def _assert_index_matches_tar_headers(root):
         with tarfile.open(root / shard) as tar:
             for member in tar.getmembers():
                 key = member.name.removesuffix(".safetensors")
-                assert index[key] == {"shard": shard, "offset": member.offset_data, "size": member.size}
+                assert index[key] == {
+                    "shard": shard,
+                    "offset": member.offset_data,
+                    "size": member.size,
+                }
 
 
 def _assert_same(got, want):

@@ -1,6 +1,6 @@
 """Shards: round trip, random access, streaming, deterministic bytes, atomic writes.
 
-    .venv/bin/pytest -q tests/data/test_shards.py
+.venv/bin/pytest -q tests/data/test_shards.py
 """
 
 from __future__ import annotations
@@ -57,7 +57,9 @@ def test_streaming_reads_each_shard_in_order(tmp_path):
     data = records(5)
     write(tmp_path, data)
     reader = ShardReader(tmp_path)
-    streamed = [(key, arrays) for shard in reader.shards() for key, arrays, _ in reader.iter_shard(shard)]
+    streamed = [
+        (key, arrays) for shard in reader.shards() for key, arrays, _ in reader.iter_shard(shard)
+    ]
     assert [key for key, _ in streamed] == list(data)
     for key, arrays in streamed:
         np.testing.assert_array_equal(arrays["frames"], data[key]["frames"])

@@ -1,6 +1,6 @@
 """DVC versioning with a local remote, in throwaway git+DVC repos (no network, no generator).
 
-    .venv/bin/pytest -q tests/data/test_versioning.py
+.venv/bin/pytest -q tests/data/test_versioning.py
 """
 
 from __future__ import annotations
@@ -69,7 +69,9 @@ def test_plain_dvc_add_of_own_data_is_not_regenerated_but_pulled(tracked):
     git("commit", "-qam", "my data", cwd=tracked)
     _forget_data(tracked)
     calls = []
-    with pytest.raises(DataVersionError, match=r"not the regenerable synthetic set.*dvc push") as err:
+    with pytest.raises(
+        DataVersionError, match=r"not the regenerable synthetic set.*dvc push"
+    ) as err:
         versioning.ensure_data(tracked, regenerate=lambda out, params: calls.append(params))
     assert calls == [] and "dvc add" not in str(err.value)
 
@@ -130,7 +132,9 @@ def test_ensure_fails_clearly_when_regenerated_bytes_differ(tracked):
             blob.unlink()
     drifted = {**RECIPE, "seed": RECIPE["seed"] + 1}
     with pytest.raises(DataVersionError) as err:
-        versioning.ensure_data(tracked, regenerate=write_dummy_dataset, params=drifted, remote="localstore")
+        versioning.ensure_data(
+            tracked, regenerate=write_dummy_dataset, params=drifted, remote="localstore"
+        )
     message = str(err.value)
     assert md5 in message and "left as it was" in message
     assert "differing files: dataset.json, videos/scene_0000.mp4, videos/scene_0001.mp4" in message
@@ -196,7 +200,13 @@ def test_get_replaces_only_an_unmodified_earlier_download(tracked, tmp_path):
 
 
 def _geovr(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "geovr", "data", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "geovr", "data", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_cli_version_ensure_and_get(tracked, tmp_path):
@@ -205,7 +215,9 @@ def test_cli_version_ensure_and_get(tracked, tmp_path):
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["workspace_matches"] and summary["git_rev"]
     assert json.loads(_geovr("ensure", cwd=tracked).stdout.splitlines()[-1])["action"] == "none"
-    proc = _geovr("get", "--rev", "HEAD", "--out", tmp_path / "got", "--repo", tracked, cwd=tmp_path)
+    proc = _geovr(
+        "get", "--rev", "HEAD", "--out", tmp_path / "got", "--repo", tracked, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert tree_bytes(tmp_path / "got") == tree_bytes(tracked / "data")
     _forget_data(tracked)

@@ -15,8 +15,8 @@ import json
 import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +51,9 @@ def _make_scene(args: tuple[int, int, int, int, int, Path]) -> dict:
     K = intrinsics(size)
     rendered = [render(scene, K, extrinsic, size, size) for extrinsic in extrinsics]
     ids = np.stack([f.ids for f in rendered])
-    visible = np.stack([(ids == i).reshape(frames, -1).sum(axis=1) for i in range(len(scene.objects))], axis=1)
+    visible = np.stack(
+        [(ids == i).reshape(frames, -1).sum(axis=1) for i in range(len(scene.objects))], axis=1
+    )
     encode_video(root / "videos" / f"{clip_id}.mp4", np.stack([f.rgb for f in rendered]), fps=fps)
     save_file(
         {
@@ -62,8 +64,15 @@ def _make_scene(args: tuple[int, int, int, int, int, Path]) -> dict:
         str(root / "gt" / f"{clip_id}.safetensors"),
         metadata={"units": "m"},
     )
-    scene_json = {**scene.to_json(), "first_visible_frame": {o.name: int(v) for o, v in zip(scene.objects, _first(visible), strict=True)}}
-    (root / "scenes" / f"{clip_id}.json").write_text(json.dumps(scene_json, indent=1, sort_keys=True) + "\n")
+    scene_json = {
+        **scene.to_json(),
+        "first_visible_frame": {
+            o.name: int(v) for o, v in zip(scene.objects, _first(visible), strict=True)
+        },
+    }
+    (root / "scenes" / f"{clip_id}.json").write_text(
+        json.dumps(scene_json, indent=1, sort_keys=True) + "\n"
+    )
     return {"clip_id": clip_id, "qa": generate_qa(scene, visible, rng)}
 
 
@@ -74,16 +83,30 @@ def _first(visible: np.ndarray) -> np.ndarray:
 
 
 @writes_output(SYNTH_STAGE, marker=False)
-def synthesize(out: str | os.PathLike, scenes: int, frames: int | Sequence[int], size: int, seed: int, fps: int = 8,
-               workers: int = 2) -> dict:
+def synthesize(
+    out: str | os.PathLike,
+    scenes: int,
+    frames: int | Sequence[int],
+    size: int,
+    seed: int,
+    fps: int = 8,
+    workers: int = 2,
+) -> dict:
     """`frames` per scene, or a cycle of counts (scene i gets frames[i % len(frames)]): videos of
     different lengths, as real data has."""
     counts = [frames] if isinstance(frames, int) else list(frames)
     if scenes < 1 or not counts or min(counts) < 2 or size < 16 or size % 2:
-        raise GeoVRError(f"need scenes >= 1, frames >= 2 and an even size >= 16 (got {scenes}, {frames}, {size})")
+        raise GeoVRError(
+            f"need scenes >= 1, frames >= 2 and an even size >= 16 (got {scenes}, {frames}, {size})"
+        )
     start = time.perf_counter()
-    generator = {"scenes": scenes, "frames": frames if isinstance(frames, int) else counts, "size": size, "seed": seed,
-                 "fps": fps}
+    generator = {
+        "scenes": scenes,
+        "frames": frames if isinstance(frames, int) else counts,
+        "size": size,
+        "seed": seed,
+        "fps": fps,
+    }
     with atomic_dir(out) as root:
         for sub in ("videos", "gt", "scenes"):
             (root / sub).mkdir()
@@ -92,18 +115,45 @@ def synthesize(out: str | os.PathLike, scenes: int, frames: int | Sequence[int],
         # process was seen to give different bytes under load (state left behind in
         # FFmpeg/x264), and same arguments must give the same bytes (data.dvc).
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context, max_tasks_per_child=1) as pool:
-            results = list(tqdm(pool.map(_make_scene, jobs), total=scenes, desc="synth", unit="scene", disable=None))
+        with ProcessPoolExecutor(
+            max_workers=max(1, workers), mp_context=context, max_tasks_per_child=1
+        ) as pool:
+            results = list(
+                tqdm(
+                    pool.map(_make_scene, jobs),
+                    total=scenes,
+                    desc="synth",
+                    unit="scene",
+                    disable=None,
+                )
+            )
         clips = [
-            {"clip_id": r["clip_id"], "video": f"videos/{r['clip_id']}.mp4", "split": split_of(i, scenes),
-             "gt": f"gt/{r['clip_id']}.safetensors", "scene": f"scenes/{r['clip_id']}.json", "source": "synthetic"}
+            {
+                "clip_id": r["clip_id"],
+                "video": f"videos/{r['clip_id']}.mp4",
+                "split": split_of(i, scenes),
+                "gt": f"gt/{r['clip_id']}.safetensors",
+                "scene": f"scenes/{r['clip_id']}.json",
+                "source": "synthetic",
+            }
             for i, r in enumerate(results)
         ]
         (root / "clips.jsonl").write_text("".join(canonical_json(c) + "\n" for c in clips))
         qa = [q for r in results for q in r["qa"]]
         (root / "qa.jsonl").write_text("".join(canonical_json(q) + "\n" for q in qa))
-        dataset = {"schema": SCHEMAS["dataset"], "name": "geovr-synthetic-rooms", "generator": generator}
+        dataset = {
+            "schema": SCHEMAS["dataset"],
+            "name": "geovr-synthetic-rooms",
+            "generator": generator,
+        }
         (root / "dataset.json").write_text(json.dumps(dataset, indent=2, sort_keys=True) + "\n")
         n_bytes = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-    return {"out": str(out), "scenes": scenes, "frames": frames, "size": size, "questions": len(qa),
-            "bytes": n_bytes, "seconds": round(time.perf_counter() - start, 2)}
+    return {
+        "out": str(out),
+        "scenes": scenes,
+        "frames": frames,
+        "size": size,
+        "questions": len(qa),
+        "bytes": n_bytes,
+        "seconds": round(time.perf_counter() - start, 2),
+    }

@@ -70,28 +70,46 @@ def direction_label(angle: float, level: str) -> str | None:
     return f"{'back' if abs(angle) > 90 else 'front'}-{side}"
 
 
-DIRECTION_OPTIONS = {"easy": ["left", "right"], "medium": ["left", "right", "back"],
-                     "hard": ["front-left", "front-right", "back-left", "back-right"]}
+DIRECTION_OPTIONS = {
+    "easy": ["left", "right"],
+    "medium": ["left", "right", "back"],
+    "hard": ["front-left", "front-right", "back-left", "back-right"],
+}
 
 
 def first_appearance(visible_pixels: np.ndarray) -> np.ndarray:
-    """First frame index where each object has enough visible pixels ([T,N] counts -> [N]; -1 never)."""
+    """First frame index where each object has enough visible pixels ([T,N] counts -> [N];
+    -1: never)."""
     seen = visible_pixels >= MIN_VISIBLE_PIXELS
     return np.where(seen.any(axis=0), seen.argmax(axis=0), -1)
 
 
-def _choice(rng, question_id, clip_id, qtype, question, correct: str, distractors: list[str]) -> dict:
+def _choice(
+    rng, question_id, clip_id, qtype, question, correct: str, distractors: list[str]
+) -> dict:
     options = [correct, *distractors]
     order = rng.permutation(len(options))
     shuffled = [options[i] for i in order]
     letter = LETTERS[shuffled.index(correct)]
-    return {"id": question_id, "scene_name": clip_id, "question_type": qtype, "question": question,
-            "options": [f"{LETTERS[i]}. {text}" for i, text in enumerate(shuffled)], "ground_truth": letter}
+    return {
+        "id": question_id,
+        "scene_name": clip_id,
+        "question_type": qtype,
+        "question": question,
+        "options": [f"{LETTERS[i]}. {text}" for i, text in enumerate(shuffled)],
+        "ground_truth": letter,
+    }
 
 
 def _numeric(question_id, clip_id, qtype, question, answer) -> dict:
-    return {"id": question_id, "scene_name": clip_id, "question_type": qtype, "question": question,
-            "options": None, "ground_truth": str(answer)}
+    return {
+        "id": question_id,
+        "scene_name": clip_id,
+        "question_type": qtype,
+        "question": question,
+        "options": None,
+        "ground_truth": str(answer),
+    }
 
 
 def generate_qa(scene: Scene, visible_pixels: np.ndarray, rng: np.random.Generator) -> list[dict]:
@@ -100,31 +118,84 @@ def generate_qa(scene: Scene, visible_pixels: np.ndarray, rng: np.random.Generat
     cid = scene.clip_id
     next_id = lambda: f"{cid}-q{len(qa):03d}"  # noqa: E731
     for category, count in sorted(Counter(o.category for o in scene.objects).items()):
-        qa.append(_numeric(next_id(), cid, "object_counting", f"How many {category}(s) are in this room?", count))
+        qa.append(
+            _numeric(
+                next_id(),
+                cid,
+                "object_counting",
+                f"How many {category}(s) are in this room?",
+                count,
+            )
+        )
     unique = unique_objects(scene)
     for a, b in itertools.combinations(unique[:4], 2):
-        question = f"What is the distance between the centers of the {a.category} and the {b.category} (in meters)?"
-        qa.append(_numeric(next_id(), cid, "object_abs_distance", question, round(center_distance(a, b), 1)))
+        question = (
+            f"What is the distance between the centers of the {a.category} "
+            f"and the {b.category} (in meters)?"
+        )
+        qa.append(
+            _numeric(
+                next_id(), cid, "object_abs_distance", question, round(center_distance(a, b), 1)
+            )
+        )
     for obj in unique[:3]:
-        question = f"What is the length of the longest dimension (length, width, or height) of the {obj.category}, measured in centimeters?"
-        qa.append(_numeric(next_id(), cid, "object_size_estimation", question, int(round(max(obj.size) * 100))))
+        question = (
+            "What is the length of the longest dimension (length, width, or height) "
+            f"of the {obj.category}, measured in centimeters?"
+        )
+        qa.append(
+            _numeric(
+                next_id(), cid, "object_size_estimation", question, int(round(max(obj.size) * 100))
+            )
+        )
     area = round(scene.room[0] * scene.room[2], 1)
-    qa.append(_numeric(next_id(), cid, "room_size_estimation", "What is the size of this room (in square meters)?", area))
+    qa.append(
+        _numeric(
+            next_id(),
+            cid,
+            "room_size_estimation",
+            "What is the size of this room (in square meters)?",
+            area,
+        )
+    )
     if len(unique) >= 4:  # a reference and 3-4 candidates
         ref, *candidates = unique[:5]
         distances = sorted((center_distance(ref, c), c.category) for c in candidates)
         if distances[1][0] >= 1.15 * distances[0][0]:
             names = ", ".join(c.category for c in candidates)
-            qa.append(_choice(rng, next_id(), cid, "object_rel_distance",
-                              f"Measuring between object centers, which of these objects ({names}) is the closest to the {ref.category}?",
-                              distances[0][1], [d[1] for d in distances[1:]]))
-    for level, (a, b, c) in zip(("easy", "medium", "hard"), itertools.permutations(unique[:4], 3), strict=False):
+            qa.append(
+                _choice(
+                    rng,
+                    next_id(),
+                    cid,
+                    "object_rel_distance",
+                    f"Measuring between object centers, which of these objects ({names}) "
+                    f"is the closest to the {ref.category}?",
+                    distances[0][1],
+                    [d[1] for d in distances[1:]],
+                )
+            )
+    for level, (a, b, c) in zip(
+        ("easy", "medium", "hard"), itertools.permutations(unique[:4], 3), strict=False
+    ):
         label = direction_label(direction_angle(a, b, c), level)
         if label is None:
             continue
-        question = f"If I am standing by the {a.category} and facing the {b.category}, is the {c.category} to my {' or '.join(DIRECTION_OPTIONS[level])}?"
-        qa.append(_choice(rng, next_id(), cid, f"object_rel_direction_{level}", question, label,
-                          [o for o in DIRECTION_OPTIONS[level] if o != label]))
+        question = (
+            f"If I am standing by the {a.category} and facing the {b.category}, "
+            f"is the {c.category} to my {' or '.join(DIRECTION_OPTIONS[level])}?"
+        )
+        qa.append(
+            _choice(
+                rng,
+                next_id(),
+                cid,
+                f"object_rel_direction_{level}",
+                question,
+                label,
+                [o for o in DIRECTION_OPTIONS[level] if o != label],
+            )
+        )
     qa.extend(_appearance_question(scene, unique, visible_pixels, rng, next_id()))
     return qa
 
@@ -132,7 +203,9 @@ def generate_qa(scene: Scene, visible_pixels: np.ndarray, rng: np.random.Generat
 def _appearance_question(scene, unique, visible_pixels, rng, question_id) -> list[dict]:
     first = first_appearance(visible_pixels)
     index = {o.name: i for i, o in enumerate(scene.objects)}
-    seen = sorted((int(first[index[o.name]]), o.category) for o in unique if first[index[o.name]] >= 0)
+    seen = sorted(
+        (int(first[index[o.name]]), o.category) for o in unique if first[index[o.name]] >= 0
+    )
     frames = [f for f, _ in seen[:4]]
     if len(seen) < 3 or len(set(frames)) < len(frames):  # ties make the order ambiguous
         return []
@@ -145,5 +218,18 @@ def _appearance_question(scene, unique, visible_pixels, rng, question_id) -> lis
         perm = ", ".join(str(c) for c in rng.permutation(order))
         if perm != ", ".join(order) and perm not in distractors:
             distractors.append(perm)
-    question = f"What will be the first-time appearance order of the following categories in the video: {', '.join(sorted(order))}?"
-    return [_choice(rng, question_id, scene.clip_id, "obj_appearance_order", question, ", ".join(order), distractors)]
+    question = (
+        "What will be the first-time appearance order of the following categories "
+        f"in the video: {', '.join(sorted(order))}?"
+    )
+    return [
+        _choice(
+            rng,
+            question_id,
+            scene.clip_id,
+            "obj_appearance_order",
+            question,
+            ", ".join(order),
+            distractors,
+        )
+    ]

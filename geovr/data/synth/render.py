@@ -15,7 +15,12 @@ from geovr.data.synth.scene import Scene
 
 # Surface ids below 0 are the room; object i has id i.
 FLOOR, CEILING, WALL_X0, WALL_X1, WALL_Z0, WALL_Z1 = -1, -2, -3, -4, -5, -6
-WALL_COLOURS = {WALL_X0: (196, 180, 160), WALL_X1: (170, 190, 200), WALL_Z0: (200, 170, 175), WALL_Z1: (185, 200, 170)}
+WALL_COLOURS = {
+    WALL_X0: (196, 180, 160),
+    WALL_X1: (170, 190, 200),
+    WALL_Z0: (200, 170, 175),
+    WALL_Z1: (185, 200, 170),
+}
 LIGHT = np.array([0.3, 0.8, 0.5]) / np.linalg.norm([0.3, 0.8, 0.5])
 
 
@@ -26,15 +31,21 @@ class Frame:
     ids: np.ndarray  # [H,W] int16: object index, or a negative room surface id
 
 
-def camera_rays(K: np.ndarray, extrinsic: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+def camera_rays(
+    K: np.ndarray, extrinsic: np.ndarray, height: int, width: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Camera centre [3] and world ray directions [H*W,3], scaled so the camera-frame z is 1."""
     u, v = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
-    d_cam = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], axis=-1).reshape(-1, 3)
+    d_cam = np.stack(
+        [(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u)], axis=-1
+    ).reshape(-1, 3)
     rotation, translation = extrinsic[:, :3], extrinsic[:, 3]
     return -rotation.T @ translation, d_cam @ rotation
 
 
-def _room_hits(origin: np.ndarray, dirs: np.ndarray, room: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _room_hits(
+    origin: np.ndarray, dirs: np.ndarray, room: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         bound = np.where(dirs > 0, room, 0.0)
         t_axes = np.where(dirs != 0, (bound - origin) / dirs, np.inf)
@@ -42,14 +53,22 @@ def _room_hits(origin: np.ndarray, dirs: np.ndarray, room: np.ndarray) -> tuple[
     t = t_axes[np.arange(len(dirs)), axis]
     positive = dirs[np.arange(len(dirs)), axis] > 0
     surface = np.select(
-        [(axis == 1) & ~positive, (axis == 1) & positive, (axis == 0) & ~positive, (axis == 0) & positive, (axis == 2) & ~positive],
+        [
+            (axis == 1) & ~positive,
+            (axis == 1) & positive,
+            (axis == 0) & ~positive,
+            (axis == 0) & positive,
+            (axis == 2) & ~positive,
+        ],
         [FLOOR, CEILING, WALL_X0, WALL_X1, WALL_Z0],
         WALL_Z1,
     )
     return t, surface
 
 
-def _box_hits(origin: np.ndarray, dirs: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _box_hits(
+    origin: np.ndarray, dirs: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Entry distance [P,N] (inf on a miss) and the entry axis [P,N] for N boxes (slab method)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = 1.0 / dirs[:, None, :]
@@ -68,9 +87,11 @@ def _texture(points: np.ndarray, surface: np.ndarray, axis: np.ndarray, scene: S
     floor = surface == FLOOR
     tiles = (np.floor(x[floor] / 0.5) + np.floor(z[floor] / 0.5)) % 2
     grain = 0.08 * np.sin(x[floor] * 40.0)
-    colour[floor] = np.where(tiles[:, None] > 0, [150, 110, 70], [110, 80, 50]) * (1 + grain)[:, None]
+    colour[floor] = (
+        np.where(tiles[:, None] > 0, [150, 110, 70], [110, 80, 50]) * (1 + grain)[:, None]
+    )
     ceiling = surface == CEILING
-    grid = ((np.abs(x[ceiling] % 1.0 - 0.5) < 0.02) | (np.abs(z[ceiling] % 1.0 - 0.5) < 0.02))
+    grid = (np.abs(x[ceiling] % 1.0 - 0.5) < 0.02) | (np.abs(z[ceiling] % 1.0 - 0.5) < 0.02)
     colour[ceiling] = np.where(grid[:, None], [150, 150, 150], [235, 235, 230])
     for wall, base in WALL_COLOURS.items():
         mask = surface == wall
@@ -82,7 +103,9 @@ def _texture(points: np.ndarray, surface: np.ndarray, axis: np.ndarray, scene: S
         normal = np.zeros((mask.sum(), 3))
         normal[np.arange(mask.sum()), axis[mask]] = 1.0
         shade = 0.55 + 0.45 * np.abs(normal @ LIGHT)
-        checker = 0.9 + 0.1 * ((np.floor(x[mask] / 0.15) + np.floor(y[mask] / 0.15) + np.floor(z[mask] / 0.15)) % 2)
+        checker = 0.9 + 0.1 * (
+            (np.floor(x[mask] / 0.15) + np.floor(y[mask] / 0.15) + np.floor(z[mask] / 0.15)) % 2
+        )
         colour[mask] = np.array(obj.color) * (shade * checker)[:, None]
     return colour
 
@@ -105,4 +128,8 @@ def render(scene: Scene, K: np.ndarray, extrinsic: np.ndarray, height: int, widt
     # soft distance falloff so depth is visible in the image too
     colour = _texture(points, surface, axis, scene) * (1.0 / (1.0 + 0.04 * t))[:, None]
     rgb = np.clip(np.round(colour), 0, 255).astype(np.uint8).reshape(height, width, 3)
-    return Frame(rgb, t.astype(np.float32).reshape(height, width), surface.astype(np.int16).reshape(height, width))
+    return Frame(
+        rgb,
+        t.astype(np.float32).reshape(height, width),
+        surface.astype(np.int16).reshape(height, width),
+    )

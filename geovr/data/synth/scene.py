@@ -14,7 +14,9 @@ import numpy as np
 from geovr.geometry.camera import intrinsics_from_fov
 
 # category -> (min size, max size) in metres as (width x, height y, depth z), and colour.
-CATEGORIES: dict[str, tuple[tuple[float, float, float], tuple[float, float, float], tuple[int, int, int]]] = {
+CATEGORIES: dict[
+    str, tuple[tuple[float, float, float], tuple[float, float, float], tuple[int, int, int]]
+] = {
     "chair": ((0.45, 0.8, 0.45), (0.6, 1.05, 0.6), (170, 90, 40)),
     "table": ((0.8, 0.7, 0.6), (1.6, 0.8, 1.0), (120, 75, 45)),
     "sofa": ((1.6, 0.75, 0.8), (2.3, 0.95, 1.0), (60, 90, 160)),
@@ -58,13 +60,28 @@ class Scene:
         return {
             "clip_id": self.clip_id,
             "room": {"size": list(self.room)},
-            "objects": [{**asdict(o), "center": list(o.center), "size": list(o.size), "color": list(o.color)} for o in self.objects],
+            "objects": [
+                {
+                    **asdict(o),
+                    "center": list(o.center),
+                    "size": list(o.size),
+                    "color": list(o.color),
+                }
+                for o in self.objects
+            ],
         }
 
     @staticmethod
     def from_json(data: dict) -> Scene:
         objects = tuple(
-            SceneObject(o["name"], o["category"], tuple(o["center"]), tuple(o["size"]), tuple(o["color"]), o.get("yaw", 0.0))
+            SceneObject(
+                o["name"],
+                o["category"],
+                tuple(o["center"]),
+                tuple(o["size"]),
+                tuple(o["color"]),
+                o.get("yaw", 0.0),
+            )
             for o in data["objects"]
         )
         return Scene(data["clip_id"], tuple(data["room"]["size"]), objects)
@@ -72,13 +89,18 @@ class Scene:
 
 def _overlaps(lo: np.ndarray, hi: np.ndarray, placed: list[SceneObject], margin: float) -> bool:
     return any(
-        np.all(lo[[0, 2]] < o.hi[[0, 2]] + margin) and np.all(hi[[0, 2]] > o.lo[[0, 2]] - margin) for o in placed
+        np.all(lo[[0, 2]] < o.hi[[0, 2]] + margin) and np.all(hi[[0, 2]] > o.lo[[0, 2]] - margin)
+        for o in placed
     )
 
 
 def sample_scene(rng: np.random.Generator, clip_id: str) -> Scene:
     """A room of random size with 3-10 non-overlapping objects, clear of the central camera area."""
-    room = (round(float(rng.uniform(4.0, 8.0)), 2), round(float(rng.uniform(2.6, 3.2)), 2), round(float(rng.uniform(4.0, 8.0)), 2))
+    room = (
+        round(float(rng.uniform(4.0, 8.0)), 2),
+        round(float(rng.uniform(2.6, 3.2)), 2),
+        round(float(rng.uniform(4.0, 8.0)), 2),
+    )
     centre = np.array([room[0] / 2, 0.0, room[2] / 2])
     n_objects = int(rng.integers(3, 11))
     n_objects = max(n_objects, int(rng.integers(3, 11)))  # skew towards fuller rooms
@@ -89,18 +111,26 @@ def sample_scene(rng: np.random.Generator, clip_id: str) -> Scene:
         if len(placed) == n_objects:
             break
         # chairs repeat (for counting questions); other categories at most twice
-        category = "chair" if rng.random() < 0.25 else categories[int(rng.integers(len(categories)))]
+        category = (
+            "chair" if rng.random() < 0.25 else categories[int(rng.integers(len(categories)))]
+        )
         if category != "chair" and counts.get(category, 0) >= 2:
             continue
         lo_size, hi_size, color = CATEGORIES[category]
         size = np.round(rng.uniform(lo_size, hi_size), 2)
         if rng.random() < 0.5:  # rotate by 90 degrees: swap width and depth
             size = size[[2, 1, 0]]
-        xz = rng.uniform([size[0] / 2 + 0.05, size[2] / 2 + 0.05], [room[0] - size[0] / 2 - 0.05, room[2] - size[2] / 2 - 0.05])
+        xz = rng.uniform(
+            [size[0] / 2 + 0.05, size[2] / 2 + 0.05],
+            [room[0] - size[0] / 2 - 0.05, room[2] - size[2] / 2 - 0.05],
+        )
         center = np.round(np.array([xz[0], size[1] / 2, xz[1]]), 3)
         lo, hi = center - size / 2, center + size / 2
         # keep the middle of the room free: the camera path lives there
-        core_lo, core_hi = centre - [room[0] * 0.22, 0, room[2] * 0.22], centre + [room[0] * 0.22, 0, room[2] * 0.22]
+        core_lo, core_hi = (
+            centre - [room[0] * 0.22, 0, room[2] * 0.22],
+            centre + [room[0] * 0.22, 0, room[2] * 0.22],
+        )
         if np.all(lo[[0, 2]] < core_hi[[0, 2]]) and np.all(hi[[0, 2]] > core_lo[[0, 2]]):
             continue
         if _overlaps(lo, hi, placed, margin=0.1):
@@ -108,12 +138,21 @@ def sample_scene(rng: np.random.Generator, clip_id: str) -> Scene:
         counts[category] = counts.get(category, 0) + 1
         name = f"{category}_{counts[category]}"
         shade = np.clip(np.array(color) + rng.integers(-20, 21, 3), 0, 255)
-        placed.append(SceneObject(name, category, tuple(float(v) for v in center), tuple(float(v) for v in size), tuple(int(v) for v in shade)))
+        placed.append(
+            SceneObject(
+                name,
+                category,
+                tuple(float(v) for v in center),
+                tuple(float(v) for v in size),
+                tuple(int(v) for v in shade),
+            )
+        )
     return Scene(clip_id, room, tuple(placed))
 
 
 def look_at(position: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """OpenCV camera-from-world [R|t] for a camera at `position` looking at `target` (world y up)."""
+    """OpenCV camera-from-world [R|t] for a camera at `position` looking at `target` (world y
+    up)."""
     forward = target - position
     forward = forward / np.linalg.norm(forward)
     right = np.cross(forward, [0.0, 1.0, 0.0])
@@ -132,11 +171,27 @@ def sample_trajectory(rng: np.random.Generator, scene: Scene, n_frames: int) -> 
     height = rng.uniform(*EYE_HEIGHT)
     s = np.linspace(0.0, 1.0, n_frames)
     angles = start + sweep * s
-    positions = np.stack([centre[0] + radius[0] * np.cos(angles), np.full(n_frames, height), centre[2] + radius[1] * np.sin(angles)], axis=1)
+    positions = np.stack(
+        [
+            centre[0] + radius[0] * np.cos(angles),
+            np.full(n_frames, height),
+            centre[2] + radius[1] * np.sin(angles),
+        ],
+        axis=1,
+    )
     # look outward, ahead of the motion, slightly down: the camera sweeps the walls and furniture
     look_angles = angles + np.sign(sweep) * 0.6
-    targets = np.stack([centre[0] + room[0] * np.cos(look_angles), np.full(n_frames, height - 0.5), centre[2] + room[2] * np.sin(look_angles)], axis=1)
-    return np.stack([look_at(p, t) for p, t in zip(positions, targets, strict=True)]).astype(np.float64)
+    targets = np.stack(
+        [
+            centre[0] + room[0] * np.cos(look_angles),
+            np.full(n_frames, height - 0.5),
+            centre[2] + room[2] * np.sin(look_angles),
+        ],
+        axis=1,
+    )
+    return np.stack([look_at(p, t) for p, t in zip(positions, targets, strict=True)]).astype(
+        np.float64
+    )
 
 
 def intrinsics(size: int, fov_deg: float = 70.0) -> np.ndarray:

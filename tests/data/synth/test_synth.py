@@ -13,7 +13,14 @@ from safetensors.numpy import load_file
 from geovr.data.synth.generate import split_of, synthesize
 from geovr.data.synth.qa import direction_angle, direction_label
 from geovr.data.synth.render import FLOOR, render
-from geovr.data.synth.scene import Scene, SceneObject, intrinsics, look_at, sample_scene, sample_trajectory
+from geovr.data.synth.scene import (
+    Scene,
+    SceneObject,
+    intrinsics,
+    look_at,
+    sample_scene,
+    sample_trajectory,
+)
 from geovr.data.video import decode_frames, probe_video
 
 
@@ -25,12 +32,14 @@ def dataset(tmp_path_factory) -> Path:
 
 
 def _tree_hash(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.slow
-
-
 def test_same_arguments_same_bytes(dataset, tmp_path):
     again = tmp_path / "again"
     synthesize(again, scenes=4, frames=6, size=64, seed=3, workers=1)
@@ -41,8 +50,6 @@ def test_same_arguments_same_bytes(dataset, tmp_path):
 
 
 @pytest.mark.slow
-
-
 def test_a_cycle_of_frame_counts_gives_videos_of_those_lengths(tmp_path):
     out = tmp_path / "mixed"
     synthesize(out, scenes=3, frames=(4, 9), size=32, seed=0, workers=1)
@@ -62,7 +69,9 @@ def test_layout_matches_the_contract(dataset):
         assert gt["depth"].shape == (6, 64, 64) and gt["depth"].dtype == np.float32
         assert gt["intrinsics"].shape == (6, 3, 3) and gt["extrinsics"].shape == (6, 3, 4)
         rotation = gt["extrinsics"][:, :, :3].astype(np.float64)
-        np.testing.assert_allclose(rotation @ rotation.transpose(0, 2, 1), np.broadcast_to(np.eye(3), (6, 3, 3)), atol=1e-5)
+        np.testing.assert_allclose(
+            rotation @ rotation.transpose(0, 2, 1), np.broadcast_to(np.eye(3), (6, 3, 3)), atol=1e-5
+        )
         assert (gt["depth"] > 0).all()  # a closed room: every ray hits something
     assert json.loads((dataset / "dataset.json").read_text())["generator"]["seed"] == 3
 
@@ -80,7 +89,9 @@ def test_depth_and_pose_follow_opencv_conventions():
     extrinsic = look_at(np.array([2.0, 1.5, 1.0]), np.array([2.0, 0.4, 4.0]))
     frame = render(scene, K, extrinsic, size, size)
     u, v = np.meshgrid(np.arange(size) + 0.5, np.arange(size) + 0.5)
-    cam = np.stack([(u - 16) / K[0, 0] * frame.depth, (v - 16) / K[1, 1] * frame.depth, frame.depth], -1)
+    cam = np.stack(
+        [(u - 16) / K[0, 0] * frame.depth, (v - 16) / K[1, 1] * frame.depth, frame.depth], -1
+    )
     world = (cam.reshape(-1, 3) - extrinsic[:, 3]) @ extrinsic[:, :3]
     ids = frame.ids.reshape(-1)
     on_box = world[ids == 0]
@@ -121,28 +132,47 @@ def test_answers_rederive_from_saved_ground_truth(dataset):
         named = [c for c in objects if f"the {c} " in q or f"the {c}?" in q or f"the {c}," in q]
         if qtype == "object_counting":
             category = q.split("How many ")[1].split("(s)")[0]
-            assert int(item["ground_truth"]) == sum(o["category"] == category for o in scene_json["objects"])
+            assert int(item["ground_truth"]) == sum(
+                o["category"] == category for o in scene_json["objects"]
+            )
         elif qtype == "room_size_estimation":
             x, _, z = scene_json["room"]["size"]
             assert float(item["ground_truth"]) == round(x * z, 1)
         elif qtype == "object_abs_distance":
             a, b = (objects[c] for c in sorted(named, key=q.index))
-            assert float(item["ground_truth"]) == round(float(np.linalg.norm(np.subtract(a["center"], b["center"]))), 1)
+            assert float(item["ground_truth"]) == round(
+                float(np.linalg.norm(np.subtract(a["center"], b["center"]))), 1
+            )
         elif qtype == "object_size_estimation":
             (category,) = named
             assert int(item["ground_truth"]) == round(max(objects[category]["size"]) * 100)
         elif qtype.startswith("object_rel_direction"):
-            a, b, c = (Scene.from_json(scene_json).objects[[o["category"] for o in scene_json["objects"]].index(n)] for n in sorted(named, key=q.index))
+            a, b, c = (
+                Scene.from_json(scene_json).objects[
+                    [o["category"] for o in scene_json["objects"]].index(n)
+                ]
+                for n in sorted(named, key=q.index)
+            )
             label = direction_label(direction_angle(a, b, c), qtype.rsplit("_", 1)[1])
             assert item["options"][ord(item["ground_truth"]) - ord("A")].endswith(f". {label}")
         elif qtype == "obj_appearance_order":
-            answer = item["options"][ord(item["ground_truth"]) - ord("A")].split(". ", 1)[1].split(", ")
-            first = {objects[c]["name"]: scene_json["first_visible_frame"][objects[c]["name"]] for c in answer}
+            answer = (
+                item["options"][ord(item["ground_truth"]) - ord("A")].split(". ", 1)[1].split(", ")
+            )
+            first = {
+                objects[c]["name"]: scene_json["first_visible_frame"][objects[c]["name"]]
+                for c in answer
+            }
             assert list(first.values()) == sorted(first.values())
         else:
             continue
         checked.add(qtype)
-    assert {"object_counting", "room_size_estimation", "object_abs_distance", "object_size_estimation"} <= checked
+    assert {
+        "object_counting",
+        "room_size_estimation",
+        "object_abs_distance",
+        "object_size_estimation",
+    } <= checked
 
 
 def test_video_frames_match_the_renderer(dataset):
@@ -151,16 +181,47 @@ def test_video_frames_match_the_renderer(dataset):
 
 
 @pytest.mark.slow
-
-
 def test_cli_prints_summary_last(tmp_path):
     out = tmp_path / "d"
     result = subprocess.run(
-        [sys.executable, "-m", "geovr", "data", "synth", "--out", str(out), "--scenes", "2", "--frames", "4", "--size", "32", "--seed", "1"],
-        capture_output=True, text=True, timeout=120, check=True,
+        [
+            sys.executable,
+            "-m",
+            "geovr",
+            "data",
+            "synth",
+            "--out",
+            str(out),
+            "--scenes",
+            "2",
+            "--frames",
+            "4",
+            "--size",
+            "32",
+            "--seed",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["scenes"] == 2 and summary["bytes"] > 0 and (out / "qa.jsonl").exists()
-    bad = subprocess.run([sys.executable, "-m", "geovr", "data", "synth", "--out", str(tmp_path / "x"), "--size", "33"],
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "geovr",
+            "data",
+            "synth",
+            "--out",
+            str(tmp_path / "x"),
+            "--size",
+            "33",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "even size" in bad.stderr
