@@ -28,7 +28,7 @@ from components.evaluate.component import evaluate
 from components.fetch_data.component import fetch_data
 from components.ingest.component import ingest
 from components.register.component import register
-from components.train.component import train
+from components.train.component import plan_launcher, train
 from pipelines.geovr_pipeline import geovr_pipeline
 
 RUN_ID = "bench-in-process"
@@ -85,6 +85,8 @@ def run_stages(p: dict, out: Path) -> dict:
         list(pool.map(distill_range, range(len(ranges))))
     targets = artifact(dsl.Dataset, "distill-merge/targets")
     distill_merge.python_func(parts=parts, targets=targets)
+    # the pipeline's dsl.If/Else runs one of two train tasks; here the chosen one runs
+    launcher = plan_launcher.python_func(launcher=p["launcher"], num_nodes=p["num_nodes"])
     checkpoint = artifact(dsl.Model, "train/checkpoint")
     train.python_func(
         clips=clips,
@@ -102,7 +104,7 @@ def run_stages(p: dict, out: Path) -> dict:
         num_nodes=p["num_nodes"],
         gpus_per_node=p["gpus_per_node"],
         cpu_ranks=p["cpu_ranks"],
-        launcher=p["launcher"],
+        launcher=launcher,
         work_dir=p["train_work_dir"],
         tracking_uri=p["tracking_uri"],
         kfp_run_id=RUN_ID,
