@@ -23,6 +23,7 @@ PARAMS        ?=
 PIPELINE_YAML ?= runs/geovr_pipeline.yaml
 # What `make image` pushed, by digest (REPO@sha256:...); `make compile` compiles against it.
 IMAGE_REF_FILE ?= runs/image.ref
+# the digest `make image` recorded; used only while it names $(IMAGE) (another IMAGE= wins)
 IMAGE_REF      ?= $(shell cat $(IMAGE_REF_FILE) 2>/dev/null)
 ALLOW_TAG_IMAGE ?=
 KFP_TARGET     = --host $(KFP_HOST) --namespace $(NAMESPACE)
@@ -66,7 +67,7 @@ image:
 	cat $(IMAGE_REF_FILE)
 
 compile: $(STAMP)
-	$(BIN)/geovr pipeline compile --release $(if $(ALLOW_TAG_IMAGE),--allow-tag-image) --image $(or $(IMAGE_REF),$(IMAGE):$(IMAGE_TAG)) --out $(PIPELINE_YAML)
+	$(BIN)/geovr pipeline compile --release $(if $(ALLOW_TAG_IMAGE),--allow-tag-image) --image $(or $(filter $(IMAGE)@sha256:%,$(IMAGE_REF)),$(IMAGE):$(IMAGE_TAG)) --out $(PIPELINE_YAML)
 
 upload: compile
 	$(BIN)/geovr pipeline upload $(KFP_TARGET) --package $(PIPELINE_YAML)

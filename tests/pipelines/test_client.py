@@ -93,13 +93,19 @@ def test_cron_needs_six_fields():
 
 @pytest.mark.slow
 def test_make_upload_and_schedule_use_the_configured_image(tmp_path):
-    """The README's cluster targets: `make upload` compiles against IMAGE:IMAGE_TAG and uploads."""
+    """The README's cluster targets: `make upload` compiles against IMAGE:IMAGE_TAG (a tag-only
+    image, so ALLOW_TAG_IMAGE; the digest path is tests/pipelines/test_images.py's) and uploads;
+    a digest recorded for another repository does not replace the IMAGE given."""
+    recorded = tmp_path / "image.ref"
+    recorded.write_text("ghcr.io/elsewhere/geovr@sha256:" + "0" * 64 + "\n")
     with KfpStandIn() as api:
         common = [
             f"KFP_HOST={api.url}",
             f"PIPELINE_YAML={tmp_path / 'p.yaml'}",
             f"BIN={Path(sys.executable).parent}",
             "STAMP=",
+            f"IMAGE_REF_FILE={recorded}",
+            "ALLOW_TAG_IMAGE=1",
         ]
         subprocess.run(
             [

@@ -85,10 +85,11 @@ def _make_compile(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_make_compile_takes_the_digest_make_image_recorded(tmp_path):
     recorded = tmp_path / "image.ref"
-    refused = _make_compile(tmp_path, f"IMAGE_REF_FILE={recorded}")  # nothing pushed yet
+    image = ["IMAGE=registry.example:5000/geovr", f"IMAGE_REF_FILE={recorded}"]
+    refused = _make_compile(tmp_path, *image)  # nothing pushed yet
     assert refused.returncode != 0 and "is a tag" in refused.stderr
     recorded.write_text(PINNED + "\n")  # what `make image` writes after `docker push`
-    result = _make_compile(tmp_path, f"IMAGE_REF_FILE={recorded}")
+    result = _make_compile(tmp_path, *image)
     assert result.returncode == 0, result.stderr
     assert _images(tmp_path / "p.yaml") == {PINNED}
 
