@@ -13,8 +13,8 @@ BASE = ("--steps", "2", "--checkpoint-every", "1", "--num-workers", "0", "--batc
 
 # (changed options, the fields the one-line error must name)
 CHANGES = [
-    (("--lr-model", "1e-3"), ["lr_model 2e-05 -> 0.001"]),
-    (("--lr-heads", "1e-3", "--seed", "7"), ["lr_heads", "seed 0 -> 7"]),
+    (("--lr-model", "5e-4"), ["lr_model 0.001 -> 0.0005"]),  # the embedded preset's 1e-3
+    (("--lr-heads", "5e-4", "--seed", "7"), ["lr_heads", "seed 0 -> 7"]),
     (("--batch-size", "2", "--grad-accum", "2"), ["batch_size 1 -> 2", "grad_accum 1 -> 2"]),
     (("--objectives", "lm,cam"), ["objectives"]),
     (("--loss-weights", "cam=1"), ["loss_weights"]),
