@@ -48,8 +48,9 @@ def train(
     """Train and write the checkpoint contract (plain HF student + geovr_heads.safetensors +
     geovr_config.json + meta.json) to `checkpoint`; returns the training summary.
 
-    `work_dir` (e.g. a mounted volume) keeps the resumable DCP checkpoints across retries:
-    a retried step resumes there. `launcher`: auto | local | trainjob.
+    `work_dir` (e.g. a mounted volume) keeps the resumable DCP checkpoints across retries,
+    in `work_dir/<kfp_run_id>`: a retried step resumes there, another run starts anew.
+    `launcher`: auto | local | trainjob.
     `gradient_checkpointing` (auto | on | off) and `attn_implementation` (sdpa | eager |
     flash_attention_2). The defaults are the `paper` preset's (geovr/config/presets.py;
     tests/config checks them): KFP ships only this function's source to the container, so
@@ -66,7 +67,10 @@ def train(
 
     # a TrainJob's nodes read the inputs from the artifact store (s3://) and write to work_dir
     on_cluster = resolve_launcher(launcher, num_nodes) == "trainjob"
-    work = work_dir or tempfile.mkdtemp(prefix="geovr-train-")
+    # one folder per KFP run on the volume: a retried step resumes its own run's checkpoints,
+    # the next scheduled run (new data, same train_work_dir) starts fresh beside it
+    run_dir = os.path.join(work_dir, kfp_run_id) if work_dir and kfp_run_id else work_dir
+    work = run_dir or tempfile.mkdtemp(prefix="geovr-train-")
     summary = run_training(
         node_url(clips.uri) if on_cluster else clips.path,
         node_url(targets.uri) if on_cluster else targets.path,
