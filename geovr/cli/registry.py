@@ -136,6 +136,7 @@ def register_command(
 
 
 @click.command("promote")
+@preset_option  # --model's default is the preset's
 @model_option
 @click.option("--version", default=None, help="Version to point the alias at.")
 @click.option(
@@ -160,6 +161,7 @@ def register_command(
 @tracking_uri_option
 @connect_timeout_option
 def promote_command(
+    preset: str,
     model_name: str,
     version: str | None,
     to_previous: bool,
