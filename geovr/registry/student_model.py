@@ -22,8 +22,11 @@ raises MlflowException(INVALID_PARAMETER_VALUE): `mlflow models serve` answers 4
 one-line reason, which never repeats the request.
 
 Behind `mlflow models serve` a local path (or file://) is read only under the directories
-listed in GEOVR_SERVED_VIDEO_ROOTS (os.pathsep-separated; none by default): the server reads
-files for remote clients. A model loaded in-process reads any local path its caller can.
+listed in GEOVR_SERVED_VIDEO_ROOTS (os.pathsep-separated; none by default), and an s3:// or
+http(s):// video only under the URL prefixes listed in GEOVR_SERVED_VIDEO_URLS (space-separated,
+e.g. "s3://videos/ https://cdn.example/clips/"; none by default): the server fetches for remote
+clients, with its own credentials and from inside the cluster. A model loaded in-process reads
+any video its caller can.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ VIDEO_FIELDS = ("video", "video_b64", "frames")
 DEFAULT_PARAMS = {"max_new_tokens": 16, "do_sample": False, "temperature": 1.0, "top_p": 1.0}
 SERVED_SCHEMES = ("", "file", "s3", "http", "https")
 VIDEO_ROOTS_ENV = "GEOVR_SERVED_VIDEO_ROOTS"
+VIDEO_URLS_ENV = "GEOVR_SERVED_VIDEO_URLS"
 QUOTED_CHARS = 120  # of a URI quoted in an error: enough to recognise it, never a payload
 
 logger = logging.getLogger(__name__)
@@ -115,11 +119,15 @@ def _records(model_input: Any) -> list[dict[str, Any]]:
 
 def _check_video_uri(uri: str) -> None:
     """Refuse what the server must not read: other fsspec protocols (ftp, memory, chained
-    `a::b` URLs, ...), and local files outside GEOVR_SERVED_VIDEO_ROOTS when serving."""
+    `a::b` URLs, ...), and when serving: local files outside GEOVR_SERVED_VIDEO_ROOTS, remote
+    ones outside the GEOVR_SERVED_VIDEO_URLS prefixes."""
     scheme = urlsplit(uri).scheme.lower()
     if "::" in uri or scheme not in SERVED_SCHEMES:
         raise BadRequest(f"video {_quoted(uri)}: send a local path, s3:// or http(s):// URL")
-    if scheme in ("s3", "http", "https") or _MLFLOW_IS_IN_SERVING_ENVIRONMENT.get() is not True:
+    if _MLFLOW_IS_IN_SERVING_ENVIRONMENT.get() is not True:
+        return
+    if scheme in ("s3", "http", "https"):
+        _check_remote_prefix(uri)
         return
     path = os.path.realpath(unquote(urlsplit(uri).path) if scheme == "file" else uri)
     roots = [
@@ -128,6 +136,19 @@ def _check_video_uri(uri: str) -> None:
     if not any(os.path.commonpath([path, root]) == root for root in roots):
         raise BadRequest(
             f"video {_quoted(uri)} is outside the served video roots ({VIDEO_ROOTS_ENV})"
+        )
+
+
+def _check_remote_prefix(uri: str) -> None:
+    # prefixes end at a "/" so s3://videos/ does not admit s3://videos-private/; a ".." segment
+    # could climb out of a prefix where the far side normalises the path
+    prefixes = [
+        p if p.endswith("/") else f"{p}/" for p in os.environ.get(VIDEO_URLS_ENV, "").split()
+    ]
+    climbs = ".." in unquote(urlsplit(uri).path).split("/")
+    if climbs or not any(uri.startswith(prefix) for prefix in prefixes):
+        raise BadRequest(
+            f"video {_quoted(uri)} is outside the served video URLs ({VIDEO_URLS_ENV})"
         )
 
 

@@ -184,7 +184,13 @@ def served(trained, tmp_path_factory):
             moto_cmd(moto_port), f"{s3_endpoint}/moto-api/", home / "moto.log", MOTO_START_S, aws
         ),
         _http_files(videos) as http_videos,
-        running(cmd, f"{url}/ping", home / "serve.log", SERVE_START_S, env),
+        running(
+            cmd,
+            f"{url}/ping",
+            home / "serve.log",
+            SERVE_START_S,
+            {**env, "GEOVR_SERVED_VIDEO_URLS": f"s3://{BUCKET}/clips {http_videos}/"},
+        ),
     ):
         s3 = boto3.client(
             "s3",
@@ -246,6 +252,10 @@ def test_a_bad_request_gets_a_one_line_reason_that_repeats_nothing(served):
         ({"video": f"s3://{BUCKET}/clips/none.mp4"}, "does not exist"),
         ({"video": f"ftp://127.0.0.1/{row['clip_id']}.mp4"}, "send a local path, s3:// or http"),
         ({"video": f"simplecache::s3://{BUCKET}/x.mp4"}, "send a local path, s3:// or http"),
+        ({"video": f"s3://{BUCKET}-private/clips/x.mp4"}, "outside the served video URLs"),
+        ({"video": f"s3://{BUCKET}/clipsx/x.mp4"}, "outside the served video URLs"),
+        ({"video": f"{served.http_videos}/../x.mp4"}, "outside the served video URLs"),
+        ({"video": "http://169.254.169.254/latest/meta-data"}, "outside the served video URLs"),
         ({"video": "/etc/hostname"}, "outside the served video roots"),
         ({"video": "file:///etc/hostname"}, "outside the served video roots"),
         (
