@@ -237,6 +237,10 @@ def _upload(
     """Log the registration run and the model; (run id, model URI) once the stored copy is
     verified. A copy that fails verification leaves a FAILED run and no version."""
     parent = pipeline_parent(links.kfp_run_id)  # nested in the KFP run's own run
+    # under KFP's MLflow plugin, in the plugin run's experiment beside train and evaluate
+    # (MLflow's UI nests runs only within one experiment), as geovr.tracking's stage runs
+    if parent and parent.experiment_id:
+        experiment_id = parent.experiment_id
     with mlflow.start_run(
         experiment_id=experiment_id,
         run_name=run_name,

@@ -133,4 +133,6 @@ def test_registration_nests_under_the_plugins_run_instead_of_resuming_it(tmp_pat
     assert registration.run_id != plugin_run
     tags = client.get_run(registration.run_id).data.tags
     assert tags["mlflow.parentRunId"] == plugin_run
+    # in the plugin run's experiment, where the train and evaluate runs also go
+    assert client.get_run(registration.run_id).info.experiment_id == experiment
     assert client.get_run(plugin_run).data.params == {}  # nothing logged into the plugin's run
