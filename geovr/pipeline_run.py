@@ -35,8 +35,10 @@ def pipeline_parent(kfp_run_id: str | None) -> PipelineParent | None:
     MLFLOW_RUN_ID is taken out of this process's environment: `mlflow.start_run` would
     otherwise resume the pipeline's run instead of starting the stage's own.
     """
+    import mlflow
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
+
+    from geovr.mlflow_store import ensure_experiment
 
     plugin_run = os.environ.pop("MLFLOW_RUN_ID", None)
     if plugin_run:
@@ -49,17 +51,7 @@ def pipeline_parent(kfp_run_id: str | None) -> PipelineParent | None:
     if "'" in kfp_run_id or '"' in kfp_run_id:
         raise GeoVRError(f"KFP run id {kfp_run_id!r}: quotes are not allowed")
     client = MlflowClient()
-    experiment = client.get_experiment_by_name(PIPELINE_EXPERIMENT)
-    try:
-        experiment_id = (
-            experiment.experiment_id
-            if experiment
-            else client.create_experiment(PIPELINE_EXPERIMENT)
-        )
-    except MlflowException as e:  # another KFP run's first stage created it meanwhile
-        if e.error_code != "RESOURCE_ALREADY_EXISTS":
-            raise
-        experiment_id = client.get_experiment_by_name(PIPELINE_EXPERIMENT).experiment_id
+    experiment_id = ensure_experiment(client, PIPELINE_EXPERIMENT, mlflow.get_tracking_uri())
     found = client.search_runs(
         [experiment_id],
         filter_string=f"tags.{KFP_RUN_TAG} = '{kfp_run_id}'",

@@ -15,6 +15,7 @@ import os
 from typing import Any
 from urllib.parse import urlparse
 
+from geovr.mlflow_store import ensure_experiment
 from geovr.pipeline_run import KFP_RUN_TAG, pipeline_parent
 
 # Fail fast instead of MLflow's default minutes of HTTP retries.
@@ -59,12 +60,14 @@ def start_stage_run(experiment: str, **start_run_kwargs: Any):
     MLflow plugin (MLFLOW_RUN_ID, MLFLOW_EXPERIMENT_ID). Otherwise: a run in `experiment`.
     """
     import mlflow
+    from mlflow import MlflowClient
 
     parent = pipeline_parent((start_run_kwargs.get("tags") or {}).get(KFP_RUN_TAG))
+    uri = mlflow.get_tracking_uri()
     if parent is None:
-        mlflow.set_experiment(experiment)
+        mlflow.set_experiment(experiment_id=ensure_experiment(MlflowClient(uri), experiment, uri))
         return mlflow.start_run(**start_run_kwargs)
-    experiment_id = parent.experiment_id or mlflow.set_experiment(experiment).experiment_id
+    experiment_id = parent.experiment_id or ensure_experiment(MlflowClient(uri), experiment, uri)
     return mlflow.start_run(
         experiment_id=experiment_id, parent_run_id=parent.run_id, **start_run_kwargs
     )

@@ -14,7 +14,6 @@ import getpass
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
@@ -92,18 +91,6 @@ def wait_for_server(uri: str, retry: RetryBudget) -> None:
             f"MLflow server {uri} is not reachable after {attempts} attempts in "
             f"{retry.total_s:g} s ({type(e).__name__}: {e})"
         ) from e
-
-
-def local_artifact_root(uri: str) -> str | None:
-    """Where a local sqlite store keeps artifacts: `mlartifacts/` beside the database file.
-
-    MLflow's own default is `./mlruns` under the current directory, which scatters
-    artifacts wherever the command happens to run; servers choose their own root (None).
-    """
-    parsed = urlparse(uri)
-    if parsed.scheme != "sqlite" or not uri.startswith("sqlite:///"):
-        return None
-    return (Path(uri[len("sqlite:///") :]).resolve().parent / "mlartifacts").as_uri()
 
 
 def connect(tracking_uri: str | None, retry: RetryBudget | None = None) -> MlflowClient:

@@ -28,14 +28,13 @@ from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 
+from geovr.mlflow_store import ensure_experiment
 from geovr.pipeline_run import pipeline_parent
 from geovr.registry.connection import (
     RetryBudget,
     connect,
     identity,
-    local_artifact_root,
     registry_call,
     resolve_uri,
 )
@@ -102,20 +101,6 @@ def pinned_requirements() -> list[str]:
             continue
         pins.append(f"{package}=={version.split('+')[0]}")  # drop local tags like +cpu
     return pins
-
-
-def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:
-    """The experiment's id, creating it (with artifacts beside a local database) if new."""
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    try:
-        return client.create_experiment(name, artifact_location=local_artifact_root(uri))
-    except MlflowException as e:
-        if e.error_code != "RESOURCE_ALREADY_EXISTS":
-            raise
-        # a concurrent registration created it between the lookup and the create
-        return client.get_experiment_by_name(name).experiment_id
 
 
 @dataclass(frozen=True)

@@ -150,12 +150,13 @@ def replay_metrics(out_dir: Path, tracking_uri: str, experiment: str | None = No
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
+    from geovr.mlflow_store import ensure_experiment
+
     records = read_buffer(out_dir)
     header = next(r for r in records if r["type"] == "params")
     client = MlflowClient(tracking_uri=tracking_uri)
     name = experiment or header["experiment"]
-    exp = client.get_experiment_by_name(name)
-    exp_id = exp.experiment_id if exp else client.create_experiment(name)
+    exp_id = ensure_experiment(client, name, tracking_uri)
     run_id = client.create_run(exp_id, tags={"geovr.replayed_from": str(out_dir)}).info.run_id
     client.log_batch(run_id, params=[Param(k, v) for k, v in header["params"].items()])
     metrics = [

@@ -136,3 +136,26 @@ def test_registration_nests_under_the_plugins_run_instead_of_resuming_it(tmp_pat
     # in the plugin run's experiment, where the train and evaluate runs also go
     assert client.get_run(registration.run_id).info.experiment_id == experiment
     assert client.get_run(plugin_run).data.params == {}  # nothing logged into the plugin's run
+
+
+def test_a_local_store_keeps_stage_artifacts_beside_its_database(tmp_path, monkeypatch):
+    """MLflow's default for a sqlite store is ./mlruns under whatever directory the stage runs
+    in (a checkout, a KFP step's working dir): the stage experiments keep theirs beside the db."""
+    import mlflow
+
+    from geovr.tracking import start_stage_run
+
+    store, elsewhere = tmp_path / "store", tmp_path / "cwd"
+    store.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
+    try:
+        for tags in ({}, {"kfp_run_id": "kfp-1"}):  # by hand, and nested in a KFP run
+            with start_stage_run("geovr-eval", tags=tags):
+                mlflow.log_text("{}", "metrics.json")
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert list(elsewhere.iterdir()) == []
+    assert len(list((store / "mlartifacts").rglob("metrics.json"))) == 2
