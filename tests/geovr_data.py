@@ -21,7 +21,9 @@ def geovr(*args: str, cwd: Path) -> None:
     )
 
 
-def make_geovr_data(root: Path) -> tuple[Path, Path]:
+def make_clips(root: Path, video_frames: int = 4, max_side: int = 64) -> Path:
+    """A clip set in `root`/clips: 4 synthetic scenes of `video_frames` frames at 64 px, each
+    sampled to 4 frames of at most `max_side` px."""
     geovr(
         "data",
         "synth",
@@ -30,7 +32,7 @@ def make_geovr_data(root: Path) -> tuple[Path, Path]:
         "--scenes",
         "4",
         "--frames",
-        "4",
+        str(video_frames),
         "--size",
         "64",
         "--seed",
@@ -46,10 +48,15 @@ def make_geovr_data(root: Path) -> tuple[Path, Path]:
         "--frames",
         "4",
         "--max-side",
-        "64",
+        str(max_side),
         "--no-progress",
         cwd=root,
     )
+    return root / "clips"
+
+
+def make_geovr_data(root: Path) -> tuple[Path, Path]:
+    clips = make_clips(root)
     geovr(
         "distill",
         "--clips",
@@ -61,4 +68,4 @@ def make_geovr_data(root: Path) -> tuple[Path, Path]:
         "--no-progress",
         cwd=root,
     )
-    return root / "clips", root / "targets"
+    return clips, root / "targets"

@@ -24,7 +24,7 @@ from mlflow import MlflowClient
 from geovr.eval.evaluate import run_evaluation
 from geovr.registry import promote, register_checkpoint
 from geovr.train.run import run_training
-from tests.geovr_data import geovr
+from tests.geovr_data import make_clips
 
 from .servers import BIN, MOTO_START_S, aws_test_env, free_port, moto_cmd, running
 
@@ -50,34 +50,7 @@ def trained(tmp_path_factory):
     """Videos of 8 frames sampled to 4 (so sampling matters), a student trained on them, and
     its evaluation with the video and with black frames."""
     root = tmp_path_factory.mktemp("serving")
-    geovr(
-        "data",
-        "synth",
-        "--out",
-        "data",
-        "--scenes",
-        "4",
-        "--frames",
-        "8",
-        "--size",
-        "64",
-        "--seed",
-        "0",
-        cwd=root,
-    )
-    geovr(
-        "ingest",
-        "--data",
-        "data",
-        "--out",
-        "clips",
-        "--frames",
-        "4",
-        "--max-side",
-        "48",
-        "--no-progress",
-        cwd=root,
-    )
+    make_clips(root, video_frames=8, max_side=48)
     summary = run_training(str(root / "clips"), None, root / "train", **TRAIN)
     evaluations = {}
     for name, blank in (("video", False), ("blank", True)):
