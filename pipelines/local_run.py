@@ -1,9 +1,9 @@
 """`geovr pipeline run` (what `make run` calls): the real Kubeflow pipeline on this machine.
 
-1. Make `data/` match `data.dvc` (pull it, or regenerate it and verify the md5).
-2. Put that data version in the DVC cache and the default remote, as a user would after
-   `dvc add`, because the pipeline's first step fetches a committed DVC revision.
-3. Run `pipelines.geovr_pipeline` through `kfp.local` (SubprocessRunner, no Docker) with
+1. Make `data/` match `data.dvc` (pull it, or regenerate it and verify the md5), and put
+   that data version in the DVC cache and the default remote (`ensure_data`), because the
+   pipeline's first step fetches a committed DVC revision and other clones `dvc pull` it.
+2. Run `pipelines.geovr_pipeline` through `kfp.local` (SubprocessRunner, no Docker) with
    the `embedded` preset's parameters, artifacts under `runs/kfp/`, MLflow tracking and registry
    in `mlflow.db` (sqlite) with artifacts in `mlartifacts/`, both at the repository root.
 """
@@ -14,14 +14,12 @@ import time
 from pathlib import Path
 
 from geovr.config.presets import EMBEDDED
-from geovr.data.versioning import data_version, dvc_cmd, ensure_data, run_command, synth_regenerator
+from geovr.data.versioning import data_version, ensure_data, synth_regenerator
 from pipelines.parameters import preset_parameters
 
 
 def prepare_data(repo: Path) -> dict:
     ensured = ensure_data(repo, regenerate=synth_regenerator(), jobs=4)
-    run_command(dvc_cmd("commit", "--force", "--quiet", "data.dvc"), cwd=repo)
-    run_command(dvc_cmd("push", "--quiet"), cwd=repo)
     version = data_version(repo)
     if version["dirty"]:
         print(
@@ -30,7 +28,7 @@ def prepare_data(repo: Path) -> dict:
             f"committed version. Commit data.dvc to run on your workspace data.",
             file=sys.stderr,
         )
-    return {**version, "action": ensured["action"]}
+    return {**version, "action": ensured["action"], "pushed": ensured["pushed"]}
 
 
 def local_params(repo: Path, git_rev: str, overrides: dict | None = None) -> dict:
@@ -73,6 +71,7 @@ def run_local(repo_root: str = ".", runs_dir: str = "runs", overrides: dict | No
             "dvc_md5": version["dvc_md5"],
             "git_rev": version["git_rev"],
             "action": version["action"],
+            "pushed": version["pushed"],
         },
         "checkpoint": result.outputs["checkpoint"].path,
         "evaluation": str(evaluation),

@@ -1,6 +1,7 @@
 """`geovr data ensure | version | get | track`: the DVC side of the dataset.
 
     geovr data ensure --jobs 4            # before ingest (`make run`): pull, or regenerate + verify
+                                          # (ensure and track then push to the default remote)
     geovr data version                    # {"dvc_md5": ..., "git_rev": ..., "dirty": ...}
     geovr data get --rev v1 --out runs/data-v1 [--repo URL_OR_PATH]
     geovr data track                      # dvc add + recipe, after `geovr data synth --out data`
@@ -37,6 +38,9 @@ target_option = click.option(
 )
 jobs_option = click.option("--jobs", type=click.IntRange(min=1), help="parallel transfers")
 remote_option = click.option("--remote", help="DVC remote name [default: the default remote]")
+no_push_option = click.option(
+    "--no-push", is_flag=True, help="do not push the data to the default remote afterwards"
+)
 timeout_option = click.option(
     "--timeout",
     type=float,
@@ -52,12 +56,14 @@ timeout_option = click.option(
 @jobs_option
 @remote_option
 @timeout_option
+@no_push_option
 @click.option("--force", is_flag=True, help="replace a workspace that differs from the pointer")
 @click.option(
     "--no-regenerate", is_flag=True, help="fail instead of regenerating when the pull fails"
 )
-def ensure(repo_root, target, jobs, remote, timeout, force, no_regenerate) -> None:
-    """Make DATA match DATA.dvc: nothing, `dvc pull`, or `geovr data synth` + md5 check."""
+def ensure(repo_root, target, jobs, remote, timeout, no_push, force, no_regenerate) -> None:
+    """Make DATA match DATA.dvc: nothing, `dvc pull`, or `geovr data synth` + md5 check; then
+    push it to the default remote, where every clone's plain `dvc pull` finds it."""
     summary = versioning.ensure_data(
         _repo_root(repo_root),
         target,
@@ -66,6 +72,7 @@ def ensure(repo_root, target, jobs, remote, timeout, force, no_regenerate) -> No
         remote=remote,
         force=force,
         timeout=timeout,
+        push=not no_push,
     )
     emit(summary)
 
@@ -106,6 +113,8 @@ def get(rev, out_dir, repo, target, jobs, remote, remote_config, timeout) -> Non
 @data.command("track")
 @repo_root_option
 @target_option
-def track(repo_root, target) -> None:
-    """`dvc add DATA` and record DATA/dataset.json's generator recipe in DATA.dvc."""
-    emit(versioning.track_data(_repo_root(repo_root), target))
+@no_push_option
+def track(repo_root, target, no_push) -> None:
+    """`dvc add DATA`, record DATA/dataset.json's generator recipe in DATA.dvc, push DATA to
+    the default remote."""
+    emit(versioning.track_data(_repo_root(repo_root), target, push=not no_push))

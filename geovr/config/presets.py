@@ -65,7 +65,7 @@ def _field_names(config: Any) -> set[str]:
 
 EMBEDDED = RunConfig(
     "embedded",
-    fetch=FetchConfig(remote="", jobs=4),  # the repository's default remote (.dvcstore)
+    fetch=FetchConfig(remote="", jobs=4),  # the default remote, ~/.cache/geovr/dvcstore
     ingest=IngestConfig(frames=8, max_side=128),
     distill=DistillConfig(teacher="oracle", tasks=2),
     train=TrainConfig(

@@ -19,20 +19,22 @@ from pathlib import Path
 from typing import Any
 
 from geovr.artifacts import atomic_write_text
-from geovr.data.versioning import (
+from geovr.data.dvc_commands import (
     LOCAL_TIMEOUT,
     REMOTE_TIMEOUT,
     DataVersionError,
+    dvc_cmd,
+    run_command,
+    run_remote,
+    transfer_opts,
+)
+from geovr.data.versioning import (
     _manifest,
     _mismatch,
     _parse_pointer,
     _recorded,
     _swap_dir,
-    _transfer_opts,
     dir_md5,
-    dvc_cmd,
-    run_command,
-    run_remote,
 )
 from geovr.errors import GeoVRError
 
@@ -83,7 +85,7 @@ def checkout_revision(
             return {**summary, "action": "none", "seconds": round(time.perf_counter() - start, 2)}
         _check_replaceable(out)
         cmd = dvc_cmd(
-            "get", src, target, "--rev", rev, "-o", work / "data", *_transfer_opts(jobs, remote)
+            "get", src, target, "--rev", rev, "-o", work / "data", *transfer_opts(jobs, remote)
         )
         # --remote-config takes a list, so it must come last.
         cmd += (

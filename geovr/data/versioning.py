@@ -7,14 +7,14 @@ match `data.dvc` (pull it, or regenerate it with the synthetic generator and ver
 
 Downloading a committed revision (`geovr data get`) is geovr.data.download.
 
-Remotes (`.dvc/config`): `localstore`, the default, is `.dvcstore/` at the repo root (DVC
-stores it as `../.dvcstore`, relative to `.dvc/`); `s3` is s3://geovr-data/dvc, whose endpoint
-and credentials come only from the environment (AWS_*) or the uncommitted
-`.dvc/config.local` (`dvc remote modify --local s3 endpointurl http://host:9000`).
+Remotes (`.dvc/config`): `localstore`, the default, is `~/.cache/geovr/dvcstore`, one store
+per user that outlives any checkout (DVC expands the `~`), so once `ensure_data` or
+`track_data` has pushed a version there every clone on this machine gets it with a plain
+`dvc pull`; `dvc remote modify --local localstore url PATH` moves it for one checkout. `s3` is
+s3://geovr-data/dvc, whose endpoint and credentials come only from the environment (AWS_*) or
+the uncommitted `.dvc/config.local` (`dvc remote modify --local s3 endpointurl http://host:9000`).
 
-Every DVC and git call is a subprocess with a timeout, and a failure reports the command and
-the tail of its stderr. Remote calls are retried with exponential backoff, but only when the
-error looks like the network (data that is simply missing is never retried).
+DVC and git run as subprocesses (geovr.data.dvc_commands).
 """
 
 from __future__ import annotations
@@ -24,105 +24,31 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from geovr.artifacts import atomic_write_text
-from geovr.errors import GeoVRError
+from geovr.data.dvc_commands import (
+    LOCAL_TIMEOUT,
+    REMOTE_TIMEOUT,
+    CommandError,
+    DataVersionError,
+    dvc_cmd,
+    run_command,
+    run_remote,
+    transfer_opts,
+)
 
 log = logging.getLogger(__name__)
 
-LOCAL_TIMEOUT = 600.0  # s; git, `dvc add`, the generator
-REMOTE_TIMEOUT = 3600.0  # s; one attempt of a pull, push or get
-RETRY_ATTEMPTS = 3
-RETRY_WAIT = 2.0  # s; backoff 2, 4, ... capped at 60
 SYNTH_FLAGS = ("scenes", "frames", "size", "seed")  # `geovr data synth` options a recipe may set
-_TRANSIENT = (
-    "could not connect",
-    "failed to connect",
-    "connection",
-    "timed out",
-    "timeout",
-    "temporar",
-    "throttl",
-    "slow down",
-    "slowdown",
-    "service unavailable",
-    "reset by peer",
-    "broken pipe",
-    "too many requests",
-)
 
 Regenerate = Callable[[Path, Mapping[str, Any]], None]
-
-
-class DataVersionError(GeoVRError):
-    """The data cannot be made to match its DVC pointer, or a DVC/git command failed."""
-
-
-class CommandError(DataVersionError):
-    """A subprocess failed; `transient` says whether retrying may help."""
-
-    def __init__(self, message: str, transient: bool = False):
-        super().__init__(message)
-        self.transient = transient
-
-
-def _transfer_opts(jobs: int | None, remote: str | None) -> list[str]:
-    return [*(["--jobs", str(jobs)] if jobs else []), *(["--remote", remote] if remote else [])]
-
-
-def _tail(text: str, lines: int = 12) -> str:
-    return " | ".join(line for line in text.strip().splitlines()[-lines:] if line.strip())
-
-
-def run_command(
-    cmd: Sequence[str], cwd: str | Path | None = None, timeout: float = LOCAL_TIMEOUT
-) -> str:
-    """Run `cmd`, return its stdout; raise CommandError with the stderr tail on failure."""
-    shown = " ".join(map(str, cmd))
-    # Analytics would try the network from every DVC call; the config may not say so.
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    try:
-        proc = subprocess.run(
-            [str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-        )
-    except subprocess.TimeoutExpired as e:
-        # Not retried: the timeout is the caller's budget for the whole operation.
-        raise CommandError(f"`{shown}` timed out after {timeout:g} s") from e
-    except OSError as e:
-        raise CommandError(f"`{shown}` could not start: {e}") from e
-    if proc.returncode != 0:
-        tail = _tail(proc.stderr) or _tail(proc.stdout) or "(no output)"
-        transient = any(marker in tail.lower() for marker in _TRANSIENT)
-        raise CommandError(f"`{shown}` failed (exit {proc.returncode}): {tail}", transient)
-    return proc.stdout
-
-
-def run_remote(
-    cmd: Sequence[str], cwd: str | Path | None = None, timeout: float = REMOTE_TIMEOUT
-) -> str:
-    """`run_command` for commands that talk to a remote: transient failures are retried."""
-    retrying = Retrying(
-        stop=stop_after_attempt(RETRY_ATTEMPTS),
-        wait=wait_exponential(multiplier=RETRY_WAIT, max=60),
-        retry=retry_if_exception(lambda e: isinstance(e, CommandError) and e.transient),
-        before_sleep=lambda state: log.warning("retrying after: %s", state.outcome.exception()),
-        reraise=True,
-    )
-    return retrying(run_command, cmd, cwd, timeout)
-
-
-def dvc_cmd(*args: Any) -> list[str]:
-    """`python -m dvc ...` from this interpreter, so the venv's DVC runs whatever PATH says."""
-    return [sys.executable, "-m", "dvc", *map(str, args)]
 
 
 def _build_tree(path: Path, ignore_root: Path | None = None):
@@ -324,13 +250,54 @@ def _pull(
 ) -> str | None:
     """`dvc pull` the target; None on success, else the reason it failed."""
     cmd = dvc_cmd(
-        "pull", f"{target}.dvc", *_transfer_opts(jobs, remote), *(["--force"] if force else [])
+        "pull", f"{target}.dvc", *transfer_opts(jobs, remote), *(["--force"] if force else [])
     )
     try:
         run_remote(cmd, cwd=root, timeout=timeout)
     except CommandError as e:
         return str(e)
     return None
+
+
+_MISSING_IN_REMOTE = "missing cache files"  # what `dvc pull` says when no remote has the data
+
+
+def _publish(root: Path, target: str, push: bool, timeout: float) -> dict[str, Any]:
+    """Save `<target>/` (already matching its pointer) in the DVC cache and push it to the
+    default remote, so that every other clone that shares the remote (by default every clone of
+    this user) gets it with a plain `dvc pull`. A failed push is reported, not raised: the data
+    here is right, only the other clones lack it."""
+    if not push:
+        return {"pushed": False}
+    try:
+        # `dvc commit` of a matching out rewrites the pointer unchanged; it caches regenerated data.
+        run_command(dvc_cmd("commit", "--force", "--quiet", f"{target}.dvc"), cwd=root)
+        run_remote(dvc_cmd("push", "--quiet", f"{target}.dvc"), cwd=root, timeout=timeout)
+    except CommandError as e:
+        log.warning("%s/ is here but was not pushed to the default remote: %s", target, e)
+        return {"pushed": False, "push_error": str(e)}
+    return {"pushed": True}
+
+
+def _not_in_remote(root: Path, target: str, remote: str | None, md5: str) -> str:
+    """The one-line reason and fix when no remote this clone knows has the data (a new machine,
+    or a store nothing was pushed to)."""
+    from dvc.config import Config
+
+    config = Config(dvc_dir=str(root / ".dvc"))
+    name = remote or config["core"].get("remote") or "(none)"
+    url = config["remote"].get(name, {}).get("url", "not configured")
+    ensure = "geovr data ensure" + ("" if target == "data" else f" --target {target}")
+    fix = (
+        f"run `{ensure}` here to regenerate and push it"
+        if find_recipe(root, target)
+        else f"push it where it was added (`dvc push {target}.dvc -r REMOTE`)"
+    )
+    return (
+        f"{target}/ version {md5} is in neither the DVC cache nor remote {name} ({url}), "
+        f"as on a machine where nothing pushed it yet: {fix}, or point the remote at a store "
+        f"that has it (`dvc remote modify --local {name} url PATH_OR_URL`)"
+    )
 
 
 def ensure_data(
@@ -342,15 +309,17 @@ def ensure_data(
     params: Mapping[str, Any] | None = None,
     force: bool = False,
     timeout: float = REMOTE_TIMEOUT,
+    push: bool = True,
 ) -> dict[str, Any]:
     """Make `<target>/` match `<target>.dvc`; return what was done (`action`:
-    none|pulled|regenerated).
+    none|pulled|regenerated) and whether it was pushed to the default remote (`pushed`).
 
     Already matching: nothing. Else `dvc pull` (retried when transient, `timeout` per attempt);
     if that fails and `regenerate` is given, regenerate from `params` (default: the recorded
     recipe, see `find_recipe`) and accept the result only if its DVC md5 equals the pointer's.
     A workspace that differs from the pointer is replaced only with `force` (it may hold
-    someone's unrecorded change).
+    someone's unrecorded change). With `push`, the result then goes into the DVC cache and the
+    default remote (whichever remote it came from), see `_publish`.
     """
     root = Path(repo_root).resolve()
     recorded = _recorded(read_pointer(root, target))
@@ -359,7 +328,7 @@ def ensure_data(
     if workspace.exists():
         got = _manifest(workspace, root)
         if got[0] == recorded["dvc_md5"]:
-            return {**summary, "action": "none"}
+            return {**summary, "action": "none", **_publish(root, target, push, timeout)}
         if not force:
             raise DataVersionError(
                 _mismatch(f"{target}/", got, recorded, _cached_manifest(root, recorded["dvc_md5"]))
@@ -371,10 +340,12 @@ def ensure_data(
         got = _manifest(workspace, root)
         if got[0] != recorded["dvc_md5"]:
             raise DataVersionError(_mismatch(f"pulled {target}/", got, recorded, None))
-        return {**summary, "action": "pulled"}
+        return {**summary, "action": "pulled", **_publish(root, target, push, timeout)}
     if regenerate is None:
         raise DataVersionError(
-            f"could not pull {target}/ and no regeneration was asked for: {pull_error}"
+            _not_in_remote(root, target, remote, recorded["dvc_md5"])
+            if _MISSING_IN_REMOTE in pull_error.lower()
+            else f"could not pull {target}/ and no regeneration was asked for: {pull_error}"
         )
     log.warning("pull failed, regenerating %s/: %s", target, pull_error)
     params = params or find_recipe(root, target)
@@ -386,7 +357,13 @@ def ensure_data(
             f"and pull from there (`geovr data ensure --remote s3`)"
         )
     _regenerate_verified(root, target, recorded, regenerate, params)
-    return {**summary, "action": "regenerated", "params": dict(params), "pull_error": pull_error}
+    return {
+        **summary,
+        "action": "regenerated",
+        "params": dict(params),
+        "pull_error": pull_error,
+        **_publish(root, target, push, timeout),
+    }
 
 
 def track_data(
@@ -394,11 +371,13 @@ def track_data(
     target: str = "data",
     params: Mapping[str, Any] | None = None,
     timeout: float = REMOTE_TIMEOUT,
+    push: bool = True,
 ) -> dict[str, Any]:
     """`dvc add <target>` and record the generator recipe, with the md5 it generated, as
     `meta.generator` / `meta.generated_md5` in the pointer, so `ensure_data` can regenerate on
     a fresh clone. The recipe defaults to `generator` in `<target>/dataset.json`; data without
-    one (your own) gets no recipe, and any recorded for an earlier version is removed."""
+    one (your own) gets no recipe, and any recorded for an earlier version is removed. With
+    `push`, the data then goes to the default remote (`_publish`)."""
     root = Path(repo_root)
     run_command(dvc_cmd("add", target), cwd=root, timeout=timeout)
     recipe = dict(params) if params else _dataset_recipe(root, target)
@@ -417,4 +396,4 @@ def track_data(
     buf = io.StringIO()
     yaml.dump(doc, buf)
     atomic_write_text(pointer, buf.getvalue())
-    return {**data_version(root, target), "recipe": recipe}
+    return {**data_version(root, target), "recipe": recipe, **_publish(root, target, push, timeout)}

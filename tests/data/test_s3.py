@@ -17,7 +17,7 @@ import s3_fixtures
 import s3fs
 from s3_fixtures import RECIPE, dvc, free_port, git, tree_bytes, write_dummy_dataset
 
-from geovr.data import download, versioning
+from geovr.data import download, dvc_commands, versioning
 from geovr.data.shards import INDEX_FILE, ShardReader, ShardWriter
 from geovr.data.versioning import DataVersionError
 
@@ -34,7 +34,7 @@ def s3_repo(dvc_repo, moto_s3):
     dvc("remote", "add", "s3", f"s3://{moto_s3.bucket}/dvc", cwd=dvc_repo)
     dvc("remote", "modify", "--local", "s3", "endpointurl", moto_s3.endpoint_url, cwd=dvc_repo)
     write_dummy_dataset(dvc_repo / "data", {**RECIPE, "scenes": 16, "kib": 1024})
-    versioning.track_data(dvc_repo)
+    versioning.track_data(dvc_repo, push=False)
     git("add", "-A", cwd=dvc_repo)
     git("commit", "-q", "-m", "data on s3", cwd=dvc_repo)
     assert "endpointurl" not in (dvc_repo / ".dvc" / "config").read_text()
@@ -102,17 +102,17 @@ def test_unreachable_s3_is_retried_then_reported(s3_repo, monkeypatch):
     dvc("remote", "modify", "--local", "s3", "endpointurl", dead, cwd=s3_repo)
     _forget_data(s3_repo)
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's own retries would take ~10 s each
-    monkeypatch.setattr(versioning, "RETRY_WAIT", 0)
+    monkeypatch.setattr(dvc_commands, "RETRY_WAIT", 0)
     attempts = []
-    real = versioning.run_command
+    real = dvc_commands.run_command
     monkeypatch.setattr(
-        versioning, "run_command", lambda *a, **k: attempts.append(a[0]) or real(*a, **k)
+        dvc_commands, "run_command", lambda *a, **k: attempts.append(a[0]) or real(*a, **k)
     )
     with pytest.raises(
         DataVersionError, match=r"could not pull data/.*Could not connect to the endpoint URL"
     ):
         versioning.ensure_data(s3_repo, remote="s3")
-    assert len(attempts) == versioning.RETRY_ATTEMPTS
+    assert len(attempts) == dvc_commands.RETRY_ATTEMPTS
 
 
 def test_shard_reader_reads_s3_like_local(moto_s3, tmp_path):

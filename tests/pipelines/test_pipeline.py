@@ -107,18 +107,21 @@ def test_dag_order_and_parameter_defaults():
 @pytest.mark.integration
 @pytest.mark.slow
 def test_local_run_from_a_fresh_clone(tmp_path):
-    """`geovr pipeline run` in a clean clone: no data, no DVC cache, an empty local remote,
-    so the data is regenerated, verified against data.dvc and fed through kfp.local."""
+    """`geovr pipeline run` in a clean clone: no data, no DVC cache, an empty default remote,
+    so the data is regenerated, verified against data.dvc, pushed and fed through kfp.local."""
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=120)
     # the console script runs this checkout's code; only the data side starts from scratch
     geovr = str(Path(sys.executable).parent / "geovr")
+    # HOME in tmp: the run pushes the data to the default remote, ~/.cache/geovr/dvcstore
+    env = {**os.environ, "HOME": str(tmp_path / "home")}
     result = subprocess.run(
-        [geovr, "pipeline", "run"], cwd=clone, capture_output=True, text=True, timeout=600
+        [geovr, "pipeline", "run"], cwd=clone, env=env, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["data_version"]["action"] == "regenerated"
+    assert summary["data_version"]["pushed"] is True  # a second clone's `dvc pull` gets it
     expected_md5 = yaml.safe_load((clone / "data.dvc").read_text())["outs"][0]["md5"]
     assert summary["data_version"]["dvc_md5"] == expected_md5
     checkpoint, evaluation = Path(summary["checkpoint"]), Path(summary["evaluation"])

@@ -1,6 +1,7 @@
 """The README's "Train and evaluate by hand" section from nothing: its complete command lines
 (those without `...`), as printed and in order, in a fresh clone with no data or runs."""
 
+import os
 import re
 import shlex
 import subprocess
@@ -27,9 +28,11 @@ def test_by_hand_section_runs_from_a_fresh_clone(tmp_path):
     assert [c[:2] for c in commands[:2]] == [["geovr", "data"], ["geovr", "ingest"]]
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=120)
+    # HOME in tmp: `geovr data ensure` pushes to the default remote, ~/.cache/geovr/dvcstore
+    env = {**os.environ, "HOME": str(tmp_path / "home")}
     for argv in commands:
         result = subprocess.run(
-            [str(GEOVR), *argv[1:]], cwd=clone, capture_output=True, text=True, timeout=900
+            [str(GEOVR), *argv[1:]], cwd=clone, env=env, capture_output=True, text=True, timeout=900
         )
         assert result.returncode == 0, f"{shlex.join(argv)}: {result.stderr[-2000:]}"
     assert (clone / "runs" / "eval" / "metrics.json").is_file()
