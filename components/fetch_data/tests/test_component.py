@@ -33,6 +33,19 @@ def test_the_pipelines_data_target_is_what_fetch_data_checks_out():
     assert inputs["target"] == {"componentInputParameter": "data_target"}
 
 
+def _geovr_data(*args: str, cwd: Path) -> dict:
+    """`geovr data ARGS` as a user runs it; its one-line JSON summary."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "geovr", "data", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture
 def own_data_repo(dvc_repo, tmp_path) -> Path:
     """dvc_repo versioning `mydata/` (videos without a generator recipe), tracked with `geovr
@@ -40,15 +53,7 @@ def own_data_repo(dvc_repo, tmp_path) -> Path:
     dvc("remote", "modify", "localstore", "url", tmp_path / "store", cwd=dvc_repo)
     write_dummy_dataset(dvc_repo / "mydata", RECIPE)
     (dvc_repo / "mydata" / "dataset.json").write_text('{"schema": "geovr.dataset/1"}')
-    tracked = subprocess.run(
-        [sys.executable, "-m", "geovr", "data", "track", "--target", "mydata"],
-        cwd=dvc_repo,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert tracked.returncode == 0, tracked.stderr
-    summary = json.loads(tracked.stdout.strip().splitlines()[-1])
+    summary = _geovr_data("track", "--target", "mydata", cwd=dvc_repo)
     assert summary["recipe"] is None and summary["pushed"] is True
     git("add", "-A", cwd=dvc_repo)
     git("commit", "-q", "-m", "my data", cwd=dvc_repo)
@@ -71,13 +76,5 @@ def test_fetch_data_checks_out_a_directory_not_named_data(own_data_repo, tmp_pat
 def test_a_clone_ensures_the_tracked_directory_from_the_default_remote(own_data_repo, tmp_path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(own_data_repo), str(clone)], check=True, timeout=120)
-    ensured = subprocess.run(
-        [sys.executable, "-m", "geovr", "data", "ensure", "--target", "mydata"],
-        cwd=clone,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert ensured.returncode == 0, ensured.stderr
-    assert json.loads(ensured.stdout.strip().splitlines()[-1])["action"] == "pulled"
+    assert _geovr_data("ensure", "--target", "mydata", cwd=clone)["action"] == "pulled"
     assert tree_bytes(clone / "mydata") == tree_bytes(own_data_repo / "mydata")

@@ -22,6 +22,18 @@ pytestmark = [
 ]
 
 
+# Not the paper's 2B default: the embedded student, offline, two steps on CPU ranks.
+TINY_CPU_TRAINING = {
+    "student": "tiny",
+    "steps": 2,
+    "batch_size": 1,
+    "grad_accum": 1,
+    "parallelism": "ddp",
+    "gpus_per_node": 0,
+    "launcher": "local",
+}
+
+
 @dsl.pipeline(name="train-only")
 def train_only(clips_uri: str, targets_uri: str) -> dsl.Model:
     clips = dsl.importer(artifact_uri=clips_uri, artifact_class=dsl.Dataset)
@@ -29,14 +41,8 @@ def train_only(clips_uri: str, targets_uri: str) -> dsl.Model:
     task = train(
         clips=clips.output,
         targets=targets.output,
-        student="tiny",  # not the paper's 2B default: offline, on CPU
-        steps=2,
-        batch_size=1,
-        grad_accum=1,
-        parallelism="ddp",
-        gpus_per_node=0,
+        **TINY_CPU_TRAINING,
         cpu_ranks=2,
-        launcher="local",
         dvc_md5="md5.dir",
         git_rev="abc123",
         kfp_run_id="run-1",

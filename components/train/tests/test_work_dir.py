@@ -15,6 +15,7 @@ from kfp import dsl, local
 
 import geovr.train.run
 from components.train.component import train
+from components.train.tests.test_component import TINY_CPU_TRAINING
 from tests.geovr_data import make_geovr_data
 
 
@@ -66,15 +67,9 @@ def train_in_work_dir(clips_uri: str, targets_uri: str, work_dir: str, kfp_run_i
     task = train(
         clips=clips.output,
         targets=targets.output,
-        student="tiny",  # the embedded student: offline, on CPU
+        **TINY_CPU_TRAINING,
         objectives="lm,cam",
-        steps=2,
-        batch_size=1,
-        grad_accum=1,
-        parallelism="ddp",
-        gpus_per_node=0,
         cpu_ranks=1,
-        launcher="local",
         work_dir=work_dir,
         checkpoint_every=1,
         kfp_run_id=kfp_run_id,
