@@ -1,6 +1,7 @@
 """The TrainJob as a cluster deployed with manifests/ gets it: placement and resources by node
-kind, the step's S3/MinIO endpoints, KFP's `minio://` pipeline root, and a clear error on a
-Trainer too old for runtimePatches (against tests/train/k8s_standin.py)."""
+kind, the step's S3/MinIO endpoints, KFP's `minio://` pipeline root (and `s3://` at a custom
+endpoint), and a clear error on a Trainer too old for runtimePatches (against
+tests/train/k8s_standin.py)."""
 
 from __future__ import annotations
 
@@ -86,8 +87,9 @@ def test_an_older_trainer_crd_is_a_clear_error():
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("scheme", ["minio", "s3"])  # KFP's MinIO root; S3 at a custom endpoint
 def test_train_step_on_a_minio_pipeline_root_launches_on_s3_urls(
-    geovr_data, moto_s3, tmp_path, monkeypatch
+    scheme, geovr_data, moto_s3, tmp_path, monkeypatch
 ):
     clips, targets = geovr_data
     fs = fsspec.filesystem("s3", **moto_s3.storage_options())
@@ -111,9 +113,9 @@ def test_train_step_on_a_minio_pipeline_root_launches_on_s3_urls(
             monkeypatch.setenv(key, value)
         with pytest.raises(TrainJobFailed, match="stop here"):
             train.python_func(
-                clips=dsl.Dataset(name="clips", uri=f"minio://{root}/ingest/clips", metadata={}),
+                clips=dsl.Dataset(name="clips", uri=f"{scheme}://{root}/ingest/clips", metadata={}),
                 targets=dsl.Dataset(
-                    name="targets", uri=f"minio://{root}/distill-merge/targets", metadata={}
+                    name="targets", uri=f"{scheme}://{root}/distill-merge/targets", metadata={}
                 ),
                 checkpoint=dsl.Model(
                     name="checkpoint", uri=str(tmp_path / "checkpoint"), metadata={}
