@@ -2,8 +2,11 @@
 
 The repository's working tree (tracked, untracked and ignored files alike) must be the same
 after the test session as before it; a test that writes into the repository fails the
-session, naming the paths it changed. The caches of the tools themselves (interpreter,
-pytest, ruff, hypothesis, the virtual environment) are not the tests' doing and are left out.
+session, naming the paths it changed. The same holds for the user's DVC store
+(`~/.cache/geovr`, the default remote every checkout pushes to): a test that runs
+`geovr data ensure` or `make run` in a clone must point HOME at a temporary directory.
+The caches of the tools themselves (interpreter, pytest, ruff, hypothesis, the virtual
+environment) are not the tests' doing and are left out.
 """
 
 from __future__ import annotations
@@ -62,5 +65,30 @@ def nothing_written_into_the_repository():
     changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
     assert not changed, (
         f"the test session wrote into the repository (write under tmp_path instead): "
+        f"{', '.join(changed[:20])}{' ...' if len(changed) > 20 else ''}"
+    )
+
+
+USER_STORE = Path.home() / ".cache" / "geovr"
+
+
+def tree_state(root: Path) -> dict[str, tuple[int, int]]:
+    """relative path -> (mtime ns, size) of every file under root (empty if root is absent)."""
+    if not root.is_dir():
+        return {}
+    return {
+        str(path.relative_to(root)): (path.lstat().st_mtime_ns, path.lstat().st_size)
+        for path in root.rglob("*")
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_written_into_the_users_store():
+    before = tree_state(USER_STORE)
+    yield
+    after = tree_state(USER_STORE)
+    changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    assert not changed, (
+        f"the test session wrote into {USER_STORE} (set HOME to a tmp dir for the clone): "
         f"{', '.join(changed[:20])}{' ...' if len(changed) > 20 else ''}"
     )
