@@ -11,6 +11,7 @@ import pytest
 
 from bench import evidence, evidence_probes
 from geovr.eval import linear_probes
+from geovr.model.prompt import vsi_question_text
 
 
 def test_bootstrap_of_two_questions_spans_their_deltas():
@@ -51,6 +52,39 @@ def test_probe_bootstrap_pairs_clips_and_seeds():
     assert result["ci95"] == pytest.approx([1.0, 1.0], abs=0.25) and result["excludes_zero"]
     same = evidence_probes.paired_r2_bootstrap([exact] * 3, [exact] * 3, replicates=50)
     assert same == {"delta": 0.0, "ci95": [0.0, 0.0], "excludes_zero": False}
+
+
+def write_answers(path, answers: list[tuple[str, str, list[str] | None]]) -> None:
+    """Prediction rows as geovr evaluate keeps them: (question type, answer, options)."""
+    rows = [
+        {"question_type": qtype, "prediction": answer, "prompt": vsi_question_text("Q?", options)}
+        for qtype, answer, options in answers
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+TWO, FOUR = ["A. left", "B. right"], ["A. x", "B. y", "C. z", "D. w"]
+
+
+@pytest.mark.parametrize(
+    ("choice_answers", "met"),
+    [
+        ([("A", TWO), ("B", TWO), ("C", FOUR), ("D", FOUR)], True),  # spread, all offered
+        ([("1", TWO), ("1", TWO), ("1", FOUR), ("1", FOUR)], False),  # the old base: not letters
+        ([("A", TWO), ("A", TWO), ("A", FOUR), ("B", FOUR)], False),  # one letter is most
+        ([("A", TWO), ("C", TWO), ("B", FOUR), ("D", FOUR)], False),  # C is not an option of 2
+    ],
+)
+def test_answer_formats_need_numbers_and_offered_letters_spread_over_options(
+    tmp_path, choice_answers, met
+):
+    numbers = [("object_counting", "3", None), ("room_size_estimation", "21.4", None)]
+    choices = [("object_rel_direction_easy", answer, options) for answer, options in choice_answers]
+    write_answers(tmp_path / "base.jsonl", numbers + choices)
+    found = evidence.answer_formats(tmp_path / "base.jsonl")
+    assert found["numeric_parse_rate"] == 1.0 and found["met"] is met
+    write_answers(tmp_path / "words.jsonl", [("object_counting", "three", None), *choices])
+    assert evidence.answer_formats(tmp_path / "words.jsonl")["met"] is False
 
 
 @pytest.mark.slow
