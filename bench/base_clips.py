@@ -27,19 +27,22 @@ from geovr.data.synth.scene import Scene
 BASE_MIX_SEED = 0
 
 
-def base_clip_set(clips: Path, data: Path) -> Path:
-    """`clips`'s base-mix twin beside it (made once; a finished one is reused)."""
-    out = clips.parent / "base-clips"
+def base_clip_set(clips: Path, data: Path, splits: tuple[str, ...] = ("train",)) -> Path:
+    """`clips`'s base-mix twin beside it, asking the scenes of `splits` (made once; a finished
+    one is reused). The val + test twin checks a base's formats on its own question forms."""
+    out = clips.parent / (
+        "base-clips" if splits == ("train",) else f"base-clips-{'+'.join(splits)}"
+    )
     if (out / "meta.json").is_file():
         return out
-    train = [r["clip_id"] for r in read_jsonl(clips / MANIFEST_FILE) if r["split"] == "train"]
+    asked = [r["clip_id"] for r in read_jsonl(clips / MANIFEST_FILE) if r["split"] in splits]
     by_clip = defaultdict(list)
     for row in read_jsonl(clips / QA_FILE):
         by_clip[row["scene_name"]].append(row)
     rng = np.random.default_rng(BASE_MIX_SEED)
     letters = LetterCycle(rng)
     rows = []
-    for clip_id in train:
+    for clip_id in asked:
         described = json.loads((data / "scenes" / f"{clip_id}.json").read_text())
         scene = Scene.from_json(described)
         rows += base_mix(scene, described["first_visible_frame"], by_clip[clip_id], rng, letters)
@@ -54,7 +57,7 @@ def base_clip_set(clips: Path, data: Path) -> Path:
         meta["counts"] = {**meta.get("counts", {}), "qa_kept": len(rows)}
         meta["questions"] = {
             "derived_from": str(clips),
-            "mix": "geometry-free base mix of the train scenes (geovr/data/synth/base_qa.py)",
+            "mix": f"geometry-free base mix of the {'+'.join(splits)} scenes (base_qa.py)",
             "seed": BASE_MIX_SEED,
         }
         write_meta(staging, meta)

@@ -40,3 +40,5 @@ def test_base_clip_set_shares_the_clips_and_asks_only_train_scenes_the_base_mix(
     assert meta["counts"]["qa_kept"] == len(rows)
     assert meta["questions"]["derived_from"] == str(clips)
     assert base_clip_set(clips, data) == base  # made once
+    held_out = read_jsonl(base_clip_set(clips, data, splits=("val", "test")) / "qa.jsonl")
+    assert held_out and {split[r["scene_name"]] for r in held_out} == {"val", "test"}

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bench import evidence, evidence_probes
+from geovr.data.synth.base_qa import BASE_MIX_TYPES
 from geovr.eval import linear_probes
 from geovr.model.prompt import vsi_question_text
 
@@ -83,8 +84,24 @@ def test_answer_formats_need_numbers_and_offered_letters_spread_over_options(
     write_answers(tmp_path / "base.jsonl", numbers + choices)
     found = evidence.answer_formats(tmp_path / "base.jsonl")
     assert found["numeric_parse_rate"] == 1.0 and found["met"] is met
+    assert found["numeric_format_rate"] == 1.0
     write_answers(tmp_path / "words.jsonl", [("object_counting", "three", None), *choices])
     assert evidence.answer_formats(tmp_path / "words.jsonl")["met"] is False
+
+
+def test_numeric_format_rate_counts_the_tasks_digits_and_decimals(tmp_path):
+    # the old base's "1" for every number parses, but a distance or an area has one decimal
+    answers = [
+        ("object_counting", "1", None),
+        ("object_size_estimation", "1", None),
+        ("object_abs_distance", "1", None),
+        ("room_size_estimation", "1", None),
+        ("object_abs_distance", "2.3", None),
+        ("room_size_estimation", "21.40", None),
+    ]
+    write_answers(tmp_path / "base.jsonl", answers)
+    found = evidence.answer_formats(tmp_path / "base.jsonl")
+    assert found["numeric_parse_rate"] == 1.0 and found["numeric_format_rate"] == 0.5
 
 
 @pytest.mark.slow
@@ -107,8 +124,11 @@ def test_evidence_quick_writes_every_run_and_interval(tmp_path):
     for interval in [paired["overall"], *paired["per_task"].values()]:
         low, high = interval["ci95"]
         assert math.isfinite(interval["delta"]) and math.isfinite(low) and low <= high
-    for formats in result["base_formats"]:
+    for formats in result["base_formats"] + result["base_own_mix_formats"]:
         assert 0 <= formats["numeric_parse_rate"] <= 1 and isinstance(formats["met"], bool)
+    for formats in result["base_own_mix_formats"]:  # the base's own forms, held-out scenes
+        assert set(formats["exact_per_type"]) <= set(BASE_MIX_TYPES)
+        assert all(0 <= v <= 1 for v in formats["exact_per_type"].values())
     assert result["runs"]["base"][0]["probes"] == {}  # the base has no GeoVR head
     assert "depth_absrel" in result["runs"]["geovr"][0]["probes"]
     found = result["representations"]
