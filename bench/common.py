@@ -41,13 +41,11 @@ def bench_data(
     frames: int = 8,
     size: int = 128,
     seed: int = 0,
-    question_types: tuple[str, ...] | None = None,
     cache: Path = RESULTS,
 ) -> tuple[Path, Path, Path]:
     """(clips, targets, raw data dir) of a synthetic set, made by the real CLI stages once (in
-    `cache`); `question_types`: only these questions are kept (before ingest)."""
-    kept = "-" + "+".join(sorted(question_types)) if question_types else ""
-    root = cache / f"data-{scenes}x{frames}x{size}-s{seed}{kept}"
+    `cache`)."""
+    root = cache / f"data-{scenes}x{frames}x{size}-s{seed}"
     if not (root / "targets" / "meta.json").exists():
         root.mkdir(parents=True, exist_ok=True)
         geovr(
@@ -65,8 +63,6 @@ def bench_data(
             str(seed),
             cwd=root,
         )
-        if question_types:
-            keep_questions(root / "data" / "qa.jsonl", question_types)
         geovr(
             "ingest",
             "--data",
@@ -92,12 +88,6 @@ def bench_data(
             cwd=root,
         )
     return root / "clips", root / "targets", root / "data"
-
-
-def keep_questions(qa_file: Path, question_types: tuple[str, ...]) -> None:
-    rows = [json.loads(line) for line in qa_file.read_text().splitlines() if line.strip()]
-    kept = [r for r in rows if r["question_type"] in question_types]
-    qa_file.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
 
 
 def trainer_rates(out: Path, keys: tuple[str, ...], warmup: int = 1) -> dict[str, float]:

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from bench import evidence, evidence_probes
+from geovr.data.synth.base_qa import BASE_MIX_TYPES
 from geovr.eval import linear_probes
+from geovr.model.prompt import vsi_question_text
 
 
 def test_bootstrap_of_two_questions_spans_their_deltas():
@@ -53,6 +55,55 @@ def test_probe_bootstrap_pairs_clips_and_seeds():
     assert same == {"delta": 0.0, "ci95": [0.0, 0.0], "excludes_zero": False}
 
 
+def write_answers(path, answers: list[tuple[str, str, list[str] | None]]) -> None:
+    """Prediction rows as geovr evaluate keeps them: (question type, answer, options)."""
+    rows = [
+        {"question_type": qtype, "prediction": answer, "prompt": vsi_question_text("Q?", options)}
+        for qtype, answer, options in answers
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+TWO, FOUR = ["A. left", "B. right"], ["A. x", "B. y", "C. z", "D. w"]
+
+
+@pytest.mark.parametrize(
+    ("choice_answers", "met"),
+    [
+        ([("A", TWO), ("B", TWO), ("C", FOUR), ("D", FOUR)], True),  # spread, all offered
+        ([("1", TWO), ("1", TWO), ("1", FOUR), ("1", FOUR)], False),  # the old base: not letters
+        ([("A", TWO), ("A", TWO), ("A", FOUR), ("B", FOUR)], False),  # one letter is most
+        ([("A", TWO), ("C", TWO), ("B", FOUR), ("D", FOUR)], False),  # C is not an option of 2
+    ],
+)
+def test_answer_formats_need_numbers_and_offered_letters_spread_over_options(
+    tmp_path, choice_answers, met
+):
+    numbers = [("object_counting", "3", None), ("room_size_estimation", "21.4", None)]
+    choices = [("object_rel_direction_easy", answer, options) for answer, options in choice_answers]
+    write_answers(tmp_path / "base.jsonl", numbers + choices)
+    found = evidence.answer_formats(tmp_path / "base.jsonl")
+    assert found["numeric_parse_rate"] == 1.0 and found["met"] is met
+    assert found["numeric_format_rate"] == 1.0
+    write_answers(tmp_path / "words.jsonl", [("object_counting", "three", None), *choices])
+    assert evidence.answer_formats(tmp_path / "words.jsonl")["met"] is False
+
+
+def test_numeric_format_rate_counts_the_tasks_digits_and_decimals(tmp_path):
+    # the old base's "1" for every number parses, but a distance or an area has one decimal
+    answers = [
+        ("object_counting", "1", None),
+        ("object_size_estimation", "1", None),
+        ("object_abs_distance", "1", None),
+        ("room_size_estimation", "1", None),
+        ("object_abs_distance", "2.3", None),
+        ("room_size_estimation", "21.40", None),
+    ]
+    write_answers(tmp_path / "base.jsonl", answers)
+    found = evidence.answer_formats(tmp_path / "base.jsonl")
+    assert found["numeric_parse_rate"] == 1.0 and found["numeric_format_rate"] == 0.5
+
+
 @pytest.mark.slow
 @pytest.mark.integration
 def test_evidence_quick_writes_every_run_and_interval(tmp_path):
@@ -73,8 +124,11 @@ def test_evidence_quick_writes_every_run_and_interval(tmp_path):
     for interval in [paired["overall"], *paired["per_task"].values()]:
         low, high = interval["ci95"]
         assert math.isfinite(interval["delta"]) and math.isfinite(low) and low <= high
-    for formats in result["base_formats"]:
+    for formats in result["base_formats"] + result["base_own_mix_formats"]:
         assert 0 <= formats["numeric_parse_rate"] <= 1 and isinstance(formats["met"], bool)
+    for formats in result["base_own_mix_formats"]:  # the base's own forms, held-out scenes
+        assert set(formats["exact_per_type"]) <= set(BASE_MIX_TYPES)
+        assert all(0 <= v <= 1 for v in formats["exact_per_type"].values())
     assert result["runs"]["base"][0]["probes"] == {}  # the base has no GeoVR head
     assert "depth_absrel" in result["runs"]["geovr"][0]["probes"]
     found = result["representations"]

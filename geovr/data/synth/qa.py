@@ -89,19 +89,23 @@ def _choice(
 ) -> dict:
     options = [correct, *distractors]
     order = rng.permutation(len(options))
-    shuffled = [options[i] for i in order]
-    letter = LETTERS[shuffled.index(correct)]
+    return choice_row(question_id, clip_id, qtype, question, [options[i] for i in order], correct)
+
+
+def choice_row(question_id, clip_id, qtype, question, ordered: list[str], correct: str) -> dict:
+    """A multiple-choice row of `ordered` options lettered A, B, ...; the answer: the letter of
+    `correct`."""
     return {
         "id": question_id,
         "scene_name": clip_id,
         "question_type": qtype,
         "question": question,
-        "options": [f"{LETTERS[i]}. {text}" for i, text in enumerate(shuffled)],
-        "ground_truth": letter,
+        "options": [f"{LETTERS[i]}. {text}" for i, text in enumerate(ordered)],
+        "ground_truth": LETTERS[ordered.index(correct)],
     }
 
 
-def _numeric(question_id, clip_id, qtype, question, answer) -> dict:
+def numeric_row(question_id, clip_id, qtype, question, answer) -> dict:
     return {
         "id": question_id,
         "scene_name": clip_id,
@@ -119,7 +123,7 @@ def generate_qa(scene: Scene, visible_pixels: np.ndarray, rng: np.random.Generat
     next_id = lambda: f"{cid}-q{len(qa):03d}"  # noqa: E731
     for category, count in sorted(Counter(o.category for o in scene.objects).items()):
         qa.append(
-            _numeric(
+            numeric_row(
                 next_id(),
                 cid,
                 "object_counting",
@@ -134,7 +138,7 @@ def generate_qa(scene: Scene, visible_pixels: np.ndarray, rng: np.random.Generat
             f"and the {b.category} (in meters)?"
         )
         qa.append(
-            _numeric(
+            numeric_row(
                 next_id(), cid, "object_abs_distance", question, round(center_distance(a, b), 1)
             )
         )
@@ -144,13 +148,13 @@ def generate_qa(scene: Scene, visible_pixels: np.ndarray, rng: np.random.Generat
             f"of the {obj.category}, measured in centimeters?"
         )
         qa.append(
-            _numeric(
+            numeric_row(
                 next_id(), cid, "object_size_estimation", question, int(round(max(obj.size) * 100))
             )
         )
     area = round(scene.room[0] * scene.room[2], 1)
     qa.append(
-        _numeric(
+        numeric_row(
             next_id(),
             cid,
             "room_size_estimation",
