@@ -33,7 +33,7 @@ from geovr.model.heads.depth import DepthHead, depth_loss
 from geovr.model.heads.distill import DistillHead, distill_loss, resize_grid
 from geovr.model.heads.scale import ScaleHead, scale_loss
 from geovr.model.inputs import TARGET_PREFIX
-from geovr.model.packed_attention import use_packed_sdpa
+from geovr.model.packed_attention import SPANS_KWARG, use_packed_sdpa
 from geovr.model.tokens import GeometryLayout, insert_geometry_tokens
 from geovr.teachers.base import map_layers
 
@@ -223,6 +223,8 @@ class GeoVRModel(nn.Module):
         )
         if layout.position_ids is not None:
             kwargs["position_ids"] = layout.position_ids
+        if layout.spans is not None:  # read by the packed sdpa, ignored by other attention
+            kwargs[SPANS_KWARG] = layout.spans
         if with_logits and layout.labels is not None:
             kwargs["labels"] = layout.labels
             if num_items is not None:  # a sum over tokens / the step's count, not a batch mean
