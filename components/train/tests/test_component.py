@@ -33,6 +33,7 @@ def train_only(clips_uri: str, targets_uri: str) -> dsl.Model:
         steps=2,
         batch_size=1,
         grad_accum=1,
+        pack_tokens=4096,  # not the paper's 16384: shows the parameter reaches the workers
         parallelism="ddp",
         gpus_per_node=0,
         cpu_ranks=2,
@@ -58,6 +59,8 @@ def test_trains_two_ranks_and_outputs_the_checkpoint(tmp_path, monkeypatch):
     )
     saved = json.loads((info.path / "geovr_config.json").read_text())
     assert saved["geovr"]["objectives"] == ["lm", "cam", "depth", "scale", "distill"]
+    meta = json.loads((info.path / "meta.json").read_text())
+    assert meta["run_config"]["train"]["pack_tokens"] == 4096
 
 
 @pytest.mark.parametrize(
