@@ -193,10 +193,15 @@ class GeoVRModel(nn.Module):
         if not bool(mask.any()):
             yield
             return
-        rows = (layout.kinds - 1).clamp(min=0)
+        # a one-hot product rather than table[rows]: indexing's backward scatter-adds every
+        # position's gradient into the table's three rows, in an order that changes from run
+        # to run on several CPU threads (a resumed run was not bit-exact); the product's
+        # backward is a matrix product, the same sum in the same order every time
+        rows = nn.functional.one_hot((layout.kinds - 1).clamp(min=0), num_classes=3)
 
         def write(module, args, output):
-            return torch.where(mask.unsqueeze(-1), self._token_table(output.dtype)[rows], output)
+            tokens = rows.to(output.dtype) @ self._token_table(output.dtype)
+            return torch.where(mask.unsqueeze(-1), tokens, output)
 
         handle = self.adapter.input_embeddings(self.student).register_forward_hook(write)
         try:
