@@ -189,19 +189,21 @@ class GeoVRModel(nn.Module):
     @contextmanager
     def _geometry_embeddings(self, layout: GeometryLayout):
         """While active, the input embeddings at inserted positions are the learnable tokens."""
-        mask = layout.inserted
-        if not bool(mask.any()):
+        inserted = [i for i in (layout.camera_index, layout.scale_index) if i is not None]
+        if not inserted:
             yield
             return
-        # a one-hot product rather than table[rows]: indexing's backward scatter-adds every
-        # position's gradient into the table's three rows, in an order that changes from run
-        # to run on several CPU threads (a resumed run was not bit-exact); the product's
-        # backward is a matrix product, the same sum in the same order every time
-        rows = nn.functional.one_hot((layout.kinds - 1).clamp(min=0), num_classes=3)
+        index = torch.cat(inserted)  # flat (b * S + s) positions of the inserted tokens
+        # each position's table row as one-hot weights of a sum, not a lookup table[rows]: the
+        # lookup's backward scatter-adds into the table's rows in an order that changes from
+        # run to run on several CPU threads (a resumed run was not bit-exact); the sum's
+        # backward is a reduction in a fixed order. Exact in forward, whatever the autocast.
+        weights = nn.functional.one_hot(layout.kinds.flatten()[index] - 1, num_classes=3)
 
         def write(module, args, output):
-            tokens = rows.to(output.dtype) @ self._token_table(output.dtype)
-            return torch.where(mask.unsqueeze(-1), tokens, output)
+            table = self._token_table(output.dtype)
+            tokens = (weights.to(output.dtype).unsqueeze(-1) * table).sum(-2)
+            return output.flatten(0, 1).index_put((index,), tokens).view_as(output)
 
         handle = self.adapter.input_embeddings(self.student).register_forward_hook(write)
         try:
