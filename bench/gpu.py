@@ -11,7 +11,10 @@ Needs a CUDA device; the CPU benchmarks cannot time the paper's 2B student. In o
    in alternation with CUDA synchronisation; also tokens/s, each model's peak memory, FLOPs
    counted with `torch.utils.flop_counter` and MFU = counted FLOPs / step time / bf16 rate;
 3. the real trainer (`geovr train`: torchrun, NCCL, bf16) on the benchmark clips, DDP and FSDP2
-   on the GPUs present: samples/s, tokens/s, peak memory, the checkpoint contract written.
+   on the GPUs present: samples/s, tokens/s, peak memory, the checkpoint contract written;
+4. the real trainer at Qwen3-VL-2B's architecture (random weights, saved in bf16 first), FSDP2,
+   on the throughput benchmark's length mix (4-32 frames, here at 256 px), padded and packed
+   (`--pack-tokens`): real tokens/s per GPU and peak memory of each (`--no-packing` skips it).
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from bench.common import add_results_option, bench_data, interleaved, trainer_rates, write_result
 from bench.flops import paper_student, random_student, sized_student, synthetic_batch
 from bench.overhead import ALL
+from bench.throughput import PACK_TOKENS, mixed_length_data
 from geovr.model import GeoVRConfig, GeoVRModel, HeadWidths
+from geovr.model.tiny import build_processor
 from geovr.train.run import run_training
 
 GIB = 2**30
@@ -37,6 +42,7 @@ SIZES = {
     "mid": (lambda: sized_student(512, 8), lambda: HeadWidths.scaled(512), 8, 128, 32),
     "qwen3_vl_2b": (paper_student, HeadWidths, None, None, 2048),
 }
+PACKING_SIDE = 256  # px of part 4's frames: 64 tokens a frame, up to 2,048 video tokens a clip
 
 
 def matmul_tflops(n: int = 8192, repeats: int = 10) -> float:
@@ -153,9 +159,28 @@ def profile(size: str, batch_size: int, frames: int, side: int) -> str:
     )
 
 
-def trainer(parallelism: str, steps: int, batch_size: int, results: Path) -> dict:
-    """The real `geovr train` on every GPU of this machine with the tiny student."""
-    clips, targets, _ = bench_data(cache=results)
+def paper_student_dir(results: Path) -> Path:
+    """Qwen3-VL-2B's architecture with random weights, saved once in bf16 with the offline
+    processor: a plain model directory for `geovr train --student`."""
+    out = results / "qwen3_vl_2b_random_bf16"
+    if not (out / "config.json").is_file():
+        student, _ = random_student(paper_student(), "cpu")
+        student.to(torch.bfloat16).save_pretrained(out)
+        build_processor("qwen3_vl").save_pretrained(out)
+    return out
+
+
+def trainer(
+    parallelism: str,
+    steps: int,
+    batch_size: int,
+    results: Path,
+    data: tuple[Path, Path] | None = None,
+    **options,
+) -> dict:
+    """The real `geovr train` on every GPU of this machine: the tiny student on the benchmark
+    clips unless `data` (clips, targets) and `options` (run_training's) say otherwise."""
+    clips, targets = data or bench_data(cache=results)[:2]
     nproc = torch.cuda.device_count()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
@@ -171,14 +196,17 @@ def trainer(parallelism: str, steps: int, batch_size: int, results: Path) -> dic
             checkpoint_every=steps,
             splits=("train", "val", "test"),
             timeout=900,
+            **options,
         )
         written = sorted(p.name for p in Path(summary["checkpoint"]).iterdir())
+        rates = trainer_rates(out, TRAINER_METRICS, warmup=2)
         return {
             "gpus": nproc,
             "steps": summary["steps"],
             "checkpoint_files": written,
             "final_losses": summary["final_losses"],
-            **trainer_rates(out, TRAINER_METRICS, warmup=2),
+            **rates,
+            "tokens_per_s_per_gpu": rates["tokens_per_s"] / nproc,  # the loop's: all ranks'
         }
 
 
@@ -191,6 +219,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES))
     parser.add_argument("--profile", choices=list(SIZES), help="print where one size's step goes")
     parser.add_argument("--no-trainer", action="store_true", help="skip part 3")
+    parser.add_argument("--no-packing", action="store_true", help="skip part 4")
     parser.add_argument("--quick", action="store_true", help="tiny student, few steps")
     add_results_option(parser)
     args = parser.parse_args(argv)
@@ -216,4 +245,12 @@ def main(argv: list[str] | None = None) -> dict:
         steps = 6 if args.quick else 30
         result[f"trainer_{parallelism}"] = trainer(parallelism, steps, args.batch, args.results)
         write_result("gpu", result, quick=args.quick, results=args.results)
+    if not (args.quick or args.no_packing):
+        mix = mixed_length_data(args.results / "throughput-data-256", 16, PACKING_SIDE)
+        student = str(paper_student_dir(args.results))
+        for side, pack_tokens in (("padded", 0), ("packed", PACK_TOKENS)):
+            result[f"trainer_2b_{side}"] = trainer(
+                "fsdp2", 20, 2, args.results, mix, student=student, pack_tokens=pack_tokens
+            )
+            write_result("gpu", result, quick=args.quick, results=args.results)
     return result

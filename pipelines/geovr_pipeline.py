@@ -77,6 +77,7 @@ def geovr_pipeline(
     steps: int = PAPER.train.steps,
     batch_size: int = PAPER.train.batch_size,
     grad_accum: int = PAPER.train.grad_accum,
+    pack_tokens: int = PAPER.train.pack_tokens,
     lr_model: float = PAPER.train.lr_model,
     lr_heads: float = PAPER.train.lr_heads,
     parallelism: str = PAPER.train.parallelism,
@@ -119,6 +120,7 @@ def geovr_pipeline(
         steps: optimizer steps.
         batch_size: clips per rank per micro-step.
         grad_accum: micro-steps per optimizer step.
+        pack_tokens: a micro-batch's clips share sequences of this many tokens (0 = padded rows).
         lr_model: AdamW learning rate of the student (cosine schedule, 3% warm-up).
         lr_heads: AdamW learning rate of the new heads and geometry tokens.
         parallelism: ddp or fsdp2.
@@ -174,6 +176,7 @@ def geovr_pipeline(
         steps=steps,
         batch_size=batch_size,
         grad_accum=grad_accum,
+        pack_tokens=pack_tokens,
         lr_model=lr_model,
         lr_heads=lr_heads,
         parallelism=parallelism,

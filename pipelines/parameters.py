@@ -34,6 +34,7 @@ PIPELINE_FIELDS = {
     "steps": "train.steps",
     "batch_size": "train.batch_size",
     "grad_accum": "train.grad_accum",
+    "pack_tokens": "train.pack_tokens",
     "lr_model": "train.lr_model",
     "lr_heads": "train.lr_heads",
     "parallelism": "train.parallelism",

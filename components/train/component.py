@@ -29,6 +29,7 @@ def train(
     steps: int = 2000,
     batch_size: int = 2,
     grad_accum: int = 4,
+    pack_tokens: int = 16384,
     lr_model: float = 2e-5,
     lr_heads: float = 1e-4,
     parallelism: str = "fsdp2",
@@ -51,6 +52,8 @@ def train(
     `work_dir` (e.g. a mounted volume) keeps the resumable DCP checkpoints across retries,
     in `work_dir/<kfp_run_id>`: a retried step resumes there, another run starts anew.
     `launcher`: auto | local | trainjob.
+    `pack_tokens` > 0: each micro-batch's clips share sequences of at most that many tokens
+    (no padding; 0: one padded row per clip).
     `gradient_checkpointing` (auto | on | off) and `attn_implementation` (sdpa | eager |
     flash_attention_2). The defaults are the `paper` preset's (geovr/config/presets.py;
     tests/config checks them): KFP ships only this function's source to the container, so
@@ -83,6 +86,7 @@ def train(
         steps=steps,
         batch_size=batch_size,
         grad_accum=grad_accum,
+        pack_tokens=pack_tokens,
         lr_model=lr_model,
         lr_heads=lr_heads,
         parallelism=parallelism,

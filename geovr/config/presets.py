@@ -97,6 +97,9 @@ PAPER = RunConfig(
         lr_heads=1e-4,
         warmup_ratio=0.03,
         precision="auto",  # bf16 autocast on GPU; the train component has no precision knob
+        # two clips of the longest kind (32 frames at 504 px, about 4.3k tokens each) fit, so a
+        # micro-batch of 2 is always one sequence without padding (docs/decisions.md)
+        pack_tokens=16384,
         parallelism="fsdp2",
         gpus_per_node=4,
     ),

@@ -33,7 +33,7 @@ from geovr.model.heads.depth import DepthHead, depth_loss
 from geovr.model.heads.distill import DistillHead, distill_loss, resize_grid
 from geovr.model.heads.scale import ScaleHead, scale_loss
 from geovr.model.inputs import TARGET_PREFIX
-from geovr.model.packed_attention import use_packed_sdpa
+from geovr.model.packed_attention import SPANS_KWARG, use_packed_sdpa
 from geovr.model.tokens import GeometryLayout, insert_geometry_tokens
 from geovr.teachers.base import map_layers
 
@@ -189,14 +189,21 @@ class GeoVRModel(nn.Module):
     @contextmanager
     def _geometry_embeddings(self, layout: GeometryLayout):
         """While active, the input embeddings at inserted positions are the learnable tokens."""
-        mask = layout.inserted
-        if not bool(mask.any()):
+        inserted = [i for i in (layout.camera_index, layout.scale_index) if i is not None]
+        if not inserted:
             yield
             return
-        rows = (layout.kinds - 1).clamp(min=0)
+        index = torch.cat(inserted)  # flat (b * S + s) positions of the inserted tokens
+        # each position's table row as one-hot weights of a sum, not a lookup table[rows]: the
+        # lookup's backward scatter-adds into the table's rows in an order that changes from
+        # run to run on several CPU threads (a resumed run was not bit-exact); the sum's
+        # backward is a reduction in a fixed order. Exact in forward, whatever the autocast.
+        weights = nn.functional.one_hot(layout.kinds.flatten()[index] - 1, num_classes=3)
 
         def write(module, args, output):
-            return torch.where(mask.unsqueeze(-1), self._token_table(output.dtype)[rows], output)
+            table = self._token_table(output.dtype)
+            tokens = (weights.to(output.dtype).unsqueeze(-1) * table).sum(-2)
+            return output.flatten(0, 1).index_put((index,), tokens).view_as(output)
 
         handle = self.adapter.input_embeddings(self.student).register_forward_hook(write)
         try:
@@ -223,6 +230,8 @@ class GeoVRModel(nn.Module):
         )
         if layout.position_ids is not None:
             kwargs["position_ids"] = layout.position_ids
+        if layout.spans is not None:  # read by the packed sdpa, ignored by other attention
+            kwargs[SPANS_KWARG] = layout.spans
         if with_logits and layout.labels is not None:
             kwargs["labels"] = layout.labels
             if num_items is not None:  # a sum over tokens / the step's count, not a batch mean

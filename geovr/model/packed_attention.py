@@ -11,6 +11,12 @@ without their padding.
 
 It is set on the language model only (`use_packed_sdpa`); the vision tower keeps its own
 per-frame attention. The name is not written into a saved config.
+
+Each sample's span is host bookkeeping: GeoVRModel knows the spans when it builds the packed
+layout (host copies) and passes them to the student as the keyword SPANS_KWARG, which
+transformers forwards to every attention call. Finding them from the positions instead reads
+the device once per layer call (a GPU sync per layer per forward); that is only the fallback
+for a caller that packs without GeoVRModel.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 PACKED_SDPA = "geovr_packed_sdpa"
+SPANS_KWARG = "geovr_sample_spans"  # per sequence, [(start, end)] of each sample: host ints
 
 
 def sample_spans(text_positions: torch.Tensor) -> list[tuple[int, int]]:
@@ -39,14 +46,17 @@ def packed_sdpa_attention(
     value: torch.Tensor,
     attention_mask: torch.Tensor | None,
     position_ids: torch.Tensor | None = None,
+    geovr_sample_spans: list[list[tuple[int, int]]] | None = None,
     **kwargs,
 ) -> tuple[torch.Tensor, None]:
     """transformers' sdpa on each sample's span of each sequence ([B, H, S, D] in, [B, S, H, D]
-    out, like sdpa). With a mask or without text positions it is plain sdpa."""
-    if attention_mask is not None or position_ids is None:
+    out, like sdpa). With a mask, or without spans and text positions, it is plain sdpa."""
+    if attention_mask is not None or (geovr_sample_spans is None and position_ids is None):
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    if geovr_sample_spans is None:
+        geovr_sample_spans = [sample_spans(row) for row in position_ids]
     rows = []
-    for b in range(query.shape[0]):
+    for b, spans in enumerate(geovr_sample_spans):
         spans = [
             sdpa_attention_forward(
                 module,
@@ -56,7 +66,7 @@ def packed_sdpa_attention(
                 None,
                 **kwargs,
             )[0]
-            for start, end in sample_spans(position_ids[b])
+            for start, end in spans
         ]
         rows.append(torch.cat(spans, dim=1))
     return torch.cat(rows), None

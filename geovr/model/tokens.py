@@ -47,6 +47,9 @@ class GeometryLayout:
     camera_index: torch.Tensor | None  # [N] flat index of each frame's camera token
     scale_index: torch.Tensor | None  # [B] flat index of each sample's scale token
     lengths: list[int]  # each sample's tokens (inserted ones included)
+    # packed: per sequence, (start, end) of each sample, the last one running on over the tail
+    # padding; host ints, so attention can split a sequence without reading the device
+    spans: list[list[tuple[int, int]]] | None = None
 
     @property
     def inserted(self) -> torch.Tensor:
@@ -218,11 +221,13 @@ def _pad_rows(rows, grids, video_token_id, pad_token_id, device, pack_tokens=0) 
     # apart; a sequence's tail padding continues its last sample (causal: nothing real sees it)
     text = torch.zeros((batch, seq), dtype=torch.long, device=device)
     kinds = torch.zeros((batch, seq), dtype=torch.long, device=device)
-    frame_index = []
+    frame_index, spans = [], []
     for b, line in enumerate(lines):
         at = 0
+        spans.append([])
         for i in line:
             row, n = rows[i], lengths[i]
+            spans[b].append((at, at + n))
             span = slice(at, at + n)
             ids[b, span], mask[b, span], types[b, span] = row["ids"], 1, row["types"]
             pos[:, b, span], kinds[b, span] = row["pos"], row["kinds"].to(device)
@@ -234,6 +239,7 @@ def _pad_rows(rows, grids, video_token_id, pad_token_id, device, pack_tokens=0) 
             )
             at += n
         text[b, at:] = text[b, at - 1] + 1 + torch.arange(seq - at)
+        spans[b][-1] = (spans[b][-1][0], seq)
     flat = kinds.flatten()
     camera = ((flat == CAMERA_FIRST) | (flat == CAMERA)).nonzero().squeeze(-1)
     scale = (flat == SCALE).nonzero().squeeze(-1)
@@ -250,4 +256,5 @@ def _pad_rows(rows, grids, video_token_id, pad_token_id, device, pack_tokens=0) 
         camera if camera.numel() else None,
         scale if scale.numel() else None,
         lengths,
+        spans if packed else None,
     )

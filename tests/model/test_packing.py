@@ -4,6 +4,7 @@ every loss term and every gradient equals the same clips run one per padded sequ
 import pytest
 import torch
 
+from geovr.model import packed_attention
 from geovr.model.geovr import GeoVRModel
 from geovr.model.inputs import collate, make_example
 from geovr.model.packed_attention import PACKED_SDPA, sample_spans
@@ -64,6 +65,36 @@ def test_packed_losses_and_gradients_equal_unpacked(kit, family, attn, objective
     assert set(got_grads) == set(want_grads)
     for name, grad in want_grads.items():
         torch.testing.assert_close(got_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_packed_sdpa_splits_by_the_layouts_spans_without_reading_positions(kit, monkeypatch):
+    """The spans come once per batch from the layout's host bookkeeping: no layer call looks
+    for them in the (device) positions, and every layer runs sdpa on exactly those spans."""
+    batch = _mixed_batch(kit, "qwen3_vl")
+    padded = _model(kit, "qwen3_vl", ("lm",), "sdpa")
+    budget = int(padded.layout(batch).attention_mask.sum(-1).max()) * 2
+    packed = _model(kit, "qwen3_vl", ("lm",), "sdpa", pack_tokens=budget)
+    layout = packed.layout(batch)
+    assert layout.spans == [sample_spans(row) for row in layout.position_ids[0]]
+    assert sum(len(row) for row in layout.spans) == len(FRAMES)
+
+    searched, span_lengths = [], []
+    finder, sdpa = packed_attention.sample_spans, packed_attention.sdpa_attention_forward
+
+    def counted_finder(text_positions):
+        searched.append(text_positions.shape)
+        return finder(text_positions)
+
+    def recorded_sdpa(module, query, *args, **kwargs):
+        span_lengths.append(query.shape[2])
+        return sdpa(module, query, *args, **kwargs)
+
+    monkeypatch.setattr(packed_attention, "sample_spans", counted_finder)
+    monkeypatch.setattr(packed_attention, "sdpa_attention_forward", recorded_sdpa)
+    packed(batch)["total"].backward()
+    assert searched == []
+    per_layer = [end - start for row in layout.spans for start, end in row]
+    assert span_lengths == per_layer * packed.n_layers
 
 
 def test_one_sequence_for_the_whole_batch_has_no_padding(kit):

@@ -85,6 +85,7 @@ def test_dag_order_and_parameter_defaults():
         "steps": 2000,
         "batch_size": 2,
         "grad_accum": 4,
+        "pack_tokens": 16384,
         "lr_model": 2e-5,
         "lr_heads": 1e-4,
         "parallelism": "fsdp2",

@@ -42,6 +42,7 @@ def train_only(clips_uri: str, targets_uri: str) -> dsl.Model:
         clips=clips.output,
         targets=targets.output,
         **TINY_CPU_TRAINING,
+        pack_tokens=4096,  # not the paper's 16384: shows the parameter reaches the workers
         cpu_ranks=2,
         dvc_md5="md5.dir",
         git_rev="abc123",
@@ -64,6 +65,8 @@ def test_trains_two_ranks_and_outputs_the_checkpoint(tmp_path, monkeypatch):
     )
     saved = json.loads((info.path / "geovr_config.json").read_text())
     assert saved["geovr"]["objectives"] == ["lm", "cam", "depth", "scale", "distill"]
+    meta = json.loads((info.path / "meta.json").read_text())
+    assert meta["run_config"]["train"]["pack_tokens"] == 4096
 
 
 @pytest.mark.parametrize(
