@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -136,6 +137,24 @@ def dvc_repo(tmp_path, monkeypatch) -> Path:
     (repo / ".gitignore").write_text("/.dvcstore\n")
     git("add", "-A", cwd=repo)
     git("commit", "-q", "-m", "init", cwd=repo)
+    return repo
+
+
+PROJECT_DVC_FILES = (".dvc/config", ".dvcignore", "data.dvc", ".gitignore")
+
+
+def project_dvc_repo(repo: Path) -> Path:
+    """A git repository at `repo` holding the project's DVC files as they are in this checkout
+    (its remotes, its data pointer), committed: what a data repository starts from."""
+    project = Path(__file__).resolve().parents[2]
+    for name in PROJECT_DVC_FILES:
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(project / name, repo / name)
+    git("init", "-q", cwd=repo)
+    git("config", "user.email", "test@geovr.invalid", cwd=repo)
+    git("config", "user.name", "geovr tests", cwd=repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "the project's DVC files", cwd=repo)
     return repo
 
 

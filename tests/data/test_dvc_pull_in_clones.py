@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from s3_fixtures import git, tree_bytes
-
-ROOT = Path(__file__).resolve().parents[2]
-PROJECT_DVC_FILES = (".dvc/config", ".dvcignore", "data.dvc", ".gitignore")
+from s3_fixtures import git, project_dvc_repo, tree_bytes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -32,17 +28,7 @@ def _run(argv: list[str], cwd: Path, home: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def origin(tmp_path) -> Path:
-    """A git repository holding the project's DVC files as they are in this checkout."""
-    repo = tmp_path / "origin"
-    for name in PROJECT_DVC_FILES:
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ROOT / name, repo / name)
-    git("init", "-q", cwd=repo)
-    git("config", "user.email", "test@geovr.invalid", cwd=repo)
-    git("config", "user.name", "geovr tests", cwd=repo)
-    git("add", "-A", cwd=repo)
-    git("commit", "-q", "-m", "the project's DVC files", cwd=repo)
-    return repo
+    return project_dvc_repo(tmp_path / "origin")
 
 
 def _clone(origin: Path, dest: Path) -> Path:

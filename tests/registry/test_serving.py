@@ -1,7 +1,9 @@
 """The registered champion served by `mlflow models serve` answers a video FILE, an s3:// and an
 http:// URL and a question exactly as `geovr evaluate` did, on the questions whose answers
 change when the video is replaced by black frames (so an ignored video would fail here); a bad
-request gets a 400 whose body is one line that repeats nothing of the request."""
+request gets a 400 whose body is one line that repeats nothing of the request. The server is
+started by the README's "Serve the champion" command line, and its `curl` line is sent as
+printed; only the tracking URI, the port and the video are ours."""
 
 from __future__ import annotations
 
@@ -11,7 +13,10 @@ import functools
 import http.server
 import json
 import os
+import re
+import shlex
 import shutil
+import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +48,36 @@ TRAIN = dict(
 )
 SPLITS = ("train", "val", "test")
 BUCKET = "geovr-videos"
+ROOT = Path(__file__).resolve().parents[2]
+README_PORT = "8080"
+README_VIDEO = "s3://bucket/scene0001.mp4"
+MODEL = "geovr-student"  # the README's name, in this test's own registry
+
+
+@dataclass(frozen=True)
+class ReadmeServing:
+    """The section's two command lines: `mlflow models serve` with the environment it sets,
+    and the `curl` request."""
+
+    env: dict[str, str]
+    serve: list[str]
+    curl: list[str]
+
+
+def readme_serving(port: int, tracking_uri: str, video: str) -> ReadmeServing:
+    readme = (ROOT / "README.md").read_text()
+    section = re.search(r"^## Serve the champion\n(.*?)^## ", readme, re.S | re.M).group(1)
+    block = re.search(r"^ {4}MLFLOW_TRACKING_URI=.*?(?=\n\n)", section, re.S | re.M).group(0)
+    assert block.count(README_PORT) == 2 and README_VIDEO in block, block
+    block = block.replace("\\\n", " ").replace(README_PORT, str(port))
+    serve_line, curl_lines = block.replace(README_VIDEO, video).split("\n    curl ", 1)
+    serve = shlex.split(serve_line)
+    assigned = []  # the line's leading NAME=value words: the environment it serves with
+    while re.match(r"[A-Z_]+=", serve[0]):
+        assigned.append(serve.pop(0).split("=", 1)[0])
+    assert assigned == ["MLFLOW_TRACKING_URI"], assigned
+    env = {"MLFLOW_TRACKING_URI": tracking_uri}
+    return ReadmeServing(env, serve, shlex.split(f"curl {curl_lines}", comments=True))
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +132,7 @@ class Served:
     http_videos: str  # URL of `videos` on a plain HTTP server
     questions: dict[str, dict]  # qa.jsonl by id
     asked: list[dict]  # evaluate's predictions on the video-dependent questions
+    readme: ReadmeServing  # what started the server, and the README's request
 
     def ask(self, record: dict, **params) -> requests.Response:
         body = {"inputs": [record], "params": {"max_new_tokens": 16, **params}}
@@ -116,13 +152,13 @@ def served(trained, tmp_path_factory):
     home = tmp_path_factory.mktemp("served")
     uri = f"sqlite:///{home / 'mlflow.db'}"
     metrics = root / "video" / "metrics.json"
-    registration = register_checkpoint(checkpoint, metrics, "geovr-served", tracking_uri=uri)
+    registration = register_checkpoint(checkpoint, metrics, MODEL, tracking_uri=uri)
     # evaluated on the clips it was trained on (to have video-dependent questions), so the gate
     # rightly refuses it: promoted by hand, as an operator would
     assert not registration.decision.promote
     promote(
         MlflowClient(uri),
-        "geovr-served",
+        MODEL,
         registration.version,
         why="serving test",
         allow_leaky=True,
@@ -137,17 +173,16 @@ def served(trained, tmp_path_factory):
     aws = aws_test_env(home)
     moto_port, port = free_port(), free_port()
     s3_endpoint = f"http://127.0.0.1:{moto_port}"
-    cmd = [
-        str(BIN / "mlflow"),
-        *("models", "serve", "-m", "models:/geovr-served@champion", "--env-manager", "local"),
-        *("-h", "127.0.0.1", "-p", str(port)),
-    ]
+    # the served video: the first clip, from the bucket the server may read
+    readme_video = f"s3://{BUCKET}/clips/{min(videos.glob('*.mp4')).name}"
+    readme = readme_serving(port, uri, readme_video)
+    cmd = [str(BIN / readme.serve[0]), *readme.serve[1:]]
     # `mlflow models serve` execs `uvicorn` by name: the venv's bin must be on PATH
     # (as in the image)
     env = {
         **aws,
         "AWS_ENDPOINT_URL": s3_endpoint,  # as the cluster's config sets it for MinIO
-        "MLFLOW_TRACKING_URI": uri,
+        **readme.env,
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "GEOVR_SERVED_VIDEO_ROOTS": os.pathsep.join([str(videos), str(unreadable)]),
     }
@@ -176,7 +211,7 @@ def served(trained, tmp_path_factory):
         for video in videos.glob("*.mp4"):
             s3.upload_file(str(video), BUCKET, f"clips/{video.name}")
         questions = {q["id"]: q for q in map(json.loads, (root / "clips" / "qa.jsonl").open())}
-        yield Served(url, videos, unreadable, s3_endpoint, http_videos, questions, asked)
+        yield Served(url, videos, unreadable, s3_endpoint, http_videos, questions, asked, readme)
 
 
 def test_served_champion_answers_a_video_file_as_evaluation_did(served):
@@ -194,6 +229,22 @@ def test_served_champion_answers_a_video_file_as_evaluation_did(served):
     del record["video"]
     response = served.ask({**record, "video_b64": base64.b64encode(video_bytes).decode()})
     assert response.json()["predictions"][0] == first["prediction"]
+
+
+def test_the_readmes_curl_line_gets_the_served_answer(served):
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed: the README's request line needs it")
+    proc = subprocess.run(
+        [curl, *served.readme.curl[1:]], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout)
+    assert list(answer) == ["predictions"] and len(answer["predictions"]) == 1, answer
+    printed = json.loads(served.readme.curl[served.readme.curl.index("-d") + 1])
+    # the same record through the tests' client: curl's request was read as printed
+    expected = served.ask(printed["inputs"][0], **printed["params"]).json()["predictions"]
+    assert answer["predictions"] == expected
 
 
 @pytest.mark.parametrize("where", ["s3", "http"])
