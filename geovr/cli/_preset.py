@@ -65,4 +65,7 @@ def resolved_config(ctx: click.Context | None = None) -> RunConfig:
         for param in ctx.command.params
         if isinstance(param, FromPreset)
     }
-    return with_values(preset(preset_name(ctx)), values)
+    try:
+        return with_values(preset(preset_name(ctx)), values)
+    except ValueError as e:  # a check across options (each option alone is checked by click)
+        raise click.UsageError(str(e), ctx) from None

@@ -138,6 +138,14 @@ class TrainConfig:
                 raise ValueError(
                     f"{name} must be one of {', '.join(get_args(kind))}, got {value!r}"
                 )
+        # transformers' flash path splits a packed row into its samples only when the batch is
+        # one row; with more rows every later clip would attend to the earlier ones
+        if self.pack_tokens and self.attn_implementation == "flash_attention_2":
+            raise ValueError(
+                "pack_tokens needs attn_implementation sdpa or eager (each clip's attention "
+                "kept apart); flash_attention_2 would attend across packed clips: use sdpa or "
+                "pack_tokens 0"
+            )
         if self.schedule != "cosine":
             raise ValueError(f"only the cosine schedule is supported, got {self.schedule!r}")
 

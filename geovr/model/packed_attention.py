@@ -2,12 +2,12 @@
 
 Packed batches (geovr.model.tokens, `pack_tokens` > 0) carry no 2-D attention mask: the text
 row of their position ids restarts at 0 at every sample. transformers reads that restart
-itself: flash_attention_2 turns it into varlen `cu_seqlens`, and eager / sdpa build a
-block-diagonal [B, 1, S, S] mask. That mask makes sdpa compute every cross-sample block and
-throw it away, so a sequence of k samples costs about k times the attention of the same
-samples run apart. `PACKED_SDPA` (registered with transformers' AttentionInterface) runs
-PyTorch's causal sdpa on each sample's span instead: the cost of running them one by one,
-without their padding.
+itself for eager / sdpa and builds a block-diagonal [B, 1, S, S] mask; its flash_attention_2
+path does so only for a batch of one row, so TrainConfig refuses packing with flash. That
+mask makes sdpa compute every cross-sample block and throw it away, so a sequence of k
+samples costs about k times the attention of the same samples run apart. `PACKED_SDPA`
+(registered with transformers' AttentionInterface) runs PyTorch's causal sdpa on each
+sample's span instead: the cost of running them one by one, without their padding.
 
 It is set on the language model only (`use_packed_sdpa`); the vision tower keeps its own
 per-frame attention. The name is not written into a saved config.

@@ -46,6 +46,9 @@ def test_gradient_checkpointing_is_on_by_default_above_a_billion_parameters():
         TrainConfig(gradient_checkpointing="yes")
     with pytest.raises(ValueError, match="attn_implementation"):
         TrainConfig(attn_implementation="flash")
+    with pytest.raises(ValueError, match="pack_tokens needs attn_implementation sdpa or eager"):
+        TrainConfig(attn_implementation="flash_attention_2", pack_tokens=16384)
+    assert TrainConfig(attn_implementation="flash_attention_2").pack_tokens == 0
 
 
 def test_the_student_gets_the_configured_attention_and_checkpointing(student_dir):
@@ -106,3 +109,18 @@ def test_weight_decay_spares_norms_biases_and_geometry_tokens_like_hf_trainer(st
     assert any("layernorm" in n for n in spared) and any(n.endswith(".bias") for n in spared)
     lrs = {names[id(p)]: g["initial_lr"] for g in optimizer.param_groups for p in g["params"]}
     assert lrs["camera_tokens"] == cfg.lr_heads and lrs["student.lm_head.weight"] == cfg.lr_model
+
+
+@pytest.mark.slow
+def test_packing_with_flash_attention_is_a_one_line_usage_error(geovr_data, tmp_path):
+    clips, _ = geovr_data  # the paper preset packs (pack_tokens 16384)
+    command = [sys.executable, "-m", "geovr", "train", "--preset", "paper", "--clips", str(clips)]
+    command += ["--out", str(tmp_path / "run"), "--attn-implementation", "flash_attention_2"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "geovr: error: pack_tokens needs attn_implementation sdpa or eager (each clip's attention "
+        "kept apart); flash_attention_2 would attend across packed clips: use sdpa or "
+        "pack_tokens 0 (see python -m geovr train --help)"
+    ]
+    assert not (tmp_path / "run").exists()
