@@ -1,8 +1,9 @@
 """The README's "Bring your own data" section as printed: its command lines, in order, in a data
 repository made of the project's DVC files, on a real `mydata/` with good and corrupt clips,
 against a moto S3 server; then its clone line in a second clone on another machine (another
-HOME, so the bytes can only come from S3). The only substitutions are the README's own
-placeholders: the bucket and the endpoint.
+HOME, so the bytes can only come from S3), and the pipeline's fetch-data checkout from the
+repository on a third: both read only what git carries. The only substitutions are the README's
+own placeholders: the bucket and the endpoint.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import pytest
 import s3_fixtures
 from clip_builders import add_corrupt_inputs, make_dataset
 from s3_fixtures import git, project_dvc_repo, tree_bytes
+
+from geovr.data.download import checkout_revision
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET_PLACEHOLDER = "s3://BUCKET/PREFIX"
@@ -68,13 +71,15 @@ def run_line(line: str, cwd: Path, home: Path) -> str:
     return proc.stdout
 
 
-def test_own_data_section_runs_as_printed_and_a_clone_gets_the_bytes_from_s3(moto_s3, tmp_path):
+def test_own_data_section_runs_as_printed_and_a_clone_gets_the_bytes_from_s3(
+    moto_s3, tmp_path, monkeypatch
+):
     in_repo, in_clone = own_data_command_blocks()
     assert [line.split()[:3] for line in in_repo[:2]] == [
         ["geovr", "ingest", "--data"],
         ["geovr", "data", "track"],
     ]
-    remote_lines = [line for line in in_repo if line.startswith("dvc remote modify --local")]
+    remote_lines = [line for line in in_repo if line.startswith("dvc remote modify s3")]
     assert any(BUCKET_PLACEHOLDER in line for line in remote_lines), remote_lines
     assert any(ENDPOINT_PLACEHOLDER in line for line in remote_lines), remote_lines
 
@@ -106,8 +111,17 @@ def test_own_data_section_runs_as_printed_and_a_clone_gets_the_bytes_from_s3(mot
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(repo), str(clone)], check=True, timeout=120)
     other_machine = tmp_path / "other-home"
-    for line in remote_lines:
-        run_line(ours(line), clone, other_machine)
     ensured = [run_line(ours(line), clone, other_machine) for line in in_clone]
     assert json.loads(ensured[-1].strip().splitlines()[-1])["action"] == "pulled"
     assert tree_bytes(clone / "mydata") == tree_bytes(repo / "mydata")
+
+    # the pipeline's first step, from the repository as a cluster sees it (git's files only)
+    monkeypatch.setenv("HOME", str(tmp_path / "cluster-home"))
+    fetched = checkout_revision(
+        str(repo),
+        git("rev-parse", "HEAD", cwd=repo).strip(),
+        tmp_path / "fetched",
+        target="mydata",
+        remote="s3",
+    )
+    assert tree_bytes(tmp_path / "fetched") == tree_bytes(repo / "mydata"), fetched

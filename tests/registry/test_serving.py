@@ -51,6 +51,7 @@ BUCKET = "geovr-videos"
 ROOT = Path(__file__).resolve().parents[2]
 README_PORT = "8080"
 README_VIDEO = "s3://bucket/scene0001.mp4"
+README_BUCKET = "s3://bucket/"
 MODEL = "geovr-student"  # the README's name, in this test's own registry
 
 
@@ -64,19 +65,27 @@ class ReadmeServing:
     curl: list[str]
 
 
-def readme_serving(port: int, tracking_uri: str, video: str) -> ReadmeServing:
+def readme_serving(port: int, tracking_uri: str, video: str, bucket: str) -> ReadmeServing:
+    """The README's lines with its port, tracking URI, video and bucket (`s3://bucket/`, in
+    the video and in the allowed prefixes) replaced by the test's."""
     readme = (ROOT / "README.md").read_text()
     section = re.search(r"^## Serve the champion\n(.*?)^## ", readme, re.S | re.M).group(1)
-    block = re.search(r"^ {4}MLFLOW_TRACKING_URI=.*?(?=\n\n)", section, re.S | re.M).group(0)
+    block = re.search(r"^ {4}GEOVR_SERVED_VIDEO_URLS=.*?(?=\n\n)", section, re.S | re.M).group(0)
     assert block.count(README_PORT) == 2 and README_VIDEO in block, block
     block = block.replace("\\\n", " ").replace(README_PORT, str(port))
     serve_line, curl_lines = block.replace(README_VIDEO, video).split("\n    curl ", 1)
     serve = shlex.split(serve_line)
-    assigned = []  # the line's leading NAME=value words: the environment it serves with
+    assigned = {}  # the line's leading NAME=value words: the environment it serves with
     while re.match(r"[A-Z_]+=", serve[0]):
-        assigned.append(serve.pop(0).split("=", 1)[0])
-    assert assigned == ["MLFLOW_TRACKING_URI"], assigned
-    env = {"MLFLOW_TRACKING_URI": tracking_uri}
+        name, value = serve.pop(0).split("=", 1)
+        assigned[name] = value
+    assert list(assigned) == ["GEOVR_SERVED_VIDEO_URLS", "MLFLOW_TRACKING_URI"], assigned
+    env = {
+        "GEOVR_SERVED_VIDEO_URLS": assigned["GEOVR_SERVED_VIDEO_URLS"].replace(
+            README_BUCKET, bucket
+        ),
+        "MLFLOW_TRACKING_URI": tracking_uri,
+    }
     return ReadmeServing(env, serve, shlex.split(f"curl {curl_lines}", comments=True))
 
 
@@ -175,7 +184,7 @@ def served(trained, tmp_path_factory):
     s3_endpoint = f"http://127.0.0.1:{moto_port}"
     # the served video: the first clip, from the bucket the server may read
     readme_video = f"s3://{BUCKET}/clips/{min(videos.glob('*.mp4')).name}"
-    readme = readme_serving(port, uri, readme_video)
+    readme = readme_serving(port, uri, readme_video, f"s3://{BUCKET}/clips/")
     cmd = [str(BIN / readme.serve[0]), *readme.serve[1:]]
     # `mlflow models serve` execs `uvicorn` by name: the venv's bin must be on PATH
     # (as in the image)
@@ -197,7 +206,8 @@ def served(trained, tmp_path_factory):
             f"{url}/ping",
             home / "serve.log",
             SERVE_START_S,
-            {**env, "GEOVR_SERVED_VIDEO_URLS": f"s3://{BUCKET}/clips {http_videos}/"},
+            # the README's allowed prefix, and the test's own HTTP server for its http:// cases
+            {**env, "GEOVR_SERVED_VIDEO_URLS": f"{env['GEOVR_SERVED_VIDEO_URLS']} {http_videos}/"},
         ),
     ):
         s3 = boto3.client(
