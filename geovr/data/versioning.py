@@ -9,10 +9,11 @@ Downloading a committed revision (`geovr data get`) is geovr.data.download.
 
 Remotes (`.dvc/config`): `localstore`, the default, is `~/.cache/geovr/dvcstore`, one store
 per user that outlives any checkout (DVC expands the `~`), so once `ensure_data` or
-`track_data` has pushed a version there every clone on this machine gets it with a plain
-`dvc pull`; `dvc remote modify --local localstore url PATH` moves it for one checkout. `s3` is
-s3://geovr-data/dvc, whose endpoint and credentials come only from the environment (AWS_*) or
-the uncommitted `.dvc/config.local` (`dvc remote modify --local s3 endpointurl http://host:9000`).
+`track_data` has pushed the synthetic set there every clone of this user gets it with a plain
+`dvc pull` (own data stays in the user's remote: geovr.data.publish); `dvc remote modify
+--local localstore url PATH` moves it for one checkout. `s3` is s3://geovr-data/dvc: a data
+repository commits its own bucket and endpoint (`dvc remote modify s3 url ...`); credentials
+come only from the environment (AWS_*).
 
 DVC and git run as subprocesses (geovr.data.dvc_commands).
 """
@@ -43,6 +44,7 @@ from geovr.data.dvc_commands import (
     run_remote,
     transfer_opts,
 )
+from geovr.data.publish import publish
 
 log = logging.getLogger(__name__)
 
@@ -262,23 +264,6 @@ def _pull(
 _MISSING_IN_REMOTE = "missing cache files"  # what `dvc pull` says when no remote has the data
 
 
-def _publish(root: Path, target: str, push: bool, timeout: float) -> dict[str, Any]:
-    """Save `<target>/` (already matching its pointer) in the DVC cache and push it to the
-    default remote, so that every other clone that shares the remote (by default every clone of
-    this user) gets it with a plain `dvc pull`. A failed push is reported, not raised: the data
-    here is right, only the other clones lack it."""
-    if not push:
-        return {"pushed": False}
-    try:
-        # `dvc commit` of a matching out rewrites the pointer unchanged; it caches regenerated data.
-        run_command(dvc_cmd("commit", "--force", "--quiet", f"{target}.dvc"), cwd=root)
-        run_remote(dvc_cmd("push", "--quiet", f"{target}.dvc"), cwd=root, timeout=timeout)
-    except CommandError as e:
-        log.warning("%s/ is here but was not pushed to the default remote: %s", target, e)
-        return {"pushed": False, "push_error": str(e)}
-    return {"pushed": True}
-
-
 def _not_in_remote(root: Path, target: str, remote: str | None, md5: str) -> str:
     """The one-line reason and fix when no remote this clone knows has the data (a new machine,
     or a store nothing was pushed to)."""
@@ -319,16 +304,17 @@ def ensure_data(
     recipe, see `find_recipe`) and accept the result only if its DVC md5 equals the pointer's.
     A workspace that differs from the pointer is replaced only with `force` (it may hold
     someone's unrecorded change). With `push`, the result then goes into the DVC cache and the
-    default remote (whichever remote it came from), see `_publish`.
+    default remote (whichever remote it came from), see geovr.data.publish.
     """
     root = Path(repo_root).resolve()
     recorded = _recorded(read_pointer(root, target))
     summary = {"target": target, "dvc_md5": recorded["dvc_md5"]}
+    own_data = not find_recipe(root, target)
     workspace = root / target
     if workspace.exists():
         got = _manifest(workspace, root)
         if got[0] == recorded["dvc_md5"]:
-            return {**summary, "action": "none", **_publish(root, target, push, timeout)}
+            return {**summary, "action": "none", **publish(root, target, push, timeout, own_data)}
         if not force:
             raise DataVersionError(
                 _mismatch(f"{target}/", got, recorded, _cached_manifest(root, recorded["dvc_md5"]))
@@ -340,7 +326,7 @@ def ensure_data(
         got = _manifest(workspace, root)
         if got[0] != recorded["dvc_md5"]:
             raise DataVersionError(_mismatch(f"pulled {target}/", got, recorded, None))
-        return {**summary, "action": "pulled", **_publish(root, target, push, timeout)}
+        return {**summary, "action": "pulled", **publish(root, target, push, timeout, own_data)}
     if regenerate is None:
         raise DataVersionError(
             _not_in_remote(root, target, remote, recorded["dvc_md5"])
@@ -362,7 +348,7 @@ def ensure_data(
         "action": "regenerated",
         "params": dict(params),
         "pull_error": pull_error,
-        **_publish(root, target, push, timeout),
+        **publish(root, target, push, timeout, own_data=False),
     }
 
 
@@ -377,7 +363,8 @@ def track_data(
     `meta.generator` / `meta.generated_md5` in the pointer, so `ensure_data` can regenerate on
     a fresh clone. The recipe defaults to `generator` in `<target>/dataset.json`; data without
     one (your own) gets no recipe, and any recorded for an earlier version is removed. With
-    `push`, the data then goes to the default remote (`_publish`)."""
+    `push`, the data then goes to the default remote, unless it is your own data and that
+    remote is the per-user store (geovr.data.publish)."""
     root = Path(repo_root)
     run_command(dvc_cmd("add", target), cwd=root, timeout=timeout)
     recipe = dict(params) if params else _dataset_recipe(root, target)
@@ -396,4 +383,5 @@ def track_data(
     buf = io.StringIO()
     yaml.dump(doc, buf)
     atomic_write_text(pointer, buf.getvalue())
-    return {**data_version(root, target), "recipe": recipe, **_publish(root, target, push, timeout)}
+    published = publish(root, target, push, timeout, own_data=not recipe)
+    return {**data_version(root, target), "recipe": recipe, **published}

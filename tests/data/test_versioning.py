@@ -87,6 +87,23 @@ def test_track_of_own_data_records_no_recipe_and_pushes_it(tracked):
     assert tree_bytes(tracked / "data") == mine
 
 
+def test_own_data_is_not_copied_into_the_per_user_store(tmp_path, monkeypatch):
+    home = tmp_path / "home"  # the project's .dvc/config: the default remote is ~/.cache/...
+    monkeypatch.setenv("HOME", str(home))
+    repo = s3_fixtures.project_dvc_repo(tmp_path / "data-repo")
+    write_dummy_dataset(repo / "mydata", RECIPE)
+    (repo / "mydata" / "dataset.json").write_text('{"schema": "geovr.dataset/1", "name": "mine"}')
+    tracked_own = versioning.track_data(repo, "mydata")
+    assert tracked_own["recipe"] is None and tracked_own["pushed"] is False
+    assert "dvc push mydata.dvc -r REMOTE" in tracked_own["push_skipped"]
+    assert versioning.ensure_data(repo, "mydata")["pushed"] is False
+    assert not (home / ".cache" / "geovr" / "dvcstore").exists()
+    # the synthetic set (a recipe) is what the per-user store is for
+    write_dummy_dataset(repo / "data", RECIPE)
+    assert versioning.track_data(repo, "data", params=RECIPE)["pushed"] is True
+    assert any((home / ".cache" / "geovr" / "dvcstore").rglob("*"))
+
+
 def test_data_version_md5_rev_and_dirty(tracked):
     version = versioning.data_version(tracked, check_workspace=True)
     assert version["dvc_md5"] == versioning.read_pointer(tracked)["outs"][0]["md5"]
