@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.ablation import VARIANTS, score_checkpoint, train_variant
-from bench.base_clips import base_clip_set
+from bench.base_clips import base_clip_set, mix_sha256
 from bench.common import add_results_option, bench_data, result_stem, write_result
 from bench.evidence_probes import kept_probes, probe_summary
 from geovr.data.shards import ShardReader
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> dict:
         fit = {"seed": seed, "batch": args.batch, "lr": args.lr}
         base = kept_run(
             runs_dir / f"base-seed{seed}",
-            {**setup, "base_tasks": list(BASE_MIX_TYPES)},
+            {**setup, "base_tasks": list(BASE_MIX_TYPES), "base_mix": mix_sha256(base_clips)},
             kept / f"base-seed{seed}.jsonl",
             (clips, targets),
             clips=base_clips,

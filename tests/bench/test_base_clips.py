@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from bench.base_clips import base_clip_set
+from bench.base_clips import base_clip_set, mix_sha256
 from bench.common import bench_data
 from geovr.artifacts import read_jsonl
 from geovr.data.synth.base_qa import BASE_MIX_TYPES
@@ -39,6 +39,14 @@ def test_base_clip_set_shares_the_clips_and_asks_only_train_scenes_the_base_mix(
     meta = json.loads((base / "meta.json").read_text())
     assert meta["counts"]["qa_kept"] == len(rows)
     assert meta["questions"]["derived_from"] == str(clips)
-    assert base_clip_set(clips, data) == base  # made once
+    made = (base / "qa.jsonl").stat().st_mtime_ns
+    assert base_clip_set(clips, data) == base  # the same mix: reused
+    assert (base / "qa.jsonl").stat().st_mtime_ns == made
+    # a twin made from another mix (an edited base_qa.py) is made again, not reused
+    stale = {**meta, "questions": {**meta["questions"], "mix_sha256": "0" * 64}}
+    (base / "meta.json").write_text(json.dumps(stale))
+    assert base_clip_set(clips, data) == base
+    assert mix_sha256(base) == meta["questions"]["mix_sha256"] != "0" * 64
+    assert read_jsonl(base / "qa.jsonl") == rows
     held_out = read_jsonl(base_clip_set(clips, data, splits=("val", "test")) / "qa.jsonl")
     assert held_out and {split[r["scene_name"]] for r in held_out} == {"val", "test"}
