@@ -23,13 +23,14 @@ log = logging.getLogger(__name__)
 USER_STORE = Path("~/.cache/geovr/dvcstore")  # `localstore`'s url in the committed .dvc/config
 
 
-def default_remote_url(root: Path) -> str | None:
-    """The url of the repository's default remote as DVC resolves it (None: no default)."""
+def remote_url(root: Path, remote: str | None = None) -> tuple[str | None, str | None]:
+    """(name, url) of `remote`, or of the repository's default remote, as DVC resolves them
+    (None where there is no such remote or it has no url)."""
     from dvc.config import Config
 
     config = Config(dvc_dir=str(root / ".dvc"))
-    name = config["core"].get("remote")
-    return config["remote"].get(name, {}).get("url") if name else None
+    name = remote or config["core"].get("remote")
+    return name, config["remote"].get(name, {}).get("url") if name else None
 
 
 def _is_user_store(url: str | None) -> bool:
@@ -44,7 +45,7 @@ def publish(root: Path, target: str, push: bool, timeout: float, own_data: bool)
     other clones lack it. Own data (no generator recipe) is not copied into the per-user store."""
     if not push:
         return {"pushed": False}
-    if own_data and _is_user_store(default_remote_url(root)):
+    if own_data and _is_user_store(remote_url(root)[1]):
         return {
             "pushed": False,
             "push_skipped": f"{target}/ is your own data: not copied into {USER_STORE}; push it "

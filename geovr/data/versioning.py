@@ -44,7 +44,7 @@ from geovr.data.dvc_commands import (
     run_remote,
     transfer_opts,
 )
-from geovr.data.publish import publish
+from geovr.data.publish import publish, remote_url
 
 log = logging.getLogger(__name__)
 
@@ -267,11 +267,8 @@ _MISSING_IN_REMOTE = "missing cache files"  # what `dvc pull` says when no remot
 def _not_in_remote(root: Path, target: str, remote: str | None, md5: str) -> str:
     """The one-line reason and fix when no remote this clone knows has the data (a new machine,
     or a store nothing was pushed to)."""
-    from dvc.config import Config
-
-    config = Config(dvc_dir=str(root / ".dvc"))
-    name = remote or config["core"].get("remote") or "(none)"
-    url = config["remote"].get(name, {}).get("url", "not configured")
+    name, url = remote_url(root, remote)
+    name, url = name or "(none)", url or "not configured"
     ensure = "geovr data ensure" + ("" if target == "data" else f" --target {target}")
     fix = (
         f"run `{ensure}` here to regenerate and push it"

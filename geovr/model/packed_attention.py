@@ -77,6 +77,6 @@ AttentionInterface.register(PACKED_SDPA, packed_sdpa_attention)
 
 def use_packed_sdpa(student: nn.Module, text_config) -> None:
     """Switch the student's language model from sdpa to PACKED_SDPA (other choices stay:
-    flash_attention_2 packs by itself, eager builds the block mask)."""
+    eager builds the block mask; TrainConfig refuses packing with flash_attention_2)."""
     if text_config._attn_implementation == "sdpa":
         student.set_attn_implementation({"text_config": PACKED_SDPA})
