@@ -76,6 +76,7 @@ class PromotionLock:
 
 
 def _try_create(client: MlflowClient, name: str, token: str, hold_s: float) -> bool:
+    """True if this call created the lock; False if someone else holds it (or just did)."""
     tags = {"owner": token, "expires_at": f"{time.time() + hold_s:.3f}"}
     try:
         client.create_registered_model(
@@ -83,7 +84,10 @@ def _try_create(client: MlflowClient, name: str, token: str, hold_s: float) -> b
         )
         return True
     except MlflowException as e:
-        if e.error_code == "RESOURCE_ALREADY_EXISTS":
+        # On a duplicate name MLflow's SQL store reads the existing model to word its
+        # error; a holder that released in between turns that read into "does not
+        # exist". Either way another process held the lock at our insert: a lost race.
+        if e.error_code in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
             return False
         raise
 
