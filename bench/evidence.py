@@ -3,7 +3,8 @@
     python -m bench evidence [--seeds 0 1 2 3 4] [--base-steps 2000] [--steps 500]
                              [--scenes 160] [--frames 8] [--student tiny] [--quick]
 
-Per seed: (1) pre-train one base student (language loss only) on the geometry-free base mix
+Per seed: (1) pre-train one base student (language loss only; its vision tower trains too,
+since the tiny student's starts random) on the geometry-free base mix
 (every VSI answer format, no metric geometry: geovr/data/synth/base_qa.py) of the train split's
 scenes, disjoint from the scored val + test scenes (bench/base_clips.py: the same clips, other
 questions); its answers to every held-out question say whether the answer formats are learned
@@ -228,6 +229,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--student", default="tiny", help="tiny[:FAMILY[:HIDDENxLAYERS]]")
+    parser.add_argument(
+        "--base-freeze-vision",
+        action="store_true",
+        help="keep the vision tower frozen in pre-training too (default: the base trains it, "
+        "as a real MLLM's vision was trained; the fine-tunes always keep it frozen)",
+    )
     add_results_option(parser)
     parser.add_argument("--quick", action="store_true", help="completeness only: 2 seeds, 2 steps")
     args = parser.parse_args(argv)
@@ -265,6 +272,7 @@ def main(argv: list[str] | None = None) -> dict:
             objectives=("lm",),
             steps=args.base_steps,
             student=args.student,
+            freeze_vision=args.base_freeze_vision,
             **fit,
         )
         done = {"base": base}

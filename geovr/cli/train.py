@@ -100,6 +100,12 @@ def _switch(name: str, value: bool | None) -> dict[str, str]:
 )
 @config_option("--splits", field="train.splits", type=Splits())
 @config_option("--max-side", field="train.max_side", type=click.IntRange(min=16))
+@config_option(
+    "--freeze-vision/--train-vision",
+    field="train.freeze_vision",
+    help="keep the vision tower frozen, as the paper does, or train it too (a student built "
+    "from random weights has no trained vision to keep)",
+)
 @config_option("--checkpoint-every", field="train.checkpoint_every", type=click.IntRange(min=1))
 @config_option("--keep-last", field="train.keep_last", type=click.IntRange(min=1))
 @config_option("--log-every", field="train.log_every", type=click.IntRange(min=1))

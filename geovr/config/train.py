@@ -54,6 +54,9 @@ class TrainConfig:
     """Comma-separated clip-set splits to train on."""
     max_side: int | None = None
     """Cap on the frames' longest side in pixels (None: the clip set's stored size)."""
+    freeze_vision: bool = True
+    """The vision tower stays frozen, as in the paper (its merger trains); False trains it too,
+    for a student whose vision was never trained (one built from random weights)."""
     steps: int = 1000
     """Optimizer steps (they also set the cosine schedule's length)."""
     batch_size: int = 8

@@ -266,6 +266,7 @@ def run_training(
             loss_weights=cfg.loss_weight_dict(),
             max_side=cfg.max_side,
             splits=tuple(cfg.splits.split(",")),
+            freeze_vision=cfg.freeze_vision,
         )
     except ValueError as e:
         raise GeoVRError(str(e)) from e

@@ -148,6 +148,23 @@ def test_resume_after_losing_the_last_checkpoint_is_bit_exact_in_the_same_mlflow
         assert torch.equal(want[key], got[key]), key
 
 
+def test_train_vision_moves_the_vision_tower_that_stays_frozen_by_default(geovr_data, tmp_path):
+    """--train-vision (a student built from random weights has no trained vision to keep),
+    through the command line: the tower's weights move and the run's task says so."""
+    clips, _ = geovr_data
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "geovr", "train", "--clips", str(clips), "--out", str(out)]
+    command += ["--objectives", "lm", "--steps", "2", "--batch-size", "1", "--lr-model", "1e-3"]
+    command += ["--nproc", "1", "--num-workers", "0", "--train-vision"]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((out / "task.json").read_text())["freeze_vision"] is False
+    trained = load_file(out / "checkpoint" / "model.safetensors")
+    base = load_file(out / "base_student" / "model.safetensors")
+    vision = [k for k in base if ".visual.blocks." in k]
+    assert vision and any(not torch.equal(trained[k], base[k]) for k in vision)
+
+
 def test_cli_refuses_geometry_objectives_without_targets(geovr_data, tmp_path):
     clips, _ = geovr_data
     proc = subprocess.run(
