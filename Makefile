@@ -10,6 +10,9 @@ STAMP  := $(VENV)/.geovr-installed
 # The torch pair that imports with torchvision here (a CUDA build that also runs on CPU).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
+# pytest-xdist workers: the suite is mostly one process at a time, so two halve it on 2 cores
+# (each worker starts its own session servers; 0 runs in one process).
+TEST_WORKERS ?= 2
 
 # Cluster targets (need Docker / a Kubeflow Pipelines endpoint; see README "On a cluster").
 IMAGE         ?= ghcr.io/geovr/geovr
@@ -48,11 +51,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # The unit tier: no test marked slow (over ~5 s) or integration (servers, subprocesses).
 test-fast: lint
-	$(BIN)/python -m pytest -m "not slow and not integration" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not integration" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -56,12 +56,17 @@ def model_name() -> str:
 @pytest.fixture(autouse=True)
 def _isolated_mlflow_env(monkeypatch, tmp_path) -> None:
     # The host's settings must not redirect the tests; MLflow's default ./mlruns goes to tmp.
+    # A registration process never imports geovr.tracking, whose import sets MLflow's HTTP
+    # client to fail fast (5 s, no retry) in os.environ: a test that imported it earlier in
+    # this process must not leave those settings to the registry's tests.
     for name in (
         "MLFLOW_TRACKING_URI",
         "MLFLOW_REGISTRY_URI",
         "KFP_RUN_ID",
         "MLFLOW_EXPERIMENT_NAME",
         "GEOVR_REGISTRY_RETRY_S",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT",
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
