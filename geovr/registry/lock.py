@@ -87,7 +87,7 @@ def _try_create(client: MlflowClient, name: str, token: str, hold_s: float) -> b
         # On a duplicate name MLflow's SQL store reads the existing model to word its
         # error; a holder that released in between turns that read into "does not
         # exist". Either way another process held the lock at our insert: a lost race.
-        if e.error_code in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
+        if e.error_code == "RESOURCE_ALREADY_EXISTS" or _missing(e):
             return False
         raise
 
