@@ -1,10 +1,10 @@
 """Run the benchmarks: `python -m bench` (all, what `make bench` runs) or `python -m bench NAME
 [NAME ...] [OPTIONS]` with NAME one of overhead, flops, data_path, distributed, pipeline,
-ablation, throughput, evidence (hours: it runs only when named), gpu (needs a CUDA device, so it
-runs only when named); OPTIONS go to each named
-benchmark (e.g. `python -m bench ablation --steps 1000`). Results are printed as JSON lines and
-written to runs/bench/NAME.json (`--results DIR`: to DIR, with the benchmark data cached there);
-bench/README.md records them."""
+ablation, throughput, letters, evidence (hours: it runs only when named), presence (its data
+sets take about 20 minutes to make: it runs only when named), gpu (needs a CUDA device, so it
+runs only when named); OPTIONS go to each named benchmark (e.g. `python -m bench ablation
+--steps 1000`). Results are printed as JSON lines and written to runs/bench/NAME.json
+(`--results DIR`: to DIR, with the benchmark data cached there); bench/README.md records them."""
 
 from __future__ import annotations
 
@@ -19,11 +19,14 @@ NAMES = (
     "pipeline",
     "ablation",
     "throughput",
+    "letters",
     "evidence",
+    "presence",
     "gpu",
 )
-# `evidence` takes hours and `gpu` needs a CUDA device: they run when named
-ON_ANY_MACHINE = NAMES[:-2]
+# `evidence` takes hours, `presence` makes two 160-scene sets and `gpu` needs a CUDA device:
+# they run when named
+ON_ANY_MACHINE = NAMES[:-3]
 
 
 def split_args(argv: list[str]) -> tuple[list[str], list[str]]:

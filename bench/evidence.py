@@ -1,7 +1,7 @@
 """Evidence that GeoVR works (issue 22): warm start, then SFT vs GeoVR, paired statistics.
 
     python -m bench evidence [--seeds 0 1 2 3 4] [--base-steps 2000] [--steps 500]
-                             [--scenes 160] [--frames 8] [--student tiny] [--quick]
+                             [--scenes 160] [--frames 8] [--size 128] [--student tiny] [--quick]
 
 Per seed: (1) pre-train one base student (language loss only; its vision tower trains too,
 since the tiny student's starts random) on the geometry-free base mix
@@ -226,6 +226,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=500, help="each fine-tune")
     parser.add_argument("--scenes", type=int, default=160, help="80%% train, 20%% scored")
     parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument(
+        "--size", type=int, default=128, help="frame side in pixels (the student's tokens: 32)"
+    )
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--student", default="tiny", help="tiny[:FAMILY[:HIDDENxLAYERS]]")
@@ -245,7 +248,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
-    clips, targets, data = bench_data(args.scenes, args.frames, cache=args.results)
+    clips, targets, data = bench_data(args.scenes, args.frames, args.size, cache=args.results)
     base_clips = base_clip_set(clips, data)
     base_held_out = base_clip_set(clips, data, splits=("val", "test"))
     stem = result_stem("evidence", args.quick)
