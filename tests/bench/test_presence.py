@@ -49,6 +49,7 @@ def test_presence_measures_every_feature_set_on_synthetic_clips(tmp_path):
     assert found["footprint_px"] == 32 and sum(found["clips"].values()) == 8
     assert set(found["auc"]) == {"frames", "tokens", "student"}
     for auc in found["auc"].values():
-        assert all(0 <= v <= 1 for v in auc["per_category"].values())
-        assert auc["mean"] is None or 0 <= auc["mean"] <= 1
+        # 2 held-out clips of this fixed synthesis: a few categories are seen in one, not the other
+        assert auc["per_category"] and all(0 <= v <= 1 for v in auc["per_category"].values())
+        assert auc["mean"] == pytest.approx(np.mean(list(auc["per_category"].values())))
     assert (tmp_path / "presence.json").is_file()
