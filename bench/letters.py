@@ -125,7 +125,7 @@ def train_task(task: str, args: argparse.Namespace, student_dir: str) -> dict:
         inputs, _ = batch_of(task, processor, rng, args.batch)
         loss = model(**inputs).loss
         loss.backward()
-        losses.append(float(loss))
+        losses.append(loss.item())
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad()
