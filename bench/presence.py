@@ -23,15 +23,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from bench.common import add_results_option, bench_data, write_result
 from geovr.artifacts import read_jsonl
 from geovr.data.shards import ShardReader
 from geovr.data.synth.scene import CATEGORIES
 from geovr.eval import linear_probes as lp
-from geovr.eval.probing import PROBE_QUESTION
-from geovr.model import collate, make_example
+from geovr.eval.representations import clip_visual_states
 from geovr.model.checkpoint import load_geovr
 from geovr.model.clip_inputs import resize_factor
 from geovr.model.config import GeoVRConfig
@@ -65,12 +63,8 @@ def token_features(checkpoint: str | Path, reader: ShardReader, clips: list[dict
     rows = []
     for clip in clips:
         frames = reader.get(clip["clip_id"])[0]["frames"]
-        example = make_example(
-            processor, frames, PROBE_QUESTION, timestamps=clip.get("timestamps"), with_answer=False
-        )
-        with torch.no_grad():
-            states = geo.visual_states(collate([example], processor.tokenizer.pad_token_id), [0])
-        tokens = states[0].float().reshape(-1, states[0].shape[-1]).numpy()
+        (states,) = clip_visual_states(geo, processor, frames, [0], clip.get("timestamps"))
+        tokens = states.reshape(-1, states.shape[-1])
         rows.append(np.concatenate([tokens.mean(0), tokens.max(0)]))
     return np.stack(rows)
 
@@ -96,14 +90,15 @@ def held_out_auc(x: np.ndarray, labels: np.ndarray, train: np.ndarray) -> dict:
     return {"mean": float(np.mean(list(per.values()))) if per else None, "per_category": per}
 
 
-def measure(size: int, args: argparse.Namespace, student: Path) -> dict:
+def measure(size: int, args: argparse.Namespace, student: Path, processor) -> dict:
+    """Every feature set's held-out AUC on the `size` px clips; `processor`: the random-init
+    `student`'s (its patch x merge is the token footprint)."""
     clips_dir, _, data = bench_data(args.scenes, args.frames, size, cache=args.results)
     clips = list(read_jsonl(clips_dir / "manifest.jsonl"))
     reader = ShardReader(str(clips_dir))
     labels = np.stack([seen_categories(data, c["clip_id"]) for c in clips])
     train = np.array([c["split"] == "train" for c in clips])
     frames = [reader.get(c["clip_id"])[0]["frames"] for c in clips]
-    _, processor = load_geovr(student, config=GeoVRConfig(objectives=("lm",)))
     footprint = resize_factor(processor)
     features = {
         "frames": np.stack([colour_histogram(f) for f in frames]),
@@ -129,8 +124,9 @@ def main(argv: list[str] | None = None) -> dict:
     add_results_option(parser)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        build_tiny_student("qwen3_vl", out_dir=f"{tmp}/student")
-        result = {str(s): measure(s, args, Path(tmp) / "student") for s in args.sizes}
+        _, processor = build_tiny_student("qwen3_vl", out_dir=f"{tmp}/student")
+        student = Path(tmp) / "student"
+        result = {str(s): measure(s, args, student, processor) for s in args.sizes}
     write_result("presence", result, results=args.results)
     return result
 

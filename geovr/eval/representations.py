@@ -49,6 +49,24 @@ def _clip_samples(states: list[np.ndarray], arrays: dict) -> dict[str, list]:
     }
 
 
+def clip_visual_states(
+    geo, processor, frames, layers: Sequence[int], timestamps=None, max_side: int | None = None
+) -> list[np.ndarray]:
+    """One clip's visual-token states [N, gh, gw, C] at each of `layers`, as the plain student
+    holds them when asked the fixed probe prompt."""
+    example = make_example(
+        processor,
+        frames,
+        PROBE_QUESTION,
+        timestamps=timestamps,
+        max_side=max_side,
+        with_answer=False,
+    )
+    batch = collate([example], processor.tokenizer.pad_token_id)
+    with torch.no_grad():
+        return [s.float().numpy() for s in geo.visual_states(batch, list(layers))]
+
+
 def collect_states(
     checkpoint: str | Path, clips: str | Path, splits: Sequence[str], max_side: int | None = None
 ) -> tuple[list[int], list[int], dict[str, list[dict]]]:
@@ -65,17 +83,9 @@ def collect_states(
         arrays = reader.get(clip["clip_id"])[0]
         if "depth" not in arrays or "extrinsics" not in arrays:
             raise ValueError(f"clip {clip['clip_id']} has no ground truth depth/extrinsics")
-        example = make_example(
-            processor,
-            arrays["frames"],
-            PROBE_QUESTION,
-            timestamps=clip.get("timestamps"),
-            max_side=max_side,
-            with_answer=False,
+        states = clip_visual_states(
+            geo, processor, arrays["frames"], layers, clip.get("timestamps"), max_side
         )
-        batch = collate([example], processor.tokenizer.pad_token_id)
-        with torch.no_grad():
-            states = [s.float().numpy() for s in geo.visual_states(batch, layers)]
         found[clip["split"]].append(_clip_samples(states, arrays))
     return layers, supervised, found
 
